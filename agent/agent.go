@@ -1,0 +1,246 @@
+// Package agent tails the files named in the collect config and ships every
+// line to Kafka, at least once.
+//
+// Data flow: Manager (discovery) starts a harvester per file; a harvester cuts
+// lines into encoded events and hands them in batches to the Shipper (sarama
+// AsyncProducer); each batch's ack advances the file's contiguous watermark in
+// the Registry, which is persisted every second. Nothing else moves an offset.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
+)
+
+// Agent is the logagent daemon: config source, manager, shipper, registry.
+type Agent struct {
+	cfg     *conf.Agent
+	version string
+	log     *slog.Logger
+	prom    *prometheus.Registry
+	metrics *Metrics
+	started time.Time
+	ready   atomic.Bool
+
+	mu     sync.Mutex
+	config etcd.ConfigStatus
+}
+
+// New prepares an agent from a validated config.
+func New(cfg *conf.Agent, version string, log *slog.Logger) *Agent {
+	prom := prometheus.NewRegistry()
+	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Agent{cfg: cfg, version: version, log: log, prom: prom, metrics: NewMetrics(prom), started: time.Now()}
+}
+
+const (
+	registryFileName = "registry.json"
+	cachedConfigFile = "collect_config.json"
+)
+
+// Run ships until ctx is done, then drains: stop reading, wait (bounded) for
+// in-flight acks, save the registry. ready is called once the main loop runs,
+// whether or not etcd has answered yet.
+func (a *Agent) Run(ctx context.Context, ready func()) error {
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state_dir: %w", err)
+	}
+	reg, err := OpenRegistry(filepath.Join(cfg.StateDir, registryFileName))
+	if err != nil {
+		return err
+	}
+	httpSrv, err := a.serveHTTP()
+	if err != nil {
+		return err
+	}
+	defer httpSrv.Close()
+
+	shipper, err := a.startShipper(ctx)
+	if err != nil {
+		return err
+	}
+	mgr := NewManager(ManagerOptions{
+		HostID: cfg.HostID, MaxLineBytes: int(cfg.Limits.MaxLineBytes), MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+		RescanInterval: cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
+		RotateWait: cfg.Files.RotateWait, CloseInactive: cfg.Files.CloseInactive,
+		MaxOpenFiles: cfg.Files.MaxOpenFiles, ForgetAfter: cfg.Files.ForgetAfter,
+	}, reg, shipper, a.metrics, a.log)
+	a.loadCachedConfig(mgr)
+
+	cli, err := etcd.NewClient(cfg.Etcd)
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	defer cli.Close()
+
+	readCtx, stopReading := context.WithCancel(context.Background())
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var readers, background sync.WaitGroup
+	readers.Go(func() { _ = mgr.Run(readCtx) })
+	background.Go(func() {
+		src := etcd.NewSource(cli, etcd.CollectKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
+		_ = src.Run(bgCtx, func(u etcd.Update) { a.applyUpdate(mgr, u) })
+	})
+	background.Go(func() {
+		pub := etcd.NewStatusPublisher(cli, etcd.StatusKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
+		_ = pub.Run(bgCtx, func() etcd.Status { return a.status(mgr) })
+	})
+	background.Go(func() { a.flushLoop(bgCtx, reg) })
+
+	a.ready.Store(true)
+	a.log.Info("logagent running", "version", a.version, "host_id", cfg.HostID, "state_dir", cfg.StateDir)
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+
+	a.ready.Store(false)
+	a.log.Info("stopping: no more reading; waiting for in-flight acks", "timeout", cfg.Files.ShutdownTimeout)
+	stopReading()
+	readers.Wait()
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout)
+	if err := shipper.Close(drainCtx); err != nil {
+		a.log.Warn("stopping with messages unacknowledged; they are sent again at next start", "error", err)
+	}
+	cancel()
+	stopBackground()
+	background.Wait()
+	if err := reg.Save(); err != nil {
+		return err
+	}
+	a.log.Info("stopped; registry saved")
+	return nil
+}
+
+// startShipper retries until the brokers answer: an agent started while Kafka
+// is down waits for it rather than exiting.
+func (a *Agent) startShipper(ctx context.Context) (*Shipper, error) {
+	for attempt := 1; ; attempt++ {
+		sc, err := a.cfg.Kafka.Sarama()
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewShipper(a.cfg.Kafka.Brokers, sc, int64(a.cfg.Limits.MaxBytesInFlight), a.metrics, a.log)
+		if err == nil {
+			return s, nil
+		}
+		a.log.Warn("Kafka not reachable yet; retrying", "brokers", a.cfg.Kafka.Brokers, "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stopped before Kafka was reachable: %w", err)
+		case <-time.After(retryBackoff(attempt)):
+		}
+	}
+}
+
+func (a *Agent) loadCachedConfig(mgr *Manager) {
+	b, err := os.ReadFile(filepath.Join(a.cfg.StateDir, cachedConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var entries []etcd.Entry
+	if err == nil {
+		entries, err = etcd.ParseCollectConfig(b)
+	}
+	if err != nil {
+		a.log.Warn("ignoring the cached collect config", "error", err)
+		return
+	}
+	mgr.Apply(entries)
+	a.mu.Lock()
+	a.config.FromCache = true
+	a.mu.Unlock()
+	a.log.Info("running on the cached collect config until etcd answers", "entries", len(entries))
+}
+
+// applyUpdate applies a valid config and caches it; an invalid one is
+// reported and the last good config keeps running.
+func (a *Agent) applyUpdate(mgr *Manager, u etcd.Update) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if u.Err != nil {
+		a.metrics.ConfigRejections.Inc()
+		a.config.RejectedRevision, a.config.RejectReason = u.Revision, u.Err.Error()
+		a.log.Error("collect config rejected; the last good config keeps running",
+			"revision", u.Revision, "applied_revision", a.config.AppliedRevision, "error", u.Err)
+		return
+	}
+	mgr.Apply(u.Entries)
+	a.metrics.ConfigReloads.Inc()
+	a.metrics.ConfigRevision.Set(float64(u.Revision))
+	a.config = etcd.ConfigStatus{AppliedRevision: u.Revision}
+	a.log.Info("collect config applied", "revision", u.Revision, "entries", len(u.Entries))
+	cache, err := json.Marshal(u.Entries)
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(a.cfg.StateDir, cachedConfigFile), cache)
+	}
+	if err != nil {
+		a.log.Warn("could not cache the collect config", "error", err)
+	}
+}
+
+func (a *Agent) status(mgr *Manager) etcd.Status {
+	a.mu.Lock()
+	cs := a.config
+	a.mu.Unlock()
+	return etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: mgr.Status()}
+}
+
+func (a *Agent) flushLoop(ctx context.Context, reg *Registry) {
+	t := time.NewTicker(a.cfg.Files.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := reg.Save(); err != nil {
+				a.metrics.RegistrySaveErrors.Inc()
+				a.log.Error("registry not saved; retrying", "error", err)
+			}
+		}
+	}
+}
+
+// serveHTTP serves /metrics, /healthz (the process runs) and /readyz (the
+// main loop runs).
+func (a *Agent) serveHTTP() (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.prom, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if a.cfg.HTTPListen == "off" {
+		return srv, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTPListen)
+	if err != nil {
+		return nil, fmt.Errorf("http_listen: %w", err)
+	}
+	go func() { _ = srv.Serve(ln) }() // ends when Run closes srv
+	return srv, nil
+}

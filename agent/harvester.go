@@ -1,0 +1,386 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	readBufferSize  = 64 << 10 // one read; grows only for lines longer than this
+	batchMaxLines   = 2048
+	batchMaxBytes   = 1 << 20
+	headerAllowance = 128 // event.id and format headers, record overhead
+)
+
+// fileSettings are the per-file parts of a collect entry. The manager swaps
+// them when the config changes; the harvester picks them up at the next line.
+type fileSettings struct {
+	input     string // the entry's path pattern: which entry owns the file
+	topic     string
+	raw       bool
+	parseTime timestampParser
+	maxLine   int
+	fields    map[string]string
+}
+
+// harvesterEnv is what every harvester shares.
+type harvesterEnv struct {
+	hostID          string
+	reg             *Registry
+	sink            Sink
+	metrics         *Metrics
+	log             *slog.Logger
+	pollInterval    time.Duration
+	rotateWait      time.Duration
+	closeInactive   time.Duration
+	maxMessageBytes int
+	now             func() time.Time
+}
+
+// errInactive ends a harvester whose file stopped growing for close_inactive.
+var errInactive = errors.New("closed after close_inactive")
+
+// harvester reads one open file from its acked offset to its end and beyond:
+// it hands complete lines to the sink in batches, waits for growth, notices
+// truncation, and after a rotation or delete finishes the old file before
+// giving up its descriptor.
+type harvester struct {
+	env      *harvesterEnv
+	key      fileKey
+	file     *os.File
+	settings atomic.Pointer[fileSettings]
+	path     atomic.Pointer[string]
+	// draining is set while the file is no longer at a matched path (renamed
+	// away or deleted): read to the end, wait rotate_wait idle, ship the
+	// trailing fragment, stop.
+	draining atomic.Bool
+	wake     chan struct{}
+
+	// Owned by the run goroutine.
+	entry   *RegistryEntry
+	tracker *ackTracker
+	seed    eventIDSeed
+	fp      fingerprint
+	offset  int64 // file offset of the next byte to read
+	buf     []byte
+	r, w    int  // unread bytes are buf[r:w]; buf[r] is at offset-(w-r)
+	inSplit bool // the previous event was a piece of a split line
+	enc     *envelopeEncoder
+	encFor  *fileSettings
+	encPath string
+	key2    []byte // Kafka key: host + path
+	stamps  stampCache
+	// parsedStamp holds a timestamp parsed from the line, formatted.
+	parsedStamp []byte
+}
+
+func newHarvester(env *harvesterEnv, f *os.File, key fileKey, entry *RegistryEntry, path string, s *fileSettings) *harvester {
+	h := &harvester{env: env, key: key, file: f, wake: make(chan struct{}, 1)}
+	h.settings.Store(s)
+	h.path.Store(&path)
+	h.attach(entry)
+	return h
+}
+
+// attach makes e the registry entry this harvester reads for, from e's offset.
+func (h *harvester) attach(e *RegistryEntry) {
+	snap := h.env.reg.Snapshot(e)
+	h.entry = e
+	h.fp = snap.fingerprint
+	h.offset = snap.Offset
+	h.r, h.w, h.inSplit = 0, 0, false
+	h.seed = newEventIDSeed(h.env.hostID, snap.Origin)
+	reg := h.env.reg
+	h.tracker = newAckTracker(func(off int64) { reg.Ack(e, off) })
+}
+
+// notify wakes the harvester after an fsnotify write event; never blocks.
+func (h *harvester) notify() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *harvester) currentPath() string { return *h.path.Load() }
+
+// run reads until ctx is done, the file is drained after rotation, it goes
+// inactive, or reading fails. It closes the file.
+func (h *harvester) run(ctx context.Context) error {
+	defer h.file.Close()
+	if _, err := h.file.Seek(h.offset, io.SeekStart); err != nil {
+		return fmt.Errorf("seek to acked offset %d: %w", h.offset, err)
+	}
+	b := &batchBuilder{}
+	b.reset()
+	lastGrowth := h.env.now()
+	timer := time.NewTimer(h.env.pollInterval)
+	defer timer.Stop()
+	for {
+		n, err := h.fill()
+		if n > 0 {
+			lastGrowth = h.env.now()
+			h.env.metrics.BytesRead.Add(float64(n))
+			if err := h.growFingerprint(); err != nil {
+				return fmt.Errorf("save fingerprint: %w", err)
+			}
+			h.cut(b, lastGrowth, false)
+			if b.full() {
+				if err := h.flush(ctx, b); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := h.flush(ctx, b); err != nil {
+			return err
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read: %w", err)
+		}
+		idle := h.env.now().Sub(lastGrowth)
+		if h.draining.Load() && idle >= h.env.rotateWait {
+			h.cut(b, h.env.now(), true)
+			return h.flush(ctx, b)
+		}
+		if !h.draining.Load() && idle >= h.env.closeInactive {
+			return errInactive
+		}
+		timer.Reset(h.env.pollInterval)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.wake:
+		case <-timer.C:
+		}
+		// Look before reading: a file truncated and rewritten while we waited
+		// must be read from 0, not from the old offset.
+		if truncated, err := h.checkTruncation(); err != nil {
+			return err
+		} else if truncated {
+			lastGrowth = h.env.now()
+		}
+	}
+}
+
+// fill reads once into the buffer, making room first.
+func (h *harvester) fill() (int, error) {
+	if h.buf == nil {
+		h.buf = make([]byte, readBufferSize)
+	}
+	if h.r == h.w {
+		h.r, h.w = 0, 0
+	}
+	if h.w == len(h.buf) {
+		if h.r > 0 {
+			h.w = copy(h.buf, h.buf[h.r:h.w])
+			h.r = 0
+		} else {
+			// One line fills the buffer: grow, up to what cut needs to split it.
+			grown := make([]byte, 2*len(h.buf))
+			copy(grown, h.buf[:h.w])
+			h.buf = grown
+		}
+	} else if h.r == h.w && len(h.buf) > readBufferSize {
+		h.buf, h.r, h.w = make([]byte, readBufferSize), 0, 0 // a long line is done: shrink back
+	}
+	n, err := h.file.Read(h.buf[h.w:])
+	h.w += n
+	h.offset += int64(n)
+	return n, err
+}
+
+// bufOffset is the file offset of buf[i].
+func (h *harvester) bufOffset(i int) int64 { return h.offset - int64(h.w-i) }
+
+// cut turns the buffered bytes into events: every complete line, pieces of
+// lines longer than max_line_bytes, and with final the trailing fragment.
+func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) {
+	s := h.settings.Load()
+	for h.r < h.w {
+		data := h.buf[h.r:h.w]
+		if i := bytes.IndexByte(data, '\n'); i >= 0 && i <= s.maxLine {
+			var flags Flags
+			if h.inSplit {
+				flags = FlagSplit
+			}
+			h.emit(b, s, bytes.TrimSuffix(data[:i], []byte("\r")), h.bufOffset(h.r), h.bufOffset(h.r+i+1), flags, readTime)
+			h.r += i + 1
+			h.inSplit = false
+			continue
+		}
+		if len(data) >= s.maxLine {
+			piece := data[:runeStart(data, s.maxLine)]
+			h.emit(b, s, piece, h.bufOffset(h.r), h.bufOffset(h.r+len(piece)), FlagSplit, readTime)
+			h.r += len(piece)
+			h.inSplit = true
+			continue
+		}
+		if final {
+			var flags Flags
+			if h.inSplit {
+				flags = FlagSplit
+			}
+			h.emit(b, s, data, h.bufOffset(h.r), h.bufOffset(h.w), flags, readTime)
+			h.r = h.w
+		}
+		return
+	}
+}
+
+// runeStart backs n off to the start of a UTF-8 sequence (at most 3 bytes),
+// so a split does not cut a character in two.
+func runeStart(data []byte, n int) int {
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(data[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// emit encodes one event into the batch. An event whose encoding would
+// exceed the producer's max message size (escaping can grow a line six-fold)
+// is split in two, recursively; nothing is dropped.
+func (h *harvester) emit(b *batchBuilder, s *fileSettings, line []byte, start, end int64, flags Flags, readTime time.Time) {
+	h.refreshEncoder(s)
+	mark := len(b.arena)
+	id := h.seed.appendEventID(b.arena, start)
+	b.arena = id
+	id = id[mark:]
+	valStart := len(b.arena)
+	if s.raw {
+		b.arena = append(b.arena, line...)
+	} else {
+		stamp := h.stamps.format(readTime)
+		if s.parseTime != nil {
+			if t, ok := s.parseTime(line, readTime); ok {
+				h.parsedStamp = t.UTC().AppendFormat(h.parsedStamp[:0], timeLayout)
+				stamp = h.parsedStamp
+			}
+		}
+		b.arena = h.enc.appendEvent(b.arena, stamp, line, start, flags, id)
+	}
+	if len(b.arena)-valStart+len(h.key2)+headerAllowance > h.env.maxMessageBytes && len(line) > 1 {
+		b.arena = b.arena[:mark]
+		half := runeStart(line, len(line)/2)
+		if half == 0 {
+			half = len(line) / 2
+		}
+		h.emit(b, s, line[:half], start, start+int64(half), flags|FlagSplit, readTime)
+		h.emit(b, s, line[half:], start+int64(half), end, flags|FlagSplit, readTime)
+		return
+	}
+	format := "envelope"
+	if s.raw {
+		format = "raw"
+	}
+	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
+	h.env.metrics.LinesRead.Inc()
+}
+
+// refreshEncoder rebuilds the per-file encoding state after a config change or
+// a rename.
+func (h *harvester) refreshEncoder(s *fileSettings) {
+	path := h.currentPath()
+	if h.enc != nil && h.encFor == s && h.encPath == path {
+		return
+	}
+	h.enc = newEnvelopeEncoder(h.env.hostID, path, s.fields)
+	h.encFor, h.encPath = s, path
+	h.key2 = []byte(h.env.hostID + path)
+}
+
+// growFingerprint extends a short fingerprint as the file grows, and saves it
+// before any of the new bytes is shipped. That keeps an invariant the event
+// ids rely on: the registry's fingerprint covers everything shipped under the
+// file's origin (up to fingerprintBytes), so no other content can later be
+// taken for this file and reuse its ids. Only a file's first KiB costs saves.
+func (h *harvester) growFingerprint() error {
+	if h.fp.full() || h.offset <= int64(h.fp.Len) {
+		return nil
+	}
+	fp, err := readFingerprint(h.file, int(min(h.offset, fingerprintBytes)))
+	if err != nil {
+		return err
+	}
+	h.fp = fp
+	h.env.reg.Seen(h.entry, h.currentPath(), fp)
+	return h.env.reg.Save()
+}
+
+// checkTruncation restarts at offset 0 under a new origin when the file
+// shrank below the read offset (copytruncate, `> file`), or when its first
+// bytes changed (truncated and rewritten past the offset between two looks).
+func (h *harvester) checkTruncation() (bool, error) {
+	fi, err := h.file.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat: %w", err)
+	}
+	size := fi.Size()
+	if size >= h.offset {
+		fp, err := readFingerprint(h.file, h.fp.Len)
+		if err != nil || fp == h.fp {
+			return false, err
+		}
+	}
+	h.env.log.Info("file truncated; reading it again from the start", "path", h.currentPath(), "size", size, "offset", h.offset)
+	h.env.metrics.Truncations.Inc()
+	fp, err := readFingerprint(h.file, int(min(size, fingerprintBytes)))
+	if err != nil {
+		return false, err
+	}
+	e, err := h.env.reg.Attach(h.key, h.currentPath(), fp, newOriginID(), 0)
+	if err != nil {
+		return false, err
+	}
+	h.attach(e)
+	if _, err := h.file.Seek(0, io.SeekStart); err != nil {
+		return false, fmt.Errorf("seek after truncation: %w", err)
+	}
+	return true, nil
+}
+
+// flush hands the batch to the sink; its ack advances the registry.
+func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: h.tracker.track(b.end)}
+	b.reset()
+	if err := h.env.sink.Send(ctx, batch); err != nil {
+		return err
+	}
+	return nil
+}
+
+// batchBuilder collects encoded messages; their bytes live in one arena per
+// batch, so a batch costs a handful of allocations, not one per line.
+type batchBuilder struct {
+	arena []byte
+	msgs  []Message
+	bytes int
+	end   int64
+}
+
+func (b *batchBuilder) add(m Message, end int64) {
+	b.msgs = append(b.msgs, m)
+	b.bytes += len(m.Key) + len(m.Value)
+	b.end = end
+}
+
+func (b *batchBuilder) full() bool {
+	return len(b.msgs) >= batchMaxLines || len(b.arena) >= batchMaxBytes
+}
+
+func (b *batchBuilder) reset() {
+	*b = batchBuilder{arena: make([]byte, 0, batchMaxBytes+batchMaxBytes/4)}
+}

@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/etcd"
+)
+
+func TestPartialLineWaitsForItsNewline(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "one\r\ntw")
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(1)
+	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to ship "tw"
+	if got := tl.sink.messages(); !slices.Equal(got, []string{"one"}) {
+		t.Fatalf("before the newline: %q", got)
+	}
+	appendFile(t, log, "o\n")
+	if got := tl.waitMessages(2); !slices.Equal(got, []string{"one", "two"}) {
+		t.Fatalf("after the newline: %q", got)
+	}
+	ev := tl.sink.snapshot()[1]
+	if ev.Log.Offset != 5 || ev.Log.File.Path != log || ev.Key != "test-host"+log {
+		t.Fatalf("second event = %+v", ev)
+	}
+}
+
+func TestLongLineIsSplitNotDropped(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("é", 700) // 1400 bytes, max_line_bytes is 1024
+	appendFile(t, filepath.Join(dir, "app.log"), long+"\nshort\n")
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	got := tl.waitMessages(3)
+	if got[0]+got[1] != long || got[2] != "short" {
+		t.Fatalf("pieces do not add up: %d + %d bytes, then %q", len(got[0]), len(got[1]), got[2])
+	}
+	evs := tl.sink.snapshot()
+	for i, ev := range evs[:2] {
+		if !slices.Contains(ev.Log.Flags, "split") || slices.Contains(ev.Log.Flags, "invalid_utf8") {
+			t.Errorf("piece %d flags = %v (a split must not cut a character)", i, ev.Log.Flags)
+		}
+	}
+	if evs[1].Log.Offset != int64(len(got[0])) || len(evs[2].Log.Flags) != 0 {
+		t.Fatalf("offsets/flags: %+v", evs)
+	}
+}
+
+func TestInvalidUTF8IsEscapedAndFlagged(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), "caf\xe9 \x00\n")
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(1)
+	ev := tl.sink.snapshot()[0]
+	if ev.Message != `caf\xe9 `+"\x00" || !slices.Equal(ev.Log.Flags, []string{"invalid_utf8"}) {
+		t.Fatalf("event = %q flags %v", ev.Message, ev.Log.Flags)
+	}
+}
+
+func TestRawFormatShipsTheBytes(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), "raw \xff line\n")
+	e := entry(dir, "app.log")
+	e.Format = etcd.FormatRaw
+	tl := newTailer(t, dir, e)
+	tl.waitMessages(1)
+	ev := tl.sink.snapshot()[0]
+	if ev.Raw != "raw \xff line" || ev.Format != "raw" || len(ev.ID) != 32 {
+		t.Fatalf("raw event = %+v", ev)
+	}
+}
+
+func TestTimestampFromLine(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "access.log"), `1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1`+"\n")
+	e := entry(dir, "access.log")
+	e.Timestamp = "nginx"
+	tl := newTailer(t, dir, e)
+	tl.waitMessages(1)
+	if raw := tl.sink.snapshot()[0].Raw; !strings.HasPrefix(raw, `{"@timestamp":"2000-10-10T20:55:36.000000000Z"`) {
+		t.Fatalf("envelope = %s", raw)
+	}
+}
+
+func TestTruncationRestartsAtZeroWithNewIDs(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, lines("a", 0, 10))
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(10)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, lines("b", 0, 3))
+	got := tl.waitMessages(13)
+	if !slices.Equal(got[10:], strings.Fields(lines("b", 0, 3))) {
+		t.Fatalf("after truncation: %q", got[10:])
+	}
+	ids := map[string]bool{}
+	for _, ev := range tl.sink.snapshot() {
+		if ids[ev.ID] {
+			t.Fatalf("event id %s reused after truncation", ev.ID)
+		}
+		ids[ev.ID] = true
+	}
+}
+
+func TestDeletedFileIsReadToItsEndWithTrailingFragment(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, lines("a", 0, 5))
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(5)
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	// The writer still holds the deleted file and writes on, then leaves a fragment.
+	if _, err := f.WriteString(lines("a", 5, 8) + "tail-without-newline"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got := tl.waitMessages(9)
+	want := append(strings.Fields(lines("a", 0, 8)), "tail-without-newline")
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	waitFor(t, 5*time.Second, "the deleted file to be closed", func() bool {
+		return testutilGauge(tl.metrics.FilesOpen) == 0
+	})
+}
+
+func TestUnreadableFileIsReportedOthersShip(t *testing.T) {
+	dir := t.TempDir()
+	// Tests run as root, which reads any file; /proc/self/mem fails to read at
+	// offset 0 for everyone.
+	if err := os.Symlink("/proc/self/mem", filepath.Join(dir, "bad.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dir.log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, filepath.Join(dir, "good.log"), "fine\n")
+	tl := newTailer(t, dir, entry(dir, "*.log"))
+	tl.waitMessages(1)
+	waitFor(t, 5*time.Second, "errors in status", func() bool {
+		errs := 0
+		for _, st := range tl.mgr.Status() {
+			if st.LastError != "" {
+				errs++
+			}
+		}
+		return errs == 2
+	})
+	if testutilCounter(tl.metrics.FileErrors) != 2 {
+		t.Fatalf("file_errors_total = %v, want 2 (each reported once)", testutilCounter(tl.metrics.FileErrors))
+	}
+}

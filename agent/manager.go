@@ -1,0 +1,475 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/logagent/logagent/etcd"
+)
+
+// compressedSuffixes are never tailed, even when a glob matches them: they
+// are rotated copies that logrotate compressed, already shipped as text.
+var compressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4"}
+
+// ManagerOptions tune file discovery and harvesting.
+type ManagerOptions struct {
+	HostID          string
+	MaxLineBytes    int // agent-wide default; an entry may override it
+	MaxMessageBytes int // the producer's limit; events are split to fit
+	RescanInterval  time.Duration
+	PollInterval    time.Duration
+	RotateWait      time.Duration
+	CloseInactive   time.Duration
+	MaxOpenFiles    int
+	ForgetAfter     time.Duration
+}
+
+// Manager owns discovery and every harvester: it expands the collect entries'
+// globs (on directory events and on a rescan timer), starts a harvester for
+// each new file, lets renamed-away and deleted files drain, and stops the
+// harvesters of removed entries.
+type Manager struct {
+	opts    ManagerOptions
+	env     *harvesterEnv
+	log     *slog.Logger
+	metrics *Metrics
+
+	configs chan []etcd.Entry // latest wins; read by Run
+
+	// Owned by Run.
+	inputs     []*input
+	harvesters map[fileKey]*harvesterHandle
+	byPath     map[string]*harvester
+	exits      chan harvesterExit
+	watched    map[string]bool
+	fileErrs   map[string]string // path → last error logged, to log each once
+	overlaps   map[string]bool
+	lastExpire time.Time
+
+	statusMu sync.Mutex
+	status   []etcd.FileStatus
+}
+
+// input is one collect entry as applied.
+type input struct {
+	entry    etcd.Entry
+	settings *fileSettings
+	scanned  bool // the first scan after applying it happened (start: end applies before that only)
+}
+
+type harvesterHandle struct {
+	h      *harvester
+	cancel context.CancelFunc
+}
+
+type harvesterExit struct {
+	h   *harvester
+	err error
+}
+
+// NewManager prepares a manager; Run starts it.
+func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *slog.Logger) *Manager {
+	return &Manager{
+		opts: opts, log: log, metrics: m,
+		env: &harvesterEnv{
+			hostID: opts.HostID, reg: reg, sink: sink, metrics: m, log: log,
+			pollInterval: opts.PollInterval, rotateWait: opts.RotateWait, closeInactive: opts.CloseInactive,
+			maxMessageBytes: opts.MaxMessageBytes, now: time.Now,
+		},
+		configs:    make(chan []etcd.Entry, 1),
+		harvesters: map[fileKey]*harvesterHandle{},
+		byPath:     map[string]*harvester{},
+		exits:      make(chan harvesterExit),
+		watched:    map[string]bool{},
+		fileErrs:   map[string]string{},
+		overlaps:   map[string]bool{},
+	}
+}
+
+// Apply hands a validated collect config to Run; it never blocks, and when
+// several arrive quickly only the latest is applied.
+func (m *Manager) Apply(entries []etcd.Entry) {
+	for {
+		select {
+		case m.configs <- entries:
+			return
+		default:
+		}
+		select {
+		case <-m.configs:
+		default:
+		}
+	}
+}
+
+// Status returns the state of every tailed file, as of the last scan.
+func (m *Manager) Status() []etcd.FileStatus {
+	m.statusMu.Lock()
+	defer m.statusMu.Unlock()
+	return slices.Clone(m.status)
+}
+
+// Run discovers and harvests until ctx is done, then stops every harvester
+// and waits for them. In-flight batches are the sink's to finish.
+func (m *Manager) Run(ctx context.Context) error {
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("fsnotify: %w", err)
+	}
+	defer watcher.Close()
+	rescan := time.NewTicker(m.opts.RescanInterval)
+	defer rescan.Stop()
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.stopAll()
+			return nil
+		case entries := <-m.configs:
+			m.setInputs(entries, watcher)
+			m.scan(ctx)
+		case <-rescan.C:
+			m.scan(ctx)
+		case <-soon.C:
+			m.scan(ctx)
+		case ev, ok := <-watcher.Events:
+			if !ok {
+				watcher.Events = nil
+				continue
+			}
+			if ev.Has(fsnotify.Write) {
+				if h := m.byPath[ev.Name]; h != nil {
+					h.notify()
+				}
+			}
+			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Chmod) {
+				soon.Reset(50 * time.Millisecond) // coalesce a burst of events into one scan
+			}
+		case err, ok := <-watcher.Errors:
+			if !ok {
+				watcher.Errors = nil
+				continue
+			}
+			m.log.Warn("fsnotify error; the periodic rescan still finds files", "error", err)
+		case ex := <-m.exits:
+			m.harvesterExited(ex)
+		}
+	}
+}
+
+func (m *Manager) stopAll() {
+	for _, hh := range m.harvesters {
+		hh.cancel()
+	}
+	for len(m.harvesters) > 0 {
+		m.harvesterExited(<-m.exits)
+	}
+}
+
+func (m *Manager) harvesterExited(ex harvesterExit) {
+	path := ex.h.currentPath()
+	switch {
+	case ex.err == nil:
+		m.log.Info("finished a rotated or deleted file", "path", path)
+	case errors.Is(ex.err, errInactive):
+		m.log.Debug("closed inactive file", "path", path)
+	case errors.Is(ex.err, context.Canceled):
+	default:
+		m.fileError(path, ex.err)
+	}
+	if hh := m.harvesters[ex.h.key]; hh != nil && hh.h == ex.h {
+		delete(m.harvesters, ex.h.key)
+	}
+	if m.byPath[path] == ex.h {
+		delete(m.byPath, path)
+	}
+	m.metrics.FilesOpen.Set(float64(len(m.harvesters)))
+}
+
+// setInputs applies a new config: entries keep their identity by path
+// pattern, so a changed topic applies to the next lines of running files.
+func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
+	old := map[string]*input{}
+	for _, in := range m.inputs {
+		old[in.entry.Path] = in
+	}
+	m.inputs = m.inputs[:0:0]
+	for _, e := range entries {
+		in := &input{entry: e, settings: m.settingsFor(e)}
+		if prev := old[e.Path]; prev != nil {
+			in.scanned = prev.scanned
+		}
+		m.inputs = append(m.inputs, in)
+	}
+	for _, hh := range m.harvesters {
+		if in := m.inputFor(hh.h.settings.Load().input); in != nil {
+			hh.h.settings.Store(in.settings)
+		}
+	}
+	m.watchDirs(watcher)
+}
+
+func (m *Manager) settingsFor(e etcd.Entry) *fileSettings {
+	maxLine := m.opts.MaxLineBytes
+	if e.MaxLineBytes > 0 {
+		maxLine = e.MaxLineBytes
+	}
+	return &fileSettings{
+		input: e.Path, topic: e.Topic, raw: e.Format == etcd.FormatRaw,
+		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
+	}
+}
+
+func (m *Manager) inputFor(pattern string) *input {
+	for _, in := range m.inputs {
+		if in.entry.Path == pattern {
+			return in
+		}
+	}
+	return nil
+}
+
+// watchDirs watches the directory of every pattern whose directory part has
+// no wildcard; others are found by the periodic rescan.
+func (m *Manager) watchDirs(watcher *fsnotify.Watcher) {
+	want := map[string]bool{}
+	for _, in := range m.inputs {
+		dir := filepath.Dir(in.entry.Path)
+		if !strings.ContainsAny(dir, `*?[\`) {
+			want[dir] = true
+		}
+	}
+	for dir := range m.watched {
+		if !want[dir] {
+			_ = watcher.Remove(dir)
+			delete(m.watched, dir)
+		}
+	}
+	for dir := range want {
+		if m.watched[dir] {
+			continue
+		}
+		if err := watcher.Add(dir); err != nil {
+			m.log.Debug("cannot watch directory; relying on rescans", "dir", dir, "error", err)
+			continue
+		}
+		m.watched[dir] = true
+	}
+}
+
+// scan expands every entry's glob, first entry first, and reconciles the
+// harvesters with what it finds.
+func (m *Manager) scan(ctx context.Context) {
+	claimed := map[fileKey]bool{}
+	owner := map[string]string{}
+	var status []etcd.FileStatus
+	for _, in := range m.inputs {
+		matches, _ := filepath.Glob(in.entry.Path) // patterns were validated
+		for _, path := range matches {
+			if in.entry.Excluded(path) || hasCompressedSuffix(path) {
+				continue
+			}
+			if first, dup := owner[path]; dup {
+				if !m.overlaps[path] {
+					m.overlaps[path] = true
+					m.log.Warn("file matches two collect entries; the first one wins", "path", path, "first", first, "second", in.entry.Path)
+				}
+				continue
+			}
+			owner[path] = in.entry.Path
+			st := etcd.FileStatus{Path: path, Topic: in.entry.Topic}
+			key, size, err := m.track(ctx, in, path)
+			st.LastError = m.fileErrs[path] // also a harvester's read error after its exit
+			if err == nil {
+				claimed[key] = true
+				st.Size = size
+				if e := m.env.reg.Lookup(key); e != nil {
+					st.Offset = m.env.reg.Offset(e)
+				}
+				st.LagBytes = max(0, st.Size-st.Offset)
+				m.metrics.FileLagBytes.WithLabelValues(path).Set(float64(st.LagBytes))
+			}
+			status = append(status, st)
+		}
+		in.scanned = true
+	}
+	var held int64
+	for key, hh := range m.harvesters {
+		if claimed[key] {
+			continue
+		}
+		if m.inputFor(hh.h.settings.Load().input) == nil {
+			hh.cancel() // its entry was removed: stop now, the registry keeps the offset
+			continue
+		}
+		if !hh.h.draining.Swap(true) {
+			m.log.Info("file renamed away or deleted; reading it to its end", "path", hh.h.currentPath())
+		}
+		if fi, err := hh.h.file.Stat(); err == nil {
+			held += max(0, fi.Size()-m.env.reg.Offset(hh.h.entry))
+		}
+	}
+	m.metrics.HeldDeletedBytes.Set(float64(held))
+	m.pruneLagSeries(status)
+	m.statusMu.Lock()
+	m.status = status
+	m.statusMu.Unlock()
+	if time.Since(m.lastExpire) > time.Minute {
+		m.lastExpire = time.Now()
+		if n := m.env.reg.Expire(m.opts.ForgetAfter); n > 0 {
+			m.log.Info("forgot registry entries of files gone for a long time", "entries", n, "forget_after", m.opts.ForgetAfter)
+		}
+	}
+}
+
+// pruneLagSeries drops lag gauges of paths no longer tailed.
+func (m *Manager) pruneLagSeries(status []etcd.FileStatus) {
+	live := map[string]bool{}
+	for _, s := range status {
+		live[s.Path] = true
+	}
+	for _, s := range m.Status() {
+		if !live[s.Path] {
+			m.metrics.FileLagBytes.DeleteLabelValues(s.Path)
+		}
+	}
+}
+
+func hasCompressedSuffix(path string) bool {
+	for _, s := range compressedSuffixes {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// track makes sure the file at path is being harvested if it has anything
+// to ship. It returns the file's identity and size.
+func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileKey{}, 0, m.fileError(path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fileKey{}, 0, m.fileError(path, fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
+	}
+	key, err := keyOf(fi)
+	if err != nil {
+		return fileKey{}, 0, m.fileError(path, err)
+	}
+	if hh := m.harvesters[key]; hh != nil {
+		h := hh.h
+		if h.currentPath() != path {
+			delete(m.byPath, h.currentPath())
+			h.path.Store(&path)
+		}
+		m.byPath[path] = h
+		h.settings.Store(in.settings)
+		if h.draining.Swap(false) {
+			m.log.Info("file is back at a matched path", "path", path)
+		}
+		return key, fi.Size(), nil
+	}
+	// Nothing new in a file we already shipped to its end: hold no descriptor.
+	if e := m.env.reg.Lookup(key); e != nil && m.env.reg.Offset(e) == fi.Size() {
+		m.env.reg.Seen(e, path, m.env.reg.Snapshot(e).fingerprint)
+		return key, fi.Size(), nil
+	}
+	if len(m.harvesters) >= m.opts.MaxOpenFiles {
+		return key, fi.Size(), m.fileError(path, fmt.Errorf("files.max_open_files (%d) reached; waiting for a descriptor", m.opts.MaxOpenFiles))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return key, fi.Size(), m.fileError(path, err)
+	}
+	// Trust the open descriptor over the earlier stat: the path may have been
+	// replaced in between.
+	if fi, err = f.Stat(); err == nil {
+		key, err = keyOf(fi)
+	}
+	if err != nil {
+		f.Close()
+		return key, 0, m.fileError(path, err)
+	}
+	entry, err := m.resolveEntry(f, fi, key, path, in)
+	if err != nil {
+		f.Close()
+		return key, fi.Size(), m.fileError(path, err)
+	}
+	delete(m.fileErrs, path)
+	h := newHarvester(m.env, f, key, entry, path, in.settings)
+	hctx, cancel := context.WithCancel(ctx)
+	m.harvesters[key] = &harvesterHandle{h: h, cancel: cancel}
+	m.byPath[path] = h
+	m.metrics.FilesOpen.Set(float64(len(m.harvesters)))
+	go func() {
+		err := h.run(hctx)
+		cancel()
+		m.exits <- harvesterExit{h: h, err: err}
+	}()
+	return key, fi.Size(), nil
+}
+
+// resolveEntry finds or creates the registry entry of an opened file: the
+// same device+inode with the same first bytes is the same file; a new inode
+// whose first 1 KiB equals a known file's is a copy of it (copytruncate) and
+// inherits its origin and offset; anything else is new.
+func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path string, in *input) (*RegistryEntry, error) {
+	reg := m.env.reg
+	size := fi.Size()
+	if e := reg.Lookup(key); e != nil {
+		snap := reg.Snapshot(e)
+		if size >= snap.Offset && size >= int64(snap.Len) {
+			fp, err := readFingerprint(f, snap.Len)
+			if err != nil {
+				return nil, err
+			}
+			if fp == snap.fingerprint {
+				return e, nil
+			}
+		}
+		m.log.Info("inode reused or file rewritten; treating it as a new file", "path", path, "was", snap.Path)
+		reg.Detach(e)
+	}
+	fp, err := readFingerprint(f, int(min(size, fingerprintBytes)))
+	if err != nil {
+		return nil, err
+	}
+	if c := reg.FindCopy(fp); c != nil {
+		if snap := reg.Snapshot(c); size >= snap.Offset {
+			m.log.Info("file is a copy of a known file; continuing from its acked offset", "path", path, "copy_of", snap.Path, "offset", snap.Offset)
+			return reg.Attach(key, path, fp, snap.Origin, snap.Offset)
+		}
+	}
+	var offset int64
+	if in.entry.Start == etcd.StartEnd && !in.scanned {
+		offset = size
+	}
+	return reg.Attach(key, path, fp, newOriginID(), offset)
+}
+
+// fileError logs a file's error once (until it changes) and returns it.
+func (m *Manager) fileError(path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return err // gone between glob and stat: the next scan settles it
+	}
+	if m.fileErrs[path] != err.Error() {
+		m.fileErrs[path] = err.Error()
+		m.metrics.FileErrors.Inc()
+		m.log.Error("cannot read file; other files keep shipping", "path", path, "error", err)
+	}
+	return err
+}

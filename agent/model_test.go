@@ -1,0 +1,226 @@
+package agent
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/etcd"
+)
+
+// TestModelRandomFileActions is a model-based test in the spirit of Vector's
+// file watcher tests: random sequences of writes, partial writes, rotations,
+// truncations, deletes, pauses and agent restarts (graceful or crash) are
+// applied to a real file while the tailer runs, and to a model that knows
+// which lines must arrive. Lines written since the last pause into a file that
+// is then truncated or deleted may be lost (the tailer may not have read them
+// yet); every other line must arrive, no foreign line may appear, and a line
+// shipped twice (after a crash) must carry the same event id.
+func TestModelRandomFileActions(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 6}
+	if testing.Short() {
+		seeds = seeds[:2]
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60) })
+	}
+}
+
+type fileModel struct {
+	t       *testing.T
+	rng     *rand.Rand
+	dir     string
+	path    string
+	f       *os.File
+	gen     int
+	seq     int
+	partial string          // written without newline yet
+	must    map[string]bool // lines that must arrive
+	mayLose map[string]bool // lines that may be lost
+	unsafe  []string        // written since the last pause, to the current file
+	rotated int
+}
+
+func runModel(t *testing.T, seed uint64, steps int) {
+	dir := t.TempDir()
+	m := &fileModel{t: t, rng: rand.New(rand.NewPCG(seed, seed)), dir: dir, path: filepath.Join(dir, "app.log"),
+		must: map[string]bool{}, mayLose: map[string]bool{}}
+	m.reopen()
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.sink.delayAck.Store(true)
+	var trace []string
+	for step := 0; step < steps; step++ {
+		switch op := m.rng.IntN(20); {
+		case op < 8:
+			m.writeLines(1 + m.rng.IntN(50))
+			trace = append(trace, "write")
+		case op < 10:
+			m.writePartial()
+			trace = append(trace, "partial")
+		case op < 12:
+			m.completePartial()
+			m.rotate()
+			trace = append(trace, "rotate")
+		case op < 13:
+			m.completePartial()
+			m.truncate()
+			trace = append(trace, "truncate")
+		case op < 14:
+			m.completePartial()
+			m.delete()
+			trace = append(trace, "delete")
+		case op < 17:
+			m.pause(tl)
+			trace = append(trace, "pause")
+		case op < 18:
+			tl.restart(entry(dir, "app.log"))
+			tl.sink.delayAck.Store(true)
+			trace = append(trace, "restart")
+		default:
+			m.crash(tl)
+			trace = append(trace, "crash")
+		}
+	}
+	m.completePartial()
+	m.pause(tl)
+	events := tl.sink.snapshot()
+	all := map[string]bool{}
+	for l := range m.must {
+		all[l] = true
+	}
+	for l := range m.mayLose {
+		all[l] = true
+	}
+	t.Logf("actions: %v", trace)
+	checkDelivery(t, events, all)
+	got := map[string]bool{}
+	for _, ev := range events {
+		got[ev.Message] = true
+	}
+	for l := range m.must {
+		if !got[l] {
+			t.Fatalf("line %q lost; actions: %v", l, trace)
+		}
+	}
+}
+
+func (m *fileModel) reopen() {
+	f, err := os.OpenFile(m.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.f = f
+	m.gen++
+}
+
+func (m *fileModel) write(s string) {
+	if _, err := m.f.WriteString(s); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *fileModel) nextLine() string {
+	m.seq++
+	return fmt.Sprintf("g%d-l%d-%s", m.gen, m.seq, "padding-to-make-lines-realistic")
+}
+
+func (m *fileModel) writeLines(n int) {
+	m.completePartial()
+	var s string
+	for i := 0; i < n; i++ {
+		l := m.nextLine()
+		m.must[l] = true
+		m.unsafe = append(m.unsafe, l)
+		s += l + "\n"
+	}
+	m.write(s)
+}
+
+func (m *fileModel) writePartial() {
+	if m.partial != "" {
+		return
+	}
+	m.partial = m.nextLine()
+	m.write(m.partial[:len(m.partial)/2])
+}
+
+func (m *fileModel) completePartial() {
+	if m.partial == "" {
+		return
+	}
+	m.write(m.partial[len(m.partial)/2:] + "\n")
+	m.must[m.partial] = true
+	m.unsafe = append(m.unsafe, m.partial)
+	m.partial = ""
+}
+
+// rotate renames the file away; the tailer reads the renamed file to its end,
+// so its lines stay required — unless the tailer never opened it (written and
+// renamed before a scan), which counts as unsafe.
+func (m *fileModel) rotate() {
+	m.rotated++
+	if err := os.Rename(m.path, fmt.Sprintf("%s.%d", m.path, m.rotated)); err != nil {
+		m.t.Fatal(err)
+	}
+	m.f.Close()
+	m.markUnsafeMayLose()
+	m.reopen()
+}
+
+func (m *fileModel) truncate() {
+	if err := m.f.Truncate(0); err != nil {
+		m.t.Fatal(err)
+	}
+	m.markUnsafeMayLose()
+	m.gen++ // new content, new line names
+}
+
+func (m *fileModel) delete() {
+	if err := os.Remove(m.path); err != nil {
+		m.t.Fatal(err)
+	}
+	m.f.Close()
+	m.markUnsafeMayLose()
+	m.reopen()
+}
+
+func (m *fileModel) markUnsafeMayLose() {
+	for _, l := range m.unsafe {
+		delete(m.must, l)
+		m.mayLose[l] = true
+	}
+	m.unsafe = nil
+}
+
+// pause waits until every required line arrived: afterwards the current
+// file's lines are read and safe from truncation.
+func (m *fileModel) pause(tl *tailer) {
+	waitFor(m.t, 10*time.Second, "all required lines", func() bool {
+		got := map[string]bool{}
+		for _, ev := range tl.sink.snapshot() {
+			got[ev.Message] = true
+		}
+		for l := range m.must {
+			if !got[l] {
+				return false
+			}
+		}
+		return true
+	})
+	m.unsafe = nil
+}
+
+// crash stops the tailer without the final registry save: the registry is
+// whatever the last periodic save wrote (here: the last restart's), so lines
+// are re-shipped — with the same ids.
+func (m *fileModel) crash(tl *tailer) {
+	tl.cancel()
+	<-tl.done
+	tl.cancel = nil
+	tl.sink.pending.Wait()
+	tl.start(testOptions(), []etcd.Entry{entry(m.dir, "app.log")})
+	tl.sink.delayAck.Store(true)
+}

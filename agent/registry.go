@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// RegistryEntry is what the agent remembers about one file: who it is and how
+// far Kafka has acknowledged it.
+type RegistryEntry struct {
+	// Origin is the random id the file got when first seen; event ids derive
+	// from it. A copy of a file (copytruncate) inherits it.
+	Origin string  `json:"origin"`
+	Key    fileKey `json:"key"`
+	fingerprint
+	// Offset is the acknowledged watermark: every byte before it reached Kafka.
+	Offset   int64     `json:"offset"`
+	Path     string    `json:"path"`
+	LastSeen time.Time `json:"last_seen"`
+	// Detached entries no longer describe the file at Key (it was truncated or
+	// the inode reused). They are kept until they expire so that a copy made
+	// just before a truncation can still inherit the offset.
+	Detached bool `json:"detached,omitempty"`
+}
+
+// Registry holds every file's entry, persisted atomically as one JSON file.
+// All methods are safe for concurrent use.
+type Registry struct {
+	path     string
+	saveMu   sync.Mutex // one writer of the file at a time
+	mu       sync.Mutex
+	attached map[fileKey]*RegistryEntry
+	detached []*RegistryEntry
+	dirty    bool
+	now      func() time.Time
+}
+
+type registryFile struct {
+	Version int              `json:"version"`
+	Entries []*RegistryEntry `json:"entries"`
+}
+
+// OpenRegistry loads the registry at path, or starts an empty one when the
+// file does not exist.
+func OpenRegistry(path string) (*Registry, error) {
+	r := &Registry{path: path, attached: map[fileKey]*RegistryEntry{}, now: time.Now}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	var f registryFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("registry %s is corrupt (move it away to re-ship every file from the start): %w", path, err)
+	}
+	for _, e := range f.Entries {
+		if e.Detached {
+			r.detached = append(r.detached, e)
+		} else {
+			r.attached[e.Key] = e
+		}
+	}
+	return r, nil
+}
+
+// Lookup returns the entry attached to key, or nil.
+func (r *Registry) Lookup(key fileKey) *RegistryEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attached[key]
+}
+
+// Snapshot returns a copy of an entry's fields.
+func (r *Registry) Snapshot(e *RegistryEntry) RegistryEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *e
+}
+
+// Attach records a file at key, replacing (and detaching) whatever was there,
+// and saves the registry before returning: an origin id must be durable before
+// the first event carrying it is shipped, or a crash would re-ship those lines
+// under a new id.
+func (r *Registry) Attach(key fileKey, path string, fp fingerprint, origin string, offset int64) (*RegistryEntry, error) {
+	r.mu.Lock()
+	if old := r.attached[key]; old != nil {
+		old.Detached = true
+		r.detached = append(r.detached, old)
+	}
+	e := &RegistryEntry{Origin: origin, Key: key, fingerprint: fp, Offset: offset, Path: path, LastSeen: r.now()}
+	r.attached[key] = e
+	r.dirty = true
+	r.mu.Unlock()
+	return e, r.Save()
+}
+
+// Detach marks e as no longer describing the file at its key.
+func (r *Registry) Detach(e *RegistryEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.attached[e.Key] == e {
+		delete(r.attached, e.Key)
+		e.Detached = true
+		r.detached = append(r.detached, e)
+		r.dirty = true
+	}
+}
+
+// FindCopy returns the entry, attached or detached, whose full fingerprint
+// equals fp: the file a new inode was copied from. The most recently seen wins.
+func (r *Registry) FindCopy(fp fingerprint) *RegistryEntry {
+	if !fp.full() {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best *RegistryEntry
+	consider := func(e *RegistryEntry) {
+		if e.fingerprint == fp && (best == nil || e.LastSeen.After(best.LastSeen)) {
+			best = e
+		}
+	}
+	for _, e := range r.attached {
+		consider(e)
+	}
+	for _, e := range r.detached {
+		consider(e)
+	}
+	return best
+}
+
+// Ack moves e's acknowledged watermark forward.
+func (r *Registry) Ack(e *RegistryEntry, offset int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if offset > e.Offset {
+		e.Offset = offset
+		r.dirty = true
+	}
+}
+
+// Offset returns e's acknowledged watermark.
+func (r *Registry) Offset(e *RegistryEntry) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return e.Offset
+}
+
+// Seen records that e's file is still at path (and may have grown its
+// fingerprint while short).
+func (r *Registry) Seen(e *RegistryEntry, path string, fp fingerprint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Path != path || e.fingerprint != fp {
+		r.dirty = true
+	}
+	e.Path, e.fingerprint, e.LastSeen = path, fp, r.now()
+}
+
+// Expire forgets entries not seen for longer than age.
+func (r *Registry) Expire(age time.Duration) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cutoff := r.now().Add(-age)
+	n := 0
+	for k, e := range r.attached {
+		if e.LastSeen.Before(cutoff) {
+			delete(r.attached, k)
+			n++
+		}
+	}
+	kept := r.detached[:0]
+	for _, e := range r.detached {
+		if e.LastSeen.Before(cutoff) {
+			n++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(r.detached[len(kept):])
+	r.detached = kept
+	if n > 0 {
+		r.dirty = true
+	}
+	return n
+}
+
+// Save writes the registry if it changed: temp file, fsync, rename, fsync of
+// the directory, so a crash leaves either the old or the new file, never half.
+func (r *Registry) Save() error {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	r.mu.Lock()
+	if !r.dirty {
+		r.mu.Unlock()
+		return nil
+	}
+	f := registryFile{Version: 1}
+	for _, e := range r.attached {
+		c := *e
+		f.Entries = append(f.Entries, &c)
+	}
+	for _, e := range r.detached {
+		c := *e
+		f.Entries = append(f.Entries, &c)
+	}
+	r.dirty = false
+	r.mu.Unlock()
+	b, err := json.MarshalIndent(f, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode registry: %w", err)
+	}
+	if err := writeFileAtomic(r.path, b); err != nil {
+		r.mu.Lock()
+		r.dirty = true
+		r.mu.Unlock()
+		return fmt.Errorf("save registry: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that readers and crashes see
+// either the old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

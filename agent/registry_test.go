@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	r, err := OpenRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := fingerprintOf(make([]byte, fingerprintBytes))
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", full, "origin-a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Ack(e, 500)
+	r.Ack(e, 400) // never backwards
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r2.Lookup(fileKey{1, 2})
+	if got == nil || got.Offset != 500 || got.Origin != "origin-a" || got.fingerprint != full {
+		t.Fatalf("reloaded entry = %+v", got)
+	}
+	// A truncation detaches the entry; a copy made before it still finds it.
+	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "origin-b", 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := r2.FindCopy(full); c == nil || c.Origin != "origin-a" {
+		t.Fatalf("copy match = %+v", c)
+	}
+	if c := r2.FindCopy(fingerprintOf([]byte("short"))); c != nil {
+		t.Fatalf("a short fingerprint must not match: %+v", c)
+	}
+	r2.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+	if n := r2.Expire(24 * time.Hour); n != 2 {
+		t.Fatalf("expired %d entries, want 2", n)
+	}
+}
+
+func TestRegistryCorruptFileIsAClearError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenRegistry(path); err == nil {
+		t.Fatal("corrupt registry accepted")
+	}
+}

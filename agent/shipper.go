@@ -1,0 +1,235 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"golang.org/x/sync/semaphore"
+)
+
+// Shipper is the Sink that sends batches through one sarama AsyncProducer.
+// Every message returned on Errors() is re-sent with backoff until it is
+// acknowledged or the shipper closes; none is dropped. Bytes sent but not
+// acknowledged are capped: when Kafka is slow or down, Send blocks and the
+// tailers stop reading.
+type Shipper struct {
+	producer sarama.AsyncProducer
+	inflight *semaphore.Weighted
+	metrics  *Metrics
+	log      *slog.Logger
+
+	retryMu   sync.Mutex
+	retryCond *sync.Cond
+	retryQ    []*sarama.ProducerMessage
+	closed    bool
+
+	outstanding atomic.Int64 // messages sent and not yet acknowledged
+	wg          sync.WaitGroup // the shipper's goroutines
+	stop        chan struct{}
+	lastLoud    time.Time // rate limit for unhealable-error logs
+}
+
+// messageState travels in ProducerMessage.Metadata.
+type messageState struct {
+	batch    *batchState
+	size     int
+	attempts int
+}
+
+type batchState struct {
+	remaining int // touched only by the successes goroutine
+	ack       func()
+}
+
+// NewShipper starts a producer from cfg (which it adjusts: successes and
+// errors returned, a client-side retry budget) and the goroutines that read
+// its results.
+func NewShipper(brokers []string, cfg *sarama.Config, maxInFlight int64, m *Metrics, log *slog.Logger) (*Shipper, error) {
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = sarama.NewHashPartitioner
+	p, err := sarama.NewAsyncProducer(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	s := &Shipper{producer: p, inflight: semaphore.NewWeighted(maxInFlight), metrics: m, log: log, stop: make(chan struct{})}
+	s.retryCond = sync.NewCond(&s.retryMu)
+	s.wg.Add(3)
+	go s.readSuccesses()
+	go s.readErrors()
+	go s.resend()
+	return s, nil
+}
+
+var (
+	formatEnvelope = []byte("envelope")
+	formatRaw      = []byte("raw")
+	headerEventID  = []byte("event.id")
+	headerFormat   = []byte("format")
+)
+
+// Send implements Sink.
+func (s *Shipper) Send(ctx context.Context, b *Batch) error {
+	if err := s.inflight.Acquire(ctx, int64(b.Bytes)); err != nil {
+		return err
+	}
+	s.metrics.BytesInFlight.Add(float64(b.Bytes))
+	st := &batchState{remaining: len(b.Messages), ack: b.Ack}
+	msgs := make([]sarama.ProducerMessage, len(b.Messages))
+	states := make([]messageState, len(b.Messages))
+	headers := make([]sarama.RecordHeader, 2*len(b.Messages))
+	s.outstanding.Add(int64(len(b.Messages)))
+	for i := range b.Messages {
+		m := &b.Messages[i]
+		format := formatEnvelope
+		if m.Format == "raw" {
+			format = formatRaw
+		}
+		h := headers[2*i : 2*i+2 : 2*i+2]
+		h[0] = sarama.RecordHeader{Key: headerEventID, Value: m.EventID}
+		h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
+		states[i] = messageState{batch: st, size: len(m.Key) + len(m.Value)}
+		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: h, Metadata: &states[i]}
+	}
+	for i := range msgs {
+		select {
+		case s.producer.Input() <- &msgs[i]:
+		case <-ctx.Done():
+			// The rest of the batch is never sent, so its ack never comes and the
+			// registry stays before it: those lines are read again next time.
+			s.outstanding.Add(-int64(len(msgs) - i))
+			var unsent int
+			for j := i; j < len(msgs); j++ {
+				unsent += states[j].size
+			}
+			s.release(unsent)
+			return ctx.Err()
+		}
+	}
+	s.metrics.MessagesSent.Add(float64(len(msgs)))
+	return nil
+}
+
+func (s *Shipper) release(n int) {
+	s.inflight.Release(int64(n))
+	s.metrics.BytesInFlight.Sub(float64(n))
+}
+
+func (s *Shipper) readSuccesses() {
+	defer s.wg.Done()
+	for msg := range s.producer.Successes() {
+		st := msg.Metadata.(*messageState)
+		s.release(st.size)
+		s.metrics.MessagesAcked.Inc()
+		st.batch.remaining--
+		if st.batch.remaining == 0 {
+			st.batch.ack()
+		}
+		s.outstanding.Add(-1)
+	}
+}
+
+// unhealable errors need an operator; they are still retried, loudly.
+func unhealable(err error) bool {
+	for _, e := range []error{sarama.ErrMessageSizeTooLarge, sarama.ErrTopicAuthorizationFailed,
+		sarama.ErrClusterAuthorizationFailed, sarama.ErrInvalidTopic} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Shipper) readErrors() {
+	defer s.wg.Done()
+	for perr := range s.producer.Errors() {
+		st := perr.Msg.Metadata.(*messageState)
+		st.attempts++
+		kind := "retryable"
+		if unhealable(perr.Err) {
+			kind = "unhealable"
+			if time.Since(s.lastLoud) > 10*time.Second {
+				s.lastLoud = time.Now()
+				s.log.Error("Kafka refuses a message and will keep refusing it until an operator acts; retrying",
+					"topic", perr.Msg.Topic, "error", perr.Err)
+			}
+		} else if st.attempts == 1 || st.attempts%50 == 0 {
+			s.log.Warn("Kafka send failed; retrying", "topic", perr.Msg.Topic, "attempt", st.attempts, "error", perr.Err)
+		}
+		s.metrics.SendErrors.WithLabelValues(kind).Inc()
+		msg := perr.Msg
+		time.AfterFunc(retryBackoff(st.attempts), func() { s.enqueueRetry(msg) })
+	}
+}
+
+// retryBackoff is exponential from 100 ms to 30 s with full jitter.
+func retryBackoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 9)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (s *Shipper) enqueueRetry(msg *sarama.ProducerMessage) {
+	s.retryMu.Lock()
+	s.retryQ = append(s.retryQ, msg)
+	s.retryMu.Unlock()
+	s.retryCond.Signal()
+}
+
+// resend feeds failed messages back to the producer. It is separate from
+// readErrors so that draining Errors() never waits on a full Input().
+func (s *Shipper) resend() {
+	defer s.wg.Done()
+	for {
+		s.retryMu.Lock()
+		for len(s.retryQ) == 0 && !s.closed {
+			s.retryCond.Wait()
+		}
+		if s.closed {
+			s.retryMu.Unlock()
+			return
+		}
+		msg := s.retryQ[0]
+		s.retryQ[0] = nil
+		s.retryQ = s.retryQ[1:]
+		s.retryMu.Unlock()
+		// sarama resets a message's retry state when it is sent again.
+		select {
+		case s.producer.Input() <- msg:
+			s.metrics.MessagesRetried.Inc()
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Close waits up to ctx's deadline for every message sent so far to be
+// acknowledged, then closes the producer. Messages still unacknowledged are
+// not lost: the registry never passed them.
+func (s *Shipper) Close(ctx context.Context) error {
+	var err error
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for err == nil && s.outstanding.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			err = fmt.Errorf("gave up waiting for %d Kafka acks: %w", s.outstanding.Load(), ctx.Err())
+		}
+	}
+	close(s.stop)
+	s.retryMu.Lock()
+	s.closed = true
+	s.retryMu.Unlock()
+	s.retryCond.Broadcast()
+	s.producer.AsyncClose()
+	s.wg.Wait()
+	return err
+}

@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingSink is the tailer tests' Sink: it keeps every message and acks
+// each batch, at once or after a short random delay so acks arrive out of
+// order. Envelopes are decoded lazily, once, when a test looks at them.
+type recordingSink struct {
+	mu       sync.Mutex
+	raw      []Message
+	decoded  []recordedEvent
+	delayAck atomic.Bool
+	pending  sync.WaitGroup
+}
+
+type recordedEvent struct {
+	Topic   string
+	Key     string
+	ID      string
+	Format  string
+	Message string `json:"message"`
+	Log     struct {
+		File   struct{ Path string }
+		Offset int64
+		Flags  []string
+	}
+	Raw string
+}
+
+func (s *recordingSink) Send(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	s.raw = append(s.raw, b.Messages...)
+	s.mu.Unlock()
+	if !s.delayAck.Load() {
+		b.Ack()
+		return nil
+	}
+	s.pending.Add(1)
+	time.AfterFunc(time.Duration(rand.IntN(3))*time.Millisecond, func() { b.Ack(); s.pending.Done() })
+	return nil
+}
+
+func (s *recordingSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.raw)
+}
+
+func (s *recordingSink) snapshot() []recordedEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.raw[len(s.decoded):] {
+		ev := recordedEvent{Topic: m.Topic, Key: string(m.Key), ID: string(m.EventID), Format: m.Format, Raw: string(m.Value)}
+		if m.Format == "envelope" {
+			if err := json.Unmarshal(m.Value, &ev); err != nil {
+				panic("envelope is not JSON: " + err.Error())
+			}
+		} else {
+			ev.Message = string(m.Value)
+		}
+		s.decoded = append(s.decoded, ev)
+	}
+	return slices.Clone(s.decoded)
+}
+
+func (s *recordingSink) messages() []string {
+	var out []string
+	for _, e := range s.snapshot() {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+func TestAckTrackerIsContiguous(t *testing.T) {
+	var got []int64
+	tr := newAckTracker(func(off int64) { got = append(got, off) })
+	a, b, c := tr.track(10), tr.track(20), tr.track(30)
+	c()
+	b()
+	if len(got) != 0 {
+		t.Fatalf("watermark moved past an unacked batch: %v", got)
+	}
+	a()
+	if len(got) != 1 || got[0] != 30 {
+		t.Fatalf("watermark = %v, want [30]", got)
+	}
+	if tr.outstanding() != 0 {
+		t.Fatalf("outstanding = %d", tr.outstanding())
+	}
+}

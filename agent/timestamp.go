@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"bytes"
+	"time"
+)
+
+// timestampParser finds the event time in a line. ok is false when the line
+// does not carry one in the expected form; the read time is used then.
+type timestampParser func(line []byte, now time.Time) (t time.Time, ok bool)
+
+// timestampParsers maps the collect entry's "timestamp" setting to a parser.
+// "none" has no parser.
+var timestampParsers = map[string]timestampParser{
+	"nginx":   parseNginxTime,
+	"iso8601": parseISO8601Prefix,
+	"syslog":  parseSyslogTime,
+}
+
+// parseNginxTime reads nginx's $time_local, the first [...] of the line:
+// [10/Oct/2000:13:55:36 -0700].
+func parseNginxTime(line []byte, _ time.Time) (time.Time, bool) {
+	i := bytes.IndexByte(line, '[')
+	if i < 0 || len(line) < i+28 || line[i+27] != ']' {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("02/Jan/2006:15:04:05 -0700", string(line[i+1:i+27]))
+	return t, err == nil
+}
+
+// iso8601Layouts are the prefixes accepted by the iso8601 parser, longest
+// first. A missing zone means UTC.
+var iso8601Layouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// parseISO8601Prefix reads an ISO 8601 time at the start of the line (after an
+// optional '['), e.g. 2026-11-26T10:00:00.123Z or 2026-11-26 10:00:00,123+01:00.
+func parseISO8601Prefix(line []byte, _ time.Time) (time.Time, bool) {
+	line = bytes.TrimPrefix(line, []byte("["))
+	if len(line) < 19 || line[4] != '-' || line[7] != '-' || (line[10] != 'T' && line[10] != ' ') {
+		return time.Time{}, false
+	}
+	// The stamp ends at the first character that cannot belong to it.
+	end := 19
+	for end < len(line) && bytes.IndexByte([]byte("0123456789.,:+-Z"), line[end]) >= 0 {
+		end++
+	}
+	s := []byte(string(line[:end]))
+	if i := bytes.IndexByte(s[19:], ','); i >= 0 {
+		s[19+i] = '.' // log4j and Python write a comma before the fraction
+	}
+	for _, layout := range iso8601Layouts {
+		if t, err := time.Parse(layout, string(s)); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// parseSyslogTime reads RFC 3164 "Jan  2 15:04:05" (local time, no year: the
+// year is the reader's, or the previous one for a December line read in
+// January) and RFC 5424 "<PRI>1 2026-11-26T10:00:00Z", each with an optional
+// <PRI> in front.
+func parseSyslogTime(line []byte, now time.Time) (time.Time, bool) {
+	if len(line) > 0 && line[0] == '<' {
+		if i := bytes.IndexByte(line, '>'); i > 0 && i <= 4 {
+			line = line[i+1:]
+		}
+	}
+	if len(line) > 2 && line[0] >= '1' && line[0] <= '9' && line[1] == ' ' {
+		return parseISO8601Prefix(line[2:], now)
+	}
+	if len(line) < 15 {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("Jan _2 15:04:05", string(line[:15]), time.Local)
+	if err != nil {
+		return time.Time{}, false
+	}
+	local := now.In(time.Local)
+	t = t.AddDate(local.Year(), 0, 0)
+	if t.After(local.Add(48 * time.Hour)) {
+		t = t.AddDate(-1, 0, 0)
+	}
+	return t, true
+}

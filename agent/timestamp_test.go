@@ -1,0 +1,34 @@
+package agent
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTimestampParsers(t *testing.T) {
+	now := time.Date(2026, 1, 3, 12, 0, 0, 0, time.Local)
+	cases := []struct {
+		parser string
+		line   string
+		want   time.Time
+		ok     bool
+	}{
+		{"nginx", `10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 2326`, time.Date(2000, 10, 10, 20, 55, 36, 0, time.UTC), true},
+		{"nginx", `10.0.0.1 - - [not a time] "GET /"`, time.Time{}, false},
+		{"nginx", `no bracket`, time.Time{}, false},
+		{"iso8601", `2026-11-26T10:00:00.123Z level=info`, time.Date(2026, 11, 26, 10, 0, 0, 123e6, time.UTC), true},
+		{"iso8601", `2026-11-26 10:00:00,5+01:00 INFO x`, time.Date(2026, 11, 26, 9, 0, 0, 5e8, time.UTC), true},
+		{"iso8601", `[2026-11-26T10:00:00] x`, time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), true},
+		{"iso8601", `2026/11/26 10:00:00 x`, time.Time{}, false},
+		{"syslog", `<34>1 2026-11-26T10:00:00Z host app - - msg`, time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), true},
+		{"syslog", `Jan  2 15:04:05 host sshd[1]: x`, time.Date(2026, 1, 2, 15, 4, 5, 0, time.Local), true},
+		{"syslog", `Dec 31 23:59:59 host x`, time.Date(2025, 12, 31, 23, 59, 59, 0, time.Local), true},
+		{"syslog", `hello`, time.Time{}, false},
+	}
+	for _, c := range cases {
+		got, ok := timestampParsers[c.parser]([]byte(c.line), now)
+		if ok != c.ok || !got.Equal(c.want) {
+			t.Errorf("%s(%q) = %v, %v; want %v, %v", c.parser, c.line, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+// Command logagent tails the files named in etcd and ships every line to Kafka.
+package main
+
+import (
+	"fmt"
+
+	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/cli"
+)
+
+func main() {
+	flags := cli.ParseFlags("logagent", "/etc/logagent/agent.yaml")
+	cfg, err := conf.LoadAgent(flags.Config)
+	if err != nil {
+		cli.Fatal("logagent", err)
+	}
+	if flags.Check {
+		fmt.Printf("%s: OK (host_id %s, %d Kafka brokers, etcd %v)\n", flags.Config, cfg.HostID, len(cfg.Kafka.Brokers), cfg.Etcd.Endpoints)
+		return
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := agent.New(cfg, cli.Version, cli.Logger(cfg.LogLevel)).Run(ctx, nil); err != nil {
+		cli.Fatal("logagent", err)
+	}
+}
