@@ -30,10 +30,13 @@ type Shipper struct {
 	retryQ    []*sarama.ProducerMessage
 	closed    bool
 
-	outstanding atomic.Int64 // messages sent and not yet acknowledged
+	outstanding atomic.Int64   // messages sent and not yet acknowledged
 	wg          sync.WaitGroup // the shipper's goroutines
 	stop        chan struct{}
-	lastLoud    time.Time // rate limit for unhealable-error logs
+	// Owned by readErrors: rate limits for its logs.
+	lastLoud time.Time
+	lastWarn time.Time
+	failures int
 }
 
 // messageState travels in ProducerMessage.Metadata.
@@ -160,8 +163,13 @@ func (s *Shipper) readErrors() {
 				s.log.Error("Kafka refuses a message and will keep refusing it until an operator acts; retrying",
 					"topic", perr.Msg.Topic, "error", perr.Err)
 			}
-		} else if st.attempts == 1 || st.attempts%50 == 0 {
-			s.log.Warn("Kafka send failed; retrying", "topic", perr.Msg.Topic, "attempt", st.attempts, "error", perr.Err)
+		} else {
+			s.failures++
+			if time.Since(s.lastWarn) > 10*time.Second {
+				s.log.Warn("Kafka sends failing; retrying with backoff", "topic", perr.Msg.Topic,
+					"failures_since_last_warning", s.failures, "error", perr.Err)
+				s.lastWarn, s.failures = time.Now(), 0
+			}
 		}
 		s.metrics.SendErrors.WithLabelValues(kind).Inc()
 		msg := perr.Msg
@@ -169,10 +177,12 @@ func (s *Shipper) readErrors() {
 	}
 }
 
-// retryBackoff is exponential from 100 ms to 30 s with full jitter.
+// retryBackoff is exponential from 100 ms to 5 s, jittered. The cap is low
+// because the in-flight limit, not the backoff, is what protects the agent;
+// a short cap means a returning broker is used within seconds.
 func retryBackoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 9)
-	d = min(d, 30*time.Second)
+	d := 100 * time.Millisecond << min(attempt-1, 6)
+	d = min(d, 5*time.Second)
 	return d/2 + rand.N(d/2+1)
 }
 

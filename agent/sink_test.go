@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )

@@ -1,0 +1,116 @@
+// Command agentbench measures logagent's end-to-end shipping throughput
+// against a bare sarama AsyncProducer, in one run on one broker.
+//
+// It builds cmd/logagent and cmd/devstack, starts devstack (embedded etcd and
+// a kfake broker) as a child on free ports with one topic per run, writes a
+// file of nginx-like lines (~200 bytes, deterministic) and then measures, each
+// in its own child process so CPU time and peak RSS are taken the same way
+// (wait4's rusage):
+//
+//   - bare:  a sarama AsyncProducer (this binary, -child bare) sending the
+//     very envelopes the agent would send, pre-built in memory with the
+//     agent's own encoder, with the agent's producer settings
+//     (conf.Kafka.Sarama defaults plus what agent.NewShipper sets), until
+//     every message is acknowledged;
+//   - agent: the logagent binary shipping the file named in its etcd collect
+//     config, from process start until the topic holds every line;
+//   - raw:   the bare producer on the raw lines (no envelope), for context.
+//
+// Throughput is counted on the broker for every run: the time from the first
+// record of the run's topic being visible (sum of partition high watermarks
+// > 0) to all of them being visible. The agent also gets a row from process
+// start, which includes its start-up (etcd, Kafka metadata).
+//
+// Usage: go run ./bench/agentbench [-lines 1000000] [-runs bare,agent,raw]
+// or `make bench`. -profile DIR runs the agent in-process in a child of this
+// binary (same code as cmd/logagent's main) under the CPU profiler and writes
+// DIR/agent.pprof; inspect it with `go tool pprof -top DIR/agent.pprof`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	lines      int
+	partitions int
+	runs       []string
+	timeout    time.Duration
+	keep       bool
+	profileDir string
+	verbose    bool
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run as a measured child (bare | agent)")
+	var o options
+	var runs string
+	flag.IntVar(&o.lines, "lines", 1_000_000, "lines in the generated file (and messages per run)")
+	flag.IntVar(&o.partitions, "partitions", 3, "partitions per topic")
+	flag.StringVar(&runs, "runs", "bare,agent,raw", "runs, in order: bare (envelopes), agent, raw (bare on raw lines)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, data)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles here (the agent then runs in-process in a child of this binary)")
+	flag.BoolVar(&o.verbose, "v", false, "log progress details")
+	childArgs := registerChildFlags()
+	flag.Parse()
+
+	if *child != "" {
+		if err := runChild(*child, childArgs); err != nil {
+			fmt.Fprintf(os.Stderr, "agentbench child %s: %v\n", *child, err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	for _, r := range strings.Split(runs, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "bare", "agent", "raw":
+			o.runs = append(o.runs, r)
+		case "":
+		default:
+			fmt.Fprintf(os.Stderr, "agentbench: -runs: unknown run %q (want bare, agent, raw)\n", r)
+			os.Exit(2)
+		}
+	}
+	if o.lines < 1 || o.partitions < 1 || len(o.runs) == 0 {
+		fmt.Fprintln(os.Stderr, "agentbench: -lines and -partitions must be positive and -runs not empty")
+		os.Exit(2)
+	}
+	if o.profileDir != "" {
+		abs, err := filepath.Abs(o.profileDir)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "agentbench: -profile: %v\n", err)
+			os.Exit(2)
+		}
+		o.profileDir = abs
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "agentbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// logf prints progress to stderr, so stdout carries only the report.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "agentbench: "+format+"\n", args...)
+}

@@ -1,0 +1,468 @@
+// Package etcd holds logagent's etcd side: the collect config schema and its
+// validator (shared by the agent and logctl), the key layout, a client
+// constructor that never blocks on an unreachable etcd, a watcher for one
+// agent's collect config and a publisher for its status.
+package etcd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// Allowed values of Entry.Start.
+const (
+	// StartBeginning reads files that exist when the entry is first applied
+	// from offset 0. The default.
+	StartBeginning = "beginning"
+	// StartEnd skips what files already hold when the entry is first applied.
+	// Files that appear later are still read from the beginning.
+	StartEnd = "end"
+)
+
+// Allowed values of Entry.Timestamp.
+const (
+	// TimestampNone stamps events with the time the line was read. The default.
+	TimestampNone = "none"
+	// TimestampNginx parses nginx's $time_local ("02/Jan/2006:15:04:05 -0700").
+	TimestampNginx = "nginx"
+	// TimestampISO8601 parses an ISO 8601 / RFC 3339 timestamp at the start of the line.
+	TimestampISO8601 = "iso8601"
+	// TimestampSyslog parses a syslog (RFC 3164) timestamp at the start of the line.
+	TimestampSyslog = "syslog"
+)
+
+// Allowed values of Entry.Format.
+const (
+	// FormatEnvelope wraps each line in a JSON event. The default.
+	FormatEnvelope = "envelope"
+	// FormatRaw ships the line's bytes as they are.
+	FormatRaw = "raw"
+)
+
+// MinMaxLineBytes is the smallest MaxLineBytes an entry may set; smaller
+// values would split lines into uselessly small events.
+const MinMaxLineBytes = 64
+
+// maxTopicLen is Kafka's limit on topic name length.
+const maxTopicLen = 249
+
+var (
+	startValues     = []string{StartBeginning, StartEnd}
+	timestampValues = []string{TimestampNone, TimestampNginx, TimestampISO8601, TimestampSyslog}
+	formatValues    = []string{FormatEnvelope, FormatRaw}
+	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
+	// would accept "PATH" for "path").
+	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format"}
+)
+
+// exampleShape is quoted in errors about the overall shape of the value.
+const exampleShape = `must be a JSON array of entries like [{"path":"/var/log/nginx/access.log","topic":"web_log"}]`
+
+// Entry is one object of the JSON array at <prefix><host>/collect_config:
+// which files to read and where to send their lines.
+type Entry struct {
+	// Path is an absolute file path; it may be a glob (filepath.Match syntax,
+	// no "**").
+	Path string `json:"path"`
+	// Topic is the Kafka topic the lines go to.
+	Topic string `json:"topic"`
+	// Exclude lists globs; a file matching one is skipped. A pattern with a
+	// "/" is matched against the full path, one without against the base name
+	// (so "*.gz" does what people expect).
+	Exclude []string `json:"exclude,omitempty"`
+	// Fields are static key/values added to every event.
+	Fields map[string]string `json:"fields,omitempty"`
+	// Start is StartBeginning (default) or StartEnd.
+	Start string `json:"start,omitempty"`
+	// Timestamp says how to take @timestamp from the line: TimestampNone
+	// (default), TimestampNginx, TimestampISO8601 or TimestampSyslog.
+	Timestamp string `json:"timestamp,omitempty"`
+	// MaxLineBytes overrides the agent-wide line length limit; 0 (default)
+	// keeps it, otherwise at least MinMaxLineBytes.
+	MaxLineBytes int `json:"max_line_bytes,omitempty"`
+	// Format is FormatEnvelope (default) or FormatRaw.
+	Format string `json:"format,omitempty"`
+}
+
+// Excluded reports whether one of e.Exclude matches path. Patterns are
+// validated by ParseCollectConfig, so a malformed one simply does not match.
+func (e Entry) Excluded(path string) bool {
+	for _, pat := range e.Exclude {
+		name := path
+		if !strings.Contains(pat, "/") {
+			name = filepath.Base(path)
+		}
+		if ok, _ := filepath.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Matches reports whether path is selected by this entry: it matches Path
+// (exactly, or as a glob) and is not excluded.
+func (e Entry) Matches(path string) bool {
+	if ok, _ := filepath.Match(e.Path, path); !ok {
+		return false
+	}
+	return !e.Excluded(path)
+}
+
+// IsGlob reports whether Path contains glob metacharacters.
+func (e Entry) IsGlob() bool {
+	return strings.ContainsAny(e.Path, `*?[\`)
+}
+
+// ConfigError is what ParseCollectConfig returns for a rejected value: every
+// problem it found, in order, each naming the entry index and field.
+type ConfigError struct {
+	Problems []string
+}
+
+// Error joins the problems with "; " so the reason fits on one line of a log
+// or a status key.
+func (e *ConfigError) Error() string {
+	return strings.Join(e.Problems, "; ")
+}
+
+// ParseCollectConfig parses and validates a collect config value, strictly:
+// unknown or wrongly-cased fields, trailing data and values of the wrong type
+// are errors. Defaults are filled in on the returned entries. An empty array
+// is valid and means "collect nothing". Errors are *ConfigError.
+func ParseCollectConfig(data []byte) ([]Entry, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, oneProblem("empty value: " + exampleShape)
+	}
+	if trimmed[0] != '[' {
+		return nil, oneProblem(fmt.Sprintf("got %s: %s", jsonKind(trimmed), exampleShape))
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raws []json.RawMessage
+	if err := dec.Decode(&raws); err != nil {
+		return nil, oneProblem(describeJSONError(data, err))
+	}
+	// Decode stops after the array; anything but whitespace after it is a
+	// mistake (two arrays pasted together, a stray bracket).
+	end := dec.InputOffset()
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, oneProblem(fmt.Sprintf("unexpected data after the array at byte offset %d", end))
+	}
+
+	entries := make([]Entry, 0, len(raws))
+	var problems []string
+	for i, raw := range raws {
+		e, errs := parseEntry(raw)
+		if len(errs) > 0 {
+			label := fmt.Sprintf("entry %d", i)
+			if e.Path != "" {
+				label = fmt.Sprintf("entry %d (path %q)", i, e.Path)
+			}
+			for _, msg := range errs {
+				problems = append(problems, label+": "+msg)
+			}
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
+	}
+	return entries, nil
+}
+
+func oneProblem(msg string) error {
+	return &ConfigError{Problems: []string{msg}}
+}
+
+// parseEntry decodes and validates one array element. It returns what it
+// could decode (for the path in messages) and the problems found.
+func parseEntry(raw json.RawMessage) (Entry, []string) {
+	var e Entry
+	if len(raw) == 0 || raw[0] != '{' {
+		return e, []string{fmt.Sprintf("must be a JSON object, got %s", jsonKind(raw))}
+	}
+	if msgs := checkKeys(raw); len(msgs) > 0 {
+		// Still take the path (exact key only) so the message can show it.
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) == nil {
+			_ = json.Unmarshal(m["path"], &e.Path)
+		}
+		return e, msgs
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return e, []string{fmt.Sprintf("%s: must be %s, got %s", te.Field, typeName(te.Field), te.Value)}
+		}
+		return e, []string{err.Error()}
+	}
+	return e, e.validate()
+}
+
+// checkKeys reports unknown, wrongly-cased and duplicate keys of one object.
+func checkKeys(raw json.RawMessage) []string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return []string{err.Error()}
+	}
+	var msgs []string
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return append(msgs, err.Error())
+		}
+		key, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return append(msgs, err.Error())
+		}
+		switch {
+		case !slices.Contains(entryFields, key):
+			msg := fmt.Sprintf("unknown field %q", key)
+			if s := suggestField(key); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (known fields: " + strings.Join(entryFields, ", ") + ")"
+			}
+			msgs = append(msgs, msg)
+		case seen[key]:
+			msgs = append(msgs, fmt.Sprintf("field %q given twice", key))
+		}
+		seen[key] = true
+	}
+	return msgs
+}
+
+// suggestField returns the known field closest to key, if it is a likely typo.
+func suggestField(key string) string {
+	best, bestDist := "", 3 // more than 2 edits is not a typo
+	for _, f := range entryFields {
+		if strings.EqualFold(f, key) {
+			return f
+		}
+		if d := editDistance(strings.ToLower(key), f); d < bestDist {
+			best, bestDist = f, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// validate checks the decoded fields and fills in defaults.
+func (e *Entry) validate() []string {
+	var msgs []string
+	bad := func(field, format string, args ...any) {
+		msgs = append(msgs, field+": "+fmt.Sprintf(format, args...))
+	}
+
+	switch {
+	case e.Path == "":
+		bad("path", "must not be empty")
+	case !filepath.IsAbs(e.Path):
+		bad("path", "%q must be absolute", e.Path)
+	default:
+		if err := checkGlob(e.Path); err != nil {
+			bad("path", "%v", err)
+		}
+	}
+
+	if err := checkTopic(e.Topic); err != nil {
+		bad("topic", "%v", err)
+	}
+
+	for i, pat := range e.Exclude {
+		if pat == "" {
+			bad(fmt.Sprintf("exclude[%d]", i), "must not be empty")
+		} else if err := checkGlob(pat); err != nil {
+			bad(fmt.Sprintf("exclude[%d]", i), "%v", err)
+		}
+	}
+
+	for k := range e.Fields {
+		if strings.TrimSpace(k) == "" {
+			bad("fields", "keys must not be empty")
+			break
+		}
+	}
+
+	e.Start = oneOf(e.Start, StartBeginning, startValues, "start", bad)
+	e.Timestamp = oneOf(e.Timestamp, TimestampNone, timestampValues, "timestamp", bad)
+	e.Format = oneOf(e.Format, FormatEnvelope, formatValues, "format", bad)
+
+	if e.MaxLineBytes != 0 && e.MaxLineBytes < MinMaxLineBytes {
+		bad("max_line_bytes", "%d is too small: use 0 for the agent default or at least %d", e.MaxLineBytes, MinMaxLineBytes)
+	}
+	return msgs
+}
+
+// oneOf returns v, or def when v is empty, reporting v if it is not allowed.
+func oneOf(v, def string, allowed []string, field string, bad func(string, string, ...any)) string {
+	if v == "" {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		bad(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+// checkTopic applies Kafka's rules for topic names.
+func checkTopic(t string) error {
+	switch {
+	case t == "":
+		return errors.New("must not be empty")
+	case t == "." || t == "..":
+		return fmt.Errorf("%q is not a legal Kafka topic name", t)
+	case len(t) > maxTopicLen:
+		return fmt.Errorf("is %d characters long; Kafka allows at most %d", len(t), maxTopicLen)
+	}
+	for _, c := range t {
+		legal := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !legal {
+			return fmt.Errorf("%q contains %q; Kafka allows only letters, digits, '.', '_' and '-'", t, c)
+		}
+	}
+	return nil
+}
+
+// checkGlob reports a malformed filepath.Match pattern. filepath.Match only
+// validates the chunks it gets to before the match fails, so the pattern is
+// split at its stars the way filepath.Match does and each chunk is checked.
+func checkGlob(pattern string) error {
+	if strings.Contains(pattern, "**") {
+		return fmt.Errorf("%q: \"**\" is not supported (filepath.Match has no recursive glob)", pattern)
+	}
+	rest := pattern
+	for rest != "" {
+		var chunk string
+		chunk, rest = nextGlobChunk(rest)
+		if _, err := filepath.Match(chunk, ""); err != nil {
+			return fmt.Errorf("%q is not a valid glob: %w", pattern, err)
+		}
+	}
+	return nil
+}
+
+// nextGlobChunk strips leading stars and returns the text up to the next star
+// that is neither escaped nor inside a character class.
+func nextGlobChunk(p string) (chunk, rest string) {
+	p = strings.TrimLeft(p, "*")
+	inClass := false
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			if runtime.GOOS != "windows" && i+1 < len(p) {
+				i++
+			}
+		case '[':
+			inClass = true
+		case ']':
+			inClass = false
+		case '*':
+			if !inClass {
+				return p[:i], p[i:]
+			}
+		}
+	}
+	return p, ""
+}
+
+// describeJSONError turns a decode error of the top-level array into a message
+// with the byte offset.
+func describeJSONError(data []byte, err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		// se.Offset counts the bytes read, the offending one included.
+		at := max(se.Offset-1, 0)
+		return fmt.Sprintf("invalid JSON at byte offset %d: %v (near: %s)", at, se, excerpt(data, at))
+	case errors.As(err, &te):
+		return fmt.Sprintf("got %s at byte offset %d: %s", te.Value, te.Offset, exampleShape)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("invalid JSON: unexpected end of input at byte offset %d", len(data))
+	default:
+		return fmt.Sprintf("invalid JSON: %v", err)
+	}
+}
+
+// excerpt shows the bytes around offset at, on one line, with ">>" marking
+// the offending byte.
+func excerpt(data []byte, at int64) string {
+	at = min(at, int64(len(data)))
+	lo := max(at-20, 0)
+	hi := min(at+10, int64(len(data)))
+	s := string(data[lo:at]) + ">>" + string(data[at:hi])
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// jsonKind names the JSON type a value starts with, for messages.
+func jsonKind(v []byte) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "a number"
+	default:
+		return "invalid JSON"
+	}
+}
+
+// typeName describes the JSON type a field expects.
+func typeName(field string) string {
+	switch field {
+	case "max_line_bytes":
+		return "a whole number"
+	case "exclude":
+		return "an array of strings"
+	case "fields":
+		return "an object with string values"
+	default:
+		return "a string"
+	}
+}

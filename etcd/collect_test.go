@@ -1,0 +1,215 @@
+package etcd
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseCollectConfigValid(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []Entry
+	}{
+		{
+			name: "tutorial layout gets defaults",
+			in:   `[{"path":"/var/log/nginx/access.log","topic":"web_log"}]`,
+			want: []Entry{{Path: "/var/log/nginx/access.log", Topic: "web_log", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+		},
+		{
+			name: "empty array collects nothing",
+			in:   " [ ] \n",
+			want: []Entry{},
+		},
+		{
+			name: "every field set",
+			in: `[{"path":"/var/log/app/*.log","topic":"app.logs-1","exclude":["*.gz","/var/log/app/debug-*.log"],
+			       "fields":{"env":"prod"},"start":"end","timestamp":"iso8601","max_line_bytes":64,"format":"raw"}]`,
+			want: []Entry{{
+				Path: "/var/log/app/*.log", Topic: "app.logs-1", Exclude: []string{"*.gz", "/var/log/app/debug-*.log"},
+				Fields: map[string]string{"env": "prod"}, Start: StartEnd, Timestamp: TimestampISO8601, MaxLineBytes: 64, Format: FormatRaw,
+			}},
+		},
+		{
+			name: "several entries, other timestamp values",
+			in:   `[{"path":"/a.log","topic":"a","timestamp":"nginx"},{"path":"/b/[ab]?.log","topic":"b","timestamp":"syslog","start":"beginning","format":"envelope"}]`,
+			want: []Entry{
+				{Path: "/a.log", Topic: "a", Start: StartBeginning, Timestamp: TimestampNginx, Format: FormatEnvelope},
+				{Path: "/b/[ab]?.log", Topic: "b", Start: StartBeginning, Timestamp: TimestampSyslog, Format: FormatEnvelope},
+			},
+		},
+		{
+			name: "topic of 249 characters",
+			in:   `[{"path":"/a","topic":"` + strings.Repeat("t", 249) + `"}]`,
+			want: []Entry{{Path: "/a", Topic: strings.Repeat("t", 249), Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+		},
+		{
+			name: "escaped star and star inside a class are literal",
+			in:   `[{"path":"/a/\\*/[*]x*","topic":"a"}]`,
+			want: []Entry{{Path: `/a/\*/[*]x*`, Topic: "a", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseCollectConfig([]byte(tc.in))
+			if err != nil {
+				t.Fatalf("ParseCollectConfig: %v", err)
+			}
+			if got == nil {
+				t.Fatal("got nil entries, want non-nil")
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseCollectConfigRejects(t *testing.T) {
+	const ok = `"path":"/var/log/app.log","topic":"web_log"`
+	tests := []struct {
+		name string
+		in   string
+		want []string // substrings the message must contain
+	}{
+		{"empty value", "", []string{"empty value", "must be a JSON array"}},
+		{"object instead of array", `{"path":"/a","topic":"t"}`, []string{"got an object", `must be a JSON array of entries like [{"path":`}},
+		{"string instead of array", `"/var/log/x"`, []string{"got a string", "must be a JSON array"}},
+		{"null", `null`, []string{"got null", "must be a JSON array"}},
+		{"syntax error has offset", `[{"path":"/a" "topic":"t"}]`, []string{"invalid JSON at byte offset 14", `(near: [{"path":"/a" >>"topic":"t)`}},
+		{"truncated", `[{"path":"/a"`, []string{"invalid JSON: unexpected end of input at byte offset 13"}},
+		{"element a number", `[1]`, []string{"entry 0: must be a JSON object, got a number"}},
+		{"fractional max_line_bytes", `[{` + ok + `,"max_line_bytes":100.5}]`, []string{"max_line_bytes: must be a whole number, got number 100.5"}},
+		{"trailing data", `[] []`, []string{"unexpected data after the array at byte offset 2"}},
+		{"trailing garbage", `[{` + ok + `}]x`, []string{"unexpected data after the array"}},
+		{"element not an object", `[{` + ok + `}, "x"]`, []string{"entry 1: must be a JSON object, got a string"}},
+		{"unknown field with suggestion", `[{` + ok + `,"topc":"x"}]`, []string{`entry 0 (path "/var/log/app.log"): unknown field "topc" (did you mean "topic"?)`}},
+		{"unknown field without suggestion", `[{` + ok + `,"color":"red"}]`, []string{`unknown field "color"`, "known fields: path, topic"}},
+		{"wrong case is unknown", `[{"PATH":"/a","topic":"t"}]`, []string{`entry 0: unknown field "PATH" (did you mean "path"?)`}},
+		{"duplicate field", `[{` + ok + `,"topic":"other"}]`, []string{`field "topic" given twice`}},
+		{"wrong type", `[{` + ok + `,"max_line_bytes":"1k"}]`, []string{"max_line_bytes: must be a whole number, got string"}},
+		{"wrong type exclude", `[{` + ok + `,"exclude":"*.gz"}]`, []string{"exclude: must be an array of strings, got string"}},
+		{"path missing", `[{"topic":"t"}]`, []string{"entry 0: path: must not be empty"}},
+		{"path relative", `[{"path":"var/log/x.log","topic":"t"}]`, []string{`entry 0 (path "var/log/x.log"): path: "var/log/x.log" must be absolute`}},
+		{"path bad glob", `[{"path":"/var/log/[a.log","topic":"t"}]`, []string{"path:", "not a valid glob", "syntax error in pattern"}},
+		{"path bad glob after a star", `[{"path":"/var/*/x[","topic":"t"}]`, []string{"path:", "not a valid glob"}},
+		{"path trailing backslash", `[{"path":"/var/log/x\\","topic":"t"}]`, []string{"path:", "not a valid glob"}},
+		{"path recursive glob", `[{"path":"/var/log/**/x.log","topic":"t"}]`, []string{"path:", `"**" is not supported`}},
+		{"topic missing", `[{"path":"/a"},{"path":"/var/log/app.log"}]`, []string{`entry 0 (path "/a"): topic: must not be empty`, `entry 1 (path "/var/log/app.log"): topic: must not be empty`}},
+		{"topic illegal char", `[{"path":"/a","topic":"web log"}]`, []string{"topic:", `contains ' '`}},
+		{"topic slash", `[{"path":"/a","topic":"a/b"}]`, []string{"topic:", `contains '/'`}},
+		{"topic dot", `[{"path":"/a","topic":"."}]`, []string{`topic: "." is not a legal Kafka topic name`}},
+		{"topic dotdot", `[{"path":"/a","topic":".."}]`, []string{`topic: ".." is not a legal`}},
+		{"topic too long", `[{"path":"/a","topic":"` + strings.Repeat("t", 250) + `"}]`, []string{"topic: is 250 characters long; Kafka allows at most 249"}},
+		{"exclude bad glob", `[{` + ok + `,"exclude":["*.gz","[x"]}]`, []string{"exclude[1]:", "not a valid glob"}},
+		{"exclude empty", `[{` + ok + `,"exclude":[""]}]`, []string{"exclude[0]: must not be empty"}},
+		{"fields empty key", `[{` + ok + `,"fields":{"":"x"}}]`, []string{"fields: keys must not be empty"}},
+		{"fields non-string value", `[{` + ok + `,"fields":{"n":1}}]`, []string{"must be", "got number"}},
+		{"start bad", `[{` + ok + `,"start":"middle"}]`, []string{`start: "middle" is not one of beginning, end`}},
+		{"timestamp bad", `[{` + ok + `,"timestamp":"rfc3339"}]`, []string{`timestamp: "rfc3339" is not one of none, nginx, iso8601, syslog`}},
+		{"format bad", `[{` + ok + `,"format":"json"}]`, []string{`format: "json" is not one of envelope, raw`}},
+		{"max_line_bytes too small", `[{` + ok + `,"max_line_bytes":63}]`, []string{"max_line_bytes: 63 is too small", "at least 64"}},
+		{"max_line_bytes negative", `[{` + ok + `,"max_line_bytes":-1}]`, []string{"max_line_bytes: -1 is too small"}},
+		{"several problems all reported", `[{"path":"rel","topic":""},{` + ok + `,"format":"x"}]`, []string{
+			`entry 0 (path "rel"): path: "rel" must be absolute`,
+			`entry 0 (path "rel"): topic: must not be empty`,
+			`entry 1 (path "/var/log/app.log"): format: "x" is not one of`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseCollectConfig([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("accepted, got %+v", got)
+			}
+			if got != nil {
+				t.Errorf("entries = %+v, want nil on error", got)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not *ConfigError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrorListsProblems(t *testing.T) {
+	_, err := ParseCollectConfig([]byte(`[{"path":"/a"},{"path":"/b","topic":"t","start":"x"}]`))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	if len(ce.Problems) != 2 {
+		t.Fatalf("problems = %q, want 2", ce.Problems)
+	}
+	if got, want := err.Error(), strings.Join(ce.Problems, "; "); got != want {
+		t.Errorf("Error() = %q, want problems joined: %q", got, want)
+	}
+}
+
+func TestCheckGlobAgreesWithFilepathMatch(t *testing.T) {
+	// Patterns checkGlob accepts must never make filepath.Match fail, and
+	// the ones it rejects must be ones filepath.Match rejects on some name.
+	valid := []string{"/a", "/a/*", "/a/*.log", "/a/[abc]", "/a/[^a-c]x", `/a/\[`, "/a/?", "/*/*/x", "/a/[*]*", `/a/[\]]`}
+	invalid := []string{"/a/[", "/a/[]", "/a/[a-]", `/a/\`, "/*/x[", "/*/[-a]", "/a*/b*/[z"}
+	names := []string{"", "/a", "/a/b", "/a/x.log", "/ab/bc/zz", "/a/[", "/a/]"}
+	for _, p := range valid {
+		if err := checkGlob(p); err != nil {
+			t.Errorf("checkGlob(%q) = %v, want nil", p, err)
+		}
+		for _, n := range names {
+			if _, err := filepath.Match(p, n); err != nil {
+				t.Errorf("filepath.Match(%q, %q) = %v though checkGlob accepted it", p, n, err)
+			}
+		}
+	}
+	for _, p := range invalid {
+		if err := checkGlob(p); err == nil {
+			t.Errorf("checkGlob(%q) = nil, want an error", p)
+		}
+	}
+}
+
+func TestEntryMatchesAndExcluded(t *testing.T) {
+	e := Entry{Path: "/var/log/app/*.log", Exclude: []string{"*-debug.log", "/var/log/app/tmp*"}}
+	tests := []struct {
+		path              string
+		excluded, matches bool
+	}{
+		{"/var/log/app/a.log", false, true},
+		{"/var/log/app/x-debug.log", true, false},   // base-name pattern
+		{"/var/log/app/tmp1.log", true, false},      // full-path pattern
+		{"/var/log/app/sub/a.log", false, false},    // * does not cross /
+		{"/var/log/other/x-debug.log", true, false}, // excluded, and not matched anyway
+	}
+	for _, tc := range tests {
+		if got := e.Excluded(tc.path); got != tc.excluded {
+			t.Errorf("Excluded(%q) = %v, want %v", tc.path, got, tc.excluded)
+		}
+		if got := e.Matches(tc.path); got != tc.matches {
+			t.Errorf("Matches(%q) = %v, want %v", tc.path, got, tc.matches)
+		}
+	}
+	if !e.IsGlob() || (Entry{Path: "/var/log/x.log"}).IsGlob() {
+		t.Error("IsGlob wrong")
+	}
+}
+
+func TestKeys(t *testing.T) {
+	for _, prefix := range []string{"/logagent/", "/logagent"} {
+		if got, want := CollectKey(prefix, "web1"), "/logagent/web1/collect_config"; got != want {
+			t.Errorf("CollectKey(%q) = %q, want %q", prefix, got, want)
+		}
+		if got, want := StatusKey(prefix, "10.0.0.7"), "/logagent/10.0.0.7/status"; got != want {
+			t.Errorf("StatusKey(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+}

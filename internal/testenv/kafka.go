@@ -1,0 +1,455 @@
+package testenv
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// kafkaOpTimeout bounds every admin or read operation against the broker, so
+// a broken broker fails the test with a message instead of hanging it.
+const kafkaOpTimeout = 30 * time.Second
+
+// Record is one Kafka record as read back by (*Kafka).ReadAll.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// Headers holds the record headers; for a repeated key the last one wins.
+	Headers   map[string]string
+	Timestamp time.Time
+}
+
+// KafkaOption configures StartKafka.
+type KafkaOption func(*kafkaConfig)
+
+type kafkaConfig struct {
+	brokers    int
+	partitions int32
+	topics     []string
+	dataDir    string
+	persistent bool
+	extra      []kfake.Opt
+}
+
+// Topics creates the named topics explicitly (CreateTopics) with the default
+// partition count. Explicit creation matters: kfake loses the data of topics
+// auto-created through Metadata when it is killed, and StartKafka does not
+// enable auto-creation at all, so every topic a test uses must be listed.
+func Topics(names ...string) KafkaOption {
+	return func(c *kafkaConfig) { c.topics = append(c.topics, names...) }
+}
+
+// Partitions sets the partition count for the topics of Topics and for
+// topics created with -1 partitions (default 3).
+func Partitions(n int32) KafkaOption {
+	return func(c *kafkaConfig) { c.partitions = n }
+}
+
+// KafkaBrokers sets the number of brokers (default 1).
+func KafkaBrokers(n int) KafkaOption {
+	return func(c *kafkaConfig) { c.brokers = n }
+}
+
+// KafkaDataDir makes the broker persist its state in dir with synchronous
+// writes, so records and committed offsets survive Stop/Restart.
+func KafkaDataDir(dir string) KafkaOption {
+	return func(c *kafkaConfig) { c.dataDir = dir }
+}
+
+// KafkaPersistent is KafkaDataDir with a fresh t.TempDir().
+func KafkaPersistent() KafkaOption {
+	return func(c *kafkaConfig) { c.persistent = true }
+}
+
+// KafkaFakeOptions passes extra options to kfake.NewCluster (applied last,
+// so they override ours), e.g. kfake.BrokerConfigs or kfake.EnableSASL.
+func KafkaFakeOptions(opts ...kfake.Opt) KafkaOption {
+	return func(c *kafkaConfig) { c.extra = append(c.extra, opts...) }
+}
+
+// Kafka is an in-process kfake cluster listening on 127.0.0.1. Its broker
+// addresses stay the same across Stop and Restart.
+type Kafka struct {
+	cfg   kafkaConfig
+	addrs []string
+	ports []int
+
+	mu      sync.Mutex
+	cluster *kfake.Cluster // nil while stopped
+	client  *kgo.Client    // admin client for Count and ReadAll, created lazily
+}
+
+// StartKafka starts a kfake cluster (1 broker, 3 partitions per topic, group
+// minimum session timeout 1 s) on random 127.0.0.1 ports, creates the topics
+// given by Topics and stops the cluster when the test ends.
+func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
+	t.Helper()
+	cfg := kafkaConfig{brokers: 1, partitions: 3}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.brokers < 1 || cfg.partitions < 1 {
+		t.Fatalf("testenv: StartKafka: need at least 1 broker and 1 partition, got %d and %d", cfg.brokers, cfg.partitions)
+	}
+	if cfg.persistent && cfg.dataDir == "" {
+		cfg.dataDir = t.TempDir()
+	}
+
+	k := &Kafka{cfg: cfg}
+	// Port 0 lets the kernel pick free ports; Restart reuses what it picked.
+	if err := k.start(make([]int, cfg.brokers)); err != nil {
+		t.Fatalf("testenv: start kfake: %v", err)
+	}
+	t.Cleanup(k.Close)
+	if err := k.ensureTopics(); err != nil {
+		t.Fatalf("testenv: create kafka topics %v: %v", cfg.topics, err)
+	}
+	return k
+}
+
+func (k *Kafka) start(ports []int) error {
+	opts := []kfake.Opt{
+		kfake.Ports(ports...),
+		kfake.DefaultNumPartitions(int(k.cfg.partitions)),
+		// Lets consumer-group tests use a 2 s session and take over in ~2 s
+		// instead of kfake's 6 s minimum.
+		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.WithLogger(kfakeLogger{slog.Default().With("component", "kfake")}),
+	}
+	if k.cfg.dataDir != "" {
+		opts = append(opts, kfake.DataDir(k.cfg.dataDir), kfake.SyncWrites())
+	}
+	opts = append(opts, k.cfg.extra...)
+
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return fmt.Errorf("new kfake cluster: %w", err)
+	}
+	addrs := c.ListenAddrs()
+	ports = ports[:0:0]
+	for _, a := range addrs {
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("parse kfake address %q: %w", a, err)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("parse kfake port %q: %w", a, err)
+		}
+		ports = append(ports, n)
+	}
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cluster, k.addrs, k.ports = c, addrs, ports
+	return nil
+}
+
+// ensureTopics creates the configured topics, accepting ones that already
+// exist (after a restart from a data dir).
+func (k *Kafka) ensureTopics() error {
+	if len(k.cfg.topics) == 0 {
+		return nil
+	}
+	cl, err := k.adminClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
+	defer cancel()
+
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(kafkaOpTimeout / time.Millisecond)
+	for _, name := range k.cfg.topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = name
+		rt.NumPartitions = k.cfg.partitions
+		rt.ReplicationFactor = -1
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("create topics request: %w", err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %q: %w", rt.Topic, err)
+		}
+	}
+	return nil
+}
+
+// Brokers returns the broker addresses ("127.0.0.1:port"), stable across
+// Stop and Restart.
+func (k *Kafka) Brokers() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.addrs)
+}
+
+// Stop closes the cluster gracefully, as a broker outage: clients get
+// connection refused until Restart. Without a data dir all data is lost.
+// Stopping a stopped cluster does nothing.
+func (k *Kafka) Stop() {
+	k.mu.Lock()
+	c, cl := k.cluster, k.client
+	k.cluster, k.client = nil, nil
+	k.mu.Unlock()
+
+	if cl != nil {
+		cl.Close()
+	}
+	if c != nil {
+		c.Close()
+	}
+}
+
+// Restart starts the cluster again on the same ports (stopping it first if
+// it runs) and re-creates the configured topics. With a data dir, records,
+// topics and committed offsets survive.
+func (k *Kafka) Restart(t testing.TB) {
+	t.Helper()
+	k.Stop()
+
+	k.mu.Lock()
+	ports := slices.Clone(k.ports)
+	k.mu.Unlock()
+
+	// The old listeners are closed synchronously, but the ports come from
+	// the ephemeral range, so an outgoing connection may hold one for a
+	// moment during the outage: retry a bind failure briefly.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := k.start(ports)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			t.Fatalf("testenv: restart kfake on ports %v: %v", ports, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the port, not synchronising
+	}
+	if err := k.ensureTopics(); err != nil {
+		t.Fatalf("testenv: re-create kafka topics after restart: %v", err)
+	}
+}
+
+// Close stops the cluster and releases the admin client. StartKafka
+// registers it with t.Cleanup; calling it again is harmless.
+func (k *Kafka) Close() { k.Stop() }
+
+func (k *Kafka) adminClient() (*kgo.Client, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cluster == nil {
+		return nil, errors.New("kafka is stopped")
+	}
+	if k.client != nil {
+		return k.client, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	if err != nil {
+		return nil, fmt.Errorf("new kafka admin client: %w", err)
+	}
+	k.client = cl
+	return cl, nil
+}
+
+// Count returns the sum of the topic's partition high watermarks: the number
+// of records ever written to it (nothing is deleted in these tests). Call it
+// from the test goroutine; it fails the test on error.
+func (k *Kafka) Count(t testing.TB, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
+	defer cancel()
+	_, end, err := k.offsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("testenv: count records of %q: %v", topic, err)
+	}
+	var n int64
+	for _, o := range end {
+		n += o
+	}
+	return n
+}
+
+// ReadAll reads every partition of topic from its oldest offset up to the
+// high watermark seen when it was called, with its own franz-go client
+// (independent of the sarama code under test), and returns the records
+// sorted by partition and offset. It assumes no transactional producers (a
+// trailing commit marker would never be seen as a record).
+func (k *Kafka) ReadAll(t testing.TB, topic string) []Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
+	defer cancel()
+
+	start, end, err := k.offsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("testenv: read %q: %v", topic, err)
+	}
+	from := make(map[int32]kgo.Offset)
+	next := make(map[int32]int64) // next offset we still need per partition
+	for p, e := range end {
+		if e > start[p] {
+			from[p] = kgo.NewOffset().At(start[p])
+			next[p] = start[p]
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(k.Brokers()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatalf("testenv: new kafka reader: %v", err)
+	}
+	defer cl.Close()
+
+	var out []Record
+	pending := len(next)
+	for pending > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("testenv: read %q: %v before reaching the high watermarks %v (next offsets %v)", topic, err, end, next)
+		}
+		for _, fe := range fetches.Errors() {
+			t.Fatalf("testenv: read %q partition %d: %v", fe.Topic, fe.Partition, fe.Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= end[r.Partition] {
+				return // written after ReadAll started
+			}
+			out = append(out, toRecord(r))
+			wasPending := next[r.Partition] < end[r.Partition]
+			next[r.Partition] = r.Offset + 1
+			if wasPending && next[r.Partition] >= end[r.Partition] {
+				pending--
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return out
+}
+
+func toRecord(r *kgo.Record) Record {
+	rec := Record{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Key:       r.Key,
+		Value:     r.Value,
+		Timestamp: r.Timestamp,
+	}
+	if len(r.Headers) > 0 {
+		rec.Headers = make(map[string]string, len(r.Headers))
+		for _, h := range r.Headers {
+			rec.Headers[h.Key] = string(h.Value)
+		}
+	}
+	return rec
+}
+
+// offsets returns the log start and end (high watermark) offset of every
+// partition of topic.
+func (k *Kafka) offsets(ctx context.Context, topic string) (start, end map[int32]int64, err error) {
+	cl, err := k.adminClient()
+	if err != nil {
+		return nil, nil, err
+	}
+
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	metaResp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metadata: %w", err)
+	}
+	if len(metaResp.Topics) != 1 {
+		return nil, nil, fmt.Errorf("metadata: %d topics in response, want 1", len(metaResp.Topics))
+	}
+	mtr := metaResp.Topics[0]
+	if err := kerr.ErrorForCode(mtr.ErrorCode); err != nil {
+		return nil, nil, fmt.Errorf("metadata for topic %q: %w", topic, err)
+	}
+	partitions := make([]int32, 0, len(mtr.Partitions))
+	for _, p := range mtr.Partitions {
+		partitions = append(partitions, p.Partition)
+	}
+
+	// Kafka's special timestamps: -2 asks for the log start, -1 for the
+	// high watermark.
+	if start, err = listOffsets(ctx, cl, topic, partitions, -2); err != nil {
+		return nil, nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	if end, err = listOffsets(ctx, cl, topic, partitions, -1); err != nil {
+		return nil, nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	return start, end, nil
+}
+
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = timestamp
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	// kgo splits the request per partition leader and merges the answers.
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]int64, len(partitions))
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("partition %d: %w", p.Partition, err)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	if len(out) != len(partitions) {
+		return nil, fmt.Errorf("got offsets for %d of %d partitions", len(out), len(partitions))
+	}
+	return out, nil
+}
+
+// kfakeLogger forwards kfake's errors to slog; its warnings are routine
+// request failures (clients going away) and would drown test output.
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	if level == kfake.LogLevelError {
+		k.l.Error(fmt.Sprintf(format, args...))
+	}
+}
