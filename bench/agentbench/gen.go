@@ -99,4 +99,3 @@ func readLines(path string) ([][]byte, error) {
 	}
 	return lines, nil
 }
-

@@ -48,6 +48,7 @@ type options struct {
 	keep       bool
 	profileDir string
 	verbose    bool
+	agentEnv   []string
 }
 
 func main() {
@@ -60,7 +61,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, data)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles here (the agent then runs in-process in a child of this binary)")
-	flag.BoolVar(&o.verbose, "v", false, "log progress details")
+	flag.BoolVar(&o.verbose, "v", false, "log progress details and sample record values")
+	agentEnv := flag.String("agent-env", "", "extra environment for the agent child, comma-separated KEY=VALUE (e.g. GOGC=200)")
 	childArgs := registerChildFlags()
 	flag.Parse()
 
@@ -81,6 +83,9 @@ func main() {
 			fmt.Fprintf(os.Stderr, "agentbench: -runs: unknown run %q (want bare, agent, raw)\n", r)
 			os.Exit(2)
 		}
+	}
+	if *agentEnv != "" {
+		o.agentEnv = strings.Split(*agentEnv, ",")
 	}
 	if o.lines < 1 || o.partitions < 1 || len(o.runs) == 0 {
 		fmt.Fprintln(os.Stderr, "agentbench: -lines and -partitions must be positive and -runs not empty")

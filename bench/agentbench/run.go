@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -42,15 +43,29 @@ func (r row) rate() float64 { return float64(r.lines) / r.span.Seconds() }
 
 // env is what the runs share.
 type env struct {
-	o        options
-	dir      string
-	bin      string // logagent and devstack
-	self     string // this binary, for -child modes
-	logFile  string
-	stack    *stack
-	counter  *counter
-	notes    []string
-	envBytes float64 // average envelope size, from the bare child
+	o          options
+	dir        string
+	bin        string // logagent and devstack
+	self       string // this binary, for -child modes
+	logFile    string
+	stack      *stack
+	counter    *counter
+	notes      []string
+	envBytes   float64 // average envelope size, from the bare child
+	loadBefore string
+}
+
+// loadAvg is the 1, 5 and 15 minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -114,6 +129,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
+	e.loadBefore = loadAvg()
 	var rows []row
 	for _, r := range o.runs {
 		logf("run %s", r)
@@ -176,6 +192,7 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 	if err := e.checkCount(topic, base); err != nil {
 		return nil, err
 	}
+	e.sample(topic)
 	_, rss, err := p.rusage()
 	if err != nil {
 		return nil, err
@@ -217,8 +234,11 @@ func (e *env) runAgent(ctx context.Context) ([]row, error) {
 		bin, args = e.self, []string{"-child", "agent", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, "agent.pprof")}
 		label = " (profiled)"
 	}
+	if len(e.o.agentEnv) > 0 {
+		label += " " + strings.Join(e.o.agentEnv, " ")
+	}
 	logPath := filepath.Join(e.dir, "agent.log")
-	p, err := startProc("logagent", logPath, nil, false, nil, bin, args...)
+	p, err := startProc("logagent", logPath, nil, false, e.o.agentEnv, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +255,7 @@ func (e *env) runAgent(ctx context.Context) ([]row, error) {
 	if err := e.checkCount(topic, base); err != nil {
 		return nil, err
 	}
+	e.sample(topic)
 	cpu, rss, err := p.rusage()
 	if err != nil {
 		return nil, err
@@ -263,6 +284,24 @@ func (e *env) checkCount(topic string, base int64) error {
 	return nil
 }
 
+// sample records a run's first record (sizes, headers; with -v the value),
+// showing that the runs sent the same kind of message.
+func (e *env) sample(topic string) {
+	m, err := e.counter.firstRecord(topic)
+	if err != nil {
+		e.note("%s: could not read a sample record: %v", topic, err)
+		return
+	}
+	var hs []string
+	for _, h := range m.Headers {
+		hs = append(hs, string(h.Key)+"="+string(h.Value))
+	}
+	e.note("%s: first record: partition %d, key %q, headers [%s], value %d B", topic, m.Partition, m.Key, strings.Join(hs, " "), len(m.Value))
+	if e.o.verbose {
+		e.note("%s: first value: %s", topic, m.Value)
+	}
+}
+
 func (e *env) putCollectConfig(ctx context.Context, topic string) error {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.stack.etcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -281,7 +320,9 @@ func (e *env) putCollectConfig(ctx context.Context, topic string) error {
 	return nil
 }
 
-func (e *env) note(format string, args ...any) { e.notes = append(e.notes, fmt.Sprintf(format, args...)) }
+func (e *env) note(format string, args ...any) {
+	e.notes = append(e.notes, fmt.Sprintf(format, args...))
+}
 
 func (e *env) report(w *os.File, rows []row, size int64, build, total time.Duration) {
 	o := e.o
@@ -301,7 +342,11 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 			bare = r.rate()
 		}
 	}
-	fmt.Fprintf(w, "%-38s %9s %8s %10s %9s %12s %13s\n", "run", "lines", "seconds", "lines/s", "vs bare", "CPU µs/line", "peak RSS MiB")
+	width := len("run") // fmt pads in runes, as RuneCountInString counts
+	for _, r := range rows {
+		width = max(width, utf8.RuneCountInString(r.name))
+	}
+	fmt.Fprintf(w, "%-*s %9s %8s %10s %9s %12s %13s\n", width, "run", "lines", "seconds", "lines/s", "vs bare", "CPU µs/line", "peak RSS MiB")
 	for _, r := range rows {
 		ratio := "-"
 		if bare > 0 {
@@ -311,7 +356,7 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 		if r.rssNote != "" {
 			rss += " (" + r.rssNote + ")"
 		}
-		fmt.Fprintf(w, "%-38s %9d %8.3f %10.0f %9s %12.2f  %s\n", r.name, r.lines, r.span.Seconds(), r.rate(), ratio,
+		fmt.Fprintf(w, "%-*s %9d %8.3f %10.0f %9s %12.2f  %s\n", width, r.name, r.lines, r.span.Seconds(), r.rate(), ratio,
 			float64(r.cpu.Nanoseconds())/1e3/float64(r.lines), rss)
 	}
 	fmt.Fprintln(w)
@@ -334,7 +379,9 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 				ratio, verdict(ratio >= 0.9), cpu, verdict(cpu <= 3), rss, verdict(rss <= 50))
 		}
 	}
-	fmt.Fprintf(w, "command: go run ./bench/agentbench %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "command: %s (effective: -lines %d -partitions %d -runs %s -timeout %v)\n",
+		strings.Join(append([]string{"go run ./bench/agentbench"}, os.Args[1:]...), " "), o.lines, o.partitions, strings.Join(o.runs, ","), o.timeout)
+	fmt.Fprintf(w, "load average: %s before, %s after (other work shares these CPUs)\n", e.loadBefore, loadAvg())
 	fmt.Fprintf(w, "time: %.1f s in all (build %.1f s)\n", total.Seconds(), build.Seconds())
 }
 

@@ -32,6 +32,8 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // buildBinaries builds logagent and devstack into binDir.
 func buildBinaries(ctx context.Context, root, binDir string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/logagent", "./cmd/devstack")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -238,4 +240,41 @@ func waitForRecords(ctx context.Context, c *counter, topic string, base, n int64
 		case <-t.C:
 		}
 	}
+}
+
+// firstRecord reads the first record of the topic's first non-empty
+// partition, to show what a run actually sent.
+func (c *counter) firstRecord(topic string) (*sarama.ConsumerMessage, error) {
+	parts, err := c.client.Partitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := sarama.NewConsumerFromClient(c.client)
+	if err != nil {
+		return nil, err
+	}
+	defer cons.Close()
+	for _, p := range parts {
+		newest, err := c.client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		if newest == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		defer pc.Close()
+		select {
+		case m := <-pc.Messages():
+			return m, nil
+		case cerr := <-pc.Errors():
+			return nil, cerr
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("no record from %s/%d within 10s", topic, p)
+		}
+	}
+	return nil, fmt.Errorf("%s is empty", topic)
 }
