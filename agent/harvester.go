@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -354,7 +355,8 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 	if len(b.msgs) == 0 {
 		return nil
 	}
-	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: h.tracker.track(b.end)}
+	ack, bufs := h.tracker.track(b.end), b.batchBuffers
+	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { ack(); bufs.recycle() }}
 	b.reset()
 	if err := h.env.sink.Send(ctx, batch); err != nil {
 		return err
@@ -365,10 +367,32 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 // batchBuilder collects encoded messages; their bytes live in one arena per
 // batch, so a batch costs a handful of allocations, not one per line.
 type batchBuilder struct {
-	arena []byte
-	msgs  []Message
+	*batchBuffers
 	bytes int
 	end   int64
+}
+
+// batchBuffers are a batch's arena and message slice. Once Kafka acked every
+// message of the batch nothing refers to them any more, and they are reused:
+// without that, the agent allocates and collects its whole throughput.
+type batchBuffers struct {
+	arena []byte
+	msgs  []Message
+}
+
+const arenaCap = batchMaxBytes + batchMaxBytes/4
+
+var batchBufferPool = sync.Pool{New: func() any {
+	return &batchBuffers{arena: make([]byte, 0, arenaCap), msgs: make([]Message, 0, batchMaxLines)}
+}}
+
+func (b *batchBuffers) recycle() {
+	if cap(b.arena) > 4*arenaCap {
+		return // grown for a huge line; let it go
+	}
+	clear(b.msgs) // drop references into the arena
+	b.arena, b.msgs = b.arena[:0], b.msgs[:0]
+	batchBufferPool.Put(b)
 }
 
 func (b *batchBuilder) add(m Message, end int64) {
@@ -382,5 +406,5 @@ func (b *batchBuilder) full() bool {
 }
 
 func (b *batchBuilder) reset() {
-	*b = batchBuilder{arena: make([]byte, 0, batchMaxBytes+batchMaxBytes/4)}
+	*b = batchBuilder{batchBuffers: batchBufferPool.Get().(*batchBuffers)}
 }

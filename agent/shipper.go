@@ -85,9 +85,13 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 	}
 	s.metrics.BytesInFlight.Add(float64(b.Bytes))
 	st := &batchState{remaining: len(b.Messages), ack: b.Ack}
+	// One allocation per slab, not per message: sarama takes pointers.
 	msgs := make([]sarama.ProducerMessage, len(b.Messages))
 	states := make([]messageState, len(b.Messages))
 	headers := make([]sarama.RecordHeader, 2*len(b.Messages))
+	values := make([]sarama.ByteEncoder, len(b.Messages))
+	var key sarama.Encoder
+	var lastKey []byte
 	s.outstanding.Add(int64(len(b.Messages)))
 	for i := range b.Messages {
 		m := &b.Messages[i]
@@ -95,15 +99,25 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		if m.Format == "raw" {
 			format = formatRaw
 		}
+		if key == nil || !sameSlice(m.Key, lastKey) { // a batch is one file: one key
+			key, lastKey = sarama.ByteEncoder(m.Key), m.Key
+		}
 		h := headers[2*i : 2*i+2 : 2*i+2]
 		h[0] = sarama.RecordHeader{Key: headerEventID, Value: m.EventID}
 		h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
 		states[i] = messageState{batch: st, size: len(m.Key) + len(m.Value)}
-		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: h, Metadata: &states[i]}
+		values[i] = m.Value
+		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: key, Value: &values[i], Headers: h, Metadata: &states[i]}
 	}
+	in := s.producer.Input()
 	for i := range msgs {
 		select {
-		case s.producer.Input() <- &msgs[i]:
+		case in <- &msgs[i]:
+			continue
+		default: // the producer is busy: wait, but not past ctx
+		}
+		select {
+		case in <- &msgs[i]:
 		case <-ctx.Done():
 			// The rest of the batch is never sent, so its ack never comes and the
 			// registry stays before it: those lines are read again next time.
@@ -118,6 +132,10 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 	}
 	s.metrics.MessagesSent.Add(float64(len(msgs)))
 	return nil
+}
+
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func (s *Shipper) release(n int) {

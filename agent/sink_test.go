@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
@@ -38,7 +39,10 @@ type recordedEvent struct {
 
 func (s *recordingSink) Send(ctx context.Context, b *Batch) error {
 	s.mu.Lock()
-	s.raw = append(s.raw, b.Messages...)
+	for _, m := range b.Messages { // copies: the batch's buffers are reused after the ack
+		m.Key, m.Value, m.EventID = bytes.Clone(m.Key), bytes.Clone(m.Value), bytes.Clone(m.EventID)
+		s.raw = append(s.raw, m)
+	}
 	s.mu.Unlock()
 	if !s.delayAck.Load() {
 		b.Ack()

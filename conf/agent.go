@@ -39,7 +39,7 @@ type Limits struct {
 	// flagged "split"; default 256KiB. A collect entry can override it.
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 	// MaxBytesInFlight caps bytes sent to Kafka but not yet acknowledged; when
-	// reached, tailers stop reading. Default 64MiB.
+	// reached, tailers stop reading. Default 16MiB.
 	MaxBytesInFlight ByteSize `yaml:"max_bytes_in_flight"`
 }
 
@@ -95,7 +95,7 @@ func (a *Agent) SetDefaultsAndValidate() error {
 	a.Kafka.setDefaults("logagent")
 	a.Etcd.setDefaults()
 	setDefault(&a.Limits.MaxLineBytes, 256<<10)
-	setDefault(&a.Limits.MaxBytesInFlight, 64<<20)
+	setDefault(&a.Limits.MaxBytesInFlight, 16<<20)
 	f := &a.Files
 	setDefault(&f.RescanInterval, 10*time.Second)
 	setDefault(&f.PollInterval, 250*time.Millisecond)
