@@ -285,7 +285,6 @@ func (h *harvester) emit(b *batchBuilder, s *fileSettings, line []byte, start, e
 		format = "raw"
 	}
 	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
-	h.env.metrics.LinesRead.Inc()
 }
 
 // refreshEncoder rebuilds the per-file encoding state after a config change or
@@ -355,6 +354,7 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 	if len(b.msgs) == 0 {
 		return nil
 	}
+	h.env.metrics.LinesRead.Add(float64(len(b.msgs)))
 	ack, bufs := h.tracker.track(b.end), b.batchBuffers
 	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { ack(); bufs.recycle() }}
 	b.reset()

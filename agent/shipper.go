@@ -42,13 +42,48 @@ type Shipper struct {
 // messageState travels in ProducerMessage.Metadata.
 type messageState struct {
 	batch    *batchState
-	size     int
 	attempts int
 }
 
 type batchState struct {
 	remaining int // touched only by the successes goroutine
+	messages  int
+	bytes     int
 	ack       func()
+	slab      *sendSlab
+}
+
+// sendSlab holds a batch's sarama messages and what they point to, allocated
+// together (sarama takes pointers) and reused once the batch is acked.
+type sendSlab struct {
+	msgs    []sarama.ProducerMessage
+	states  []messageState
+	headers []sarama.RecordHeader
+	values  []sarama.ByteEncoder
+}
+
+var sendSlabPool sync.Pool
+
+func getSendSlab(n int) *sendSlab {
+	s, _ := sendSlabPool.Get().(*sendSlab)
+	if s == nil || cap(s.msgs) < n {
+		c := max(n, batchMaxLines)
+		s = &sendSlab{
+			msgs: make([]sarama.ProducerMessage, c), states: make([]messageState, c),
+			headers: make([]sarama.RecordHeader, 2*c), values: make([]sarama.ByteEncoder, c),
+		}
+	}
+	s.msgs, s.states, s.headers, s.values = s.msgs[:n], s.states[:n], s.headers[:2*n], s.values[:n]
+	return s
+}
+
+// recycle drops the slab's references to the batch's bytes and pools it.
+func (s *sendSlab) recycle() {
+	clear(s.msgs)
+	clear(s.states)
+	clear(s.headers)
+	clear(s.values)
+	sendSlabPool.Put(s)
 }
 
 // NewShipper starts a producer from cfg (which it adjusts: successes and
@@ -84,12 +119,9 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		return err
 	}
 	s.metrics.BytesInFlight.Add(float64(b.Bytes))
-	st := &batchState{remaining: len(b.Messages), ack: b.Ack}
-	// One allocation per slab, not per message: sarama takes pointers.
-	msgs := make([]sarama.ProducerMessage, len(b.Messages))
-	states := make([]messageState, len(b.Messages))
-	headers := make([]sarama.RecordHeader, 2*len(b.Messages))
-	values := make([]sarama.ByteEncoder, len(b.Messages))
+	slab := getSendSlab(len(b.Messages))
+	msgs, states, headers, values := slab.msgs, slab.states, slab.headers, slab.values
+	st := &batchState{remaining: len(b.Messages), messages: len(b.Messages), bytes: b.Bytes, ack: b.Ack, slab: slab}
 	var key sarama.Encoder
 	var lastKey []byte
 	s.outstanding.Add(int64(len(b.Messages)))
@@ -105,7 +137,7 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		h := headers[2*i : 2*i+2 : 2*i+2]
 		h[0] = sarama.RecordHeader{Key: headerEventID, Value: m.EventID}
 		h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
-		states[i] = messageState{batch: st, size: len(m.Key) + len(m.Value)}
+		states[i] = messageState{batch: st}
 		values[i] = m.Value
 		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: key, Value: &values[i], Headers: h, Metadata: &states[i]}
 	}
@@ -121,12 +153,8 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		case <-ctx.Done():
 			// The rest of the batch is never sent, so its ack never comes and the
 			// registry stays before it: those lines are read again next time.
+			// Its bytes stay counted in flight: the agent is stopping.
 			s.outstanding.Add(-int64(len(msgs) - i))
-			var unsent int
-			for j := i; j < len(msgs); j++ {
-				unsent += states[j].size
-			}
-			s.release(unsent)
 			return ctx.Err()
 		}
 	}
@@ -146,14 +174,16 @@ func (s *Shipper) release(n int) {
 func (s *Shipper) readSuccesses() {
 	defer s.wg.Done()
 	for msg := range s.producer.Successes() {
-		st := msg.Metadata.(*messageState)
-		s.release(st.size)
-		s.metrics.MessagesAcked.Inc()
-		st.batch.remaining--
-		if st.batch.remaining == 0 {
-			st.batch.ack()
-		}
+		b := msg.Metadata.(*messageState).batch
 		s.outstanding.Add(-1)
+		b.remaining--
+		if b.remaining == 0 {
+			// Bookkeeping per batch, not per message: it is the hot path.
+			s.release(b.bytes)
+			s.metrics.MessagesAcked.Add(float64(b.messages))
+			b.ack()
+			b.slab.recycle()
+		}
 	}
 }
 
