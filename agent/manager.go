@@ -154,7 +154,12 @@ func (m *Manager) Run(ctx context.Context) error {
 					h.notify()
 				}
 			}
-			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Chmod) {
+			switch {
+			case ev.Has(fsnotify.Create) && m.matches(ev.Name):
+				// Open a new log at once: a file renamed away before any scan saw
+				// it would never be read.
+				m.scan(ctx)
+			case ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Chmod):
 				soon.Reset(50 * time.Millisecond) // coalesce a burst of events into one scan
 			}
 		case err, ok := <-watcher.Errors:
@@ -230,6 +235,16 @@ func (m *Manager) settingsFor(e etcd.Entry) *fileSettings {
 		input: e.Path, topic: e.Topic, raw: e.Format == etcd.FormatRaw,
 		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
 	}
+}
+
+// matches reports whether any entry wants the file at path.
+func (m *Manager) matches(path string) bool {
+	for _, in := range m.inputs {
+		if in.entry.Matches(path) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Manager) inputFor(pattern string) *input {

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -46,6 +48,34 @@ type kafkaConfig struct {
 	dataDir    string
 	persistent bool
 	extra      []kfake.Opt
+	sasl       *kafkaSASL
+}
+
+type kafkaSASL struct{ mechanism, user, pass string }
+
+// KafkaSASL makes the broker require SASL (PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512) with one superuser; the helpers' own clients log in as it.
+func KafkaSASL(mechanism, user, pass string) KafkaOption {
+	return func(c *kafkaConfig) {
+		c.sasl = &kafkaSASL{mechanism, user, pass}
+		c.extra = append(c.extra, kfake.EnableSASL(), kfake.Superuser(mechanism, user, pass))
+	}
+}
+
+// clientOpts are the options of every client the helpers make.
+func (k *Kafka) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(k.addrs...)}, extra...)
+	if s := k.cfg.sasl; s != nil {
+		switch s.mechanism {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: s.user, Pass: s.pass}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.user, Pass: s.pass}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.user, Pass: s.pass}.AsSha512Mechanism()))
+		}
+	}
+	return opts
 }
 
 // Topics creates the named topics explicitly (CreateTopics) with the default
@@ -266,7 +296,7 @@ func (k *Kafka) adminClient() (*kgo.Client, error) {
 	if k.client != nil {
 		return k.client, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...))
+	cl, err := kgo.NewClient(k.clientOpts()...)
 	if err != nil {
 		return nil, fmt.Errorf("new kafka admin client: %w", err)
 	}
@@ -318,11 +348,10 @@ func (k *Kafka) ReadAll(t testing.TB, topic string) []Record {
 		return nil
 	}
 
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(k.Brokers()...),
+	cl, err := kgo.NewClient(k.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
 		kgo.FetchMaxWait(250*time.Millisecond),
-	)
+	)...)
 	if err != nil {
 		t.Fatalf("testenv: new kafka reader: %v", err)
 	}

@@ -1,0 +1,152 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/etcd"
+)
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+func TestNewFilesMatchingAGlobArePickedUp(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "svc-a")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Two entries: a watched directory, and a wildcard directory that only
+	// the rescan finds.
+	tl := newTailer(t, dir, entry(dir, "*.log"), entry(dir, "svc-*/*.log"))
+	appendFile(t, filepath.Join(dir, "new.log"), "via fsnotify\n")
+	tl.waitMessages(1)
+	appendFile(t, filepath.Join(sub, "x.log"), "via rescan\n")
+	appendFile(t, filepath.Join(dir, "skip.log.gz"), "compressed rotations are never read\n")
+	got := tl.waitMessages(2)
+	if !slices.Equal(got, []string{"via fsnotify", "via rescan"}) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestFirstEntryWinsOverlap(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), "x\n")
+	first := entry(dir, "app.log")
+	first.Topic = "first"
+	tl := newTailer(t, dir, first, entry(dir, "*.log"))
+	tl.waitMessages(1)
+	time.Sleep(300 * time.Millisecond) // a second harvester would ship a copy by now
+	evs := tl.sink.snapshot()
+	if len(evs) != 1 || evs[0].Topic != "first" {
+		t.Fatalf("events = %+v", evs)
+	}
+}
+
+func TestStartEndSkipsExistingContentOnly(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "old.log"), "history\n")
+	e := entry(dir, "*.log")
+	e.Start = etcd.StartEnd
+	tl := newTailer(t, dir, e)
+	waitFor(t, 5*time.Second, "old.log opened", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 1 })
+	appendFile(t, filepath.Join(dir, "old.log"), "appended\n")
+	appendFile(t, filepath.Join(dir, "new.log"), "new file from its start\n")
+	got := tl.waitMessages(2)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"appended", "new file from its start"}) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestRemovedEntryStopsItsHarvestersWithoutLeaks(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a.log", "b.log", "c.log"} {
+		appendFile(t, filepath.Join(dir, n), "line\n")
+	}
+	before := openFDs(t)
+	tl := newTailer(t, dir, entry(dir, "*.log"))
+	tl.waitMessages(3)
+	if open := testutilGauge(tl.metrics.FilesOpen); open != 3 {
+		t.Fatalf("files open = %v", open)
+	}
+	tl.mgr.Apply(nil)
+	waitFor(t, 5*time.Second, "harvesters stopped", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 0 })
+	waitFor(t, 5*time.Second, "descriptors closed", func() bool { return openFDs(t) <= before+2 }) // +fsnotify
+	appendFile(t, filepath.Join(dir, "a.log"), "not shipped\n")
+	time.Sleep(200 * time.Millisecond) // a leaked harvester would ship it by now
+	if n := tl.sink.count(); n != 3 {
+		t.Fatalf("%d events after the entry was removed", n)
+	}
+	// Re-adding resumes from the registry: only the new line.
+	tl.mgr.Apply([]etcd.Entry{entry(dir, "*.log")})
+	if got := tl.waitMessages(4); got[3] != "not shipped" {
+		t.Fatalf("after re-adding: %q", got)
+	}
+}
+
+func TestInactiveFileIsClosedAndReopened(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "one\n")
+	tl := newTailer(t, dir)
+	tl.stop()
+	opts := testOptions()
+	opts.CloseInactive = 100 * time.Millisecond
+	tl.start(opts, []etcd.Entry{entry(dir, "app.log")})
+	tl.waitMessages(1)
+	waitFor(t, 5*time.Second, "inactive file closed", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 0 })
+	appendFile(t, log, "two\n")
+	if got := tl.waitMessages(2); got[1] != "two" {
+		t.Fatalf("after reopening: %q", got)
+	}
+}
+
+func TestMaxOpenFilesIsACap(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a.log", "b.log", "c.log"} {
+		appendFile(t, filepath.Join(dir, n), n+"\n")
+	}
+	tl := newTailer(t, dir)
+	tl.stop()
+	opts := testOptions()
+	opts.MaxOpenFiles, opts.CloseInactive = 1, 100*time.Millisecond
+	tl.start(opts, []etcd.Entry{entry(dir, "*.log")})
+	// One at a time, each closed when idle, all shipped in the end.
+	got := tl.waitMessages(3)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a.log", "b.log", "c.log"}) {
+		t.Fatalf("got %q", got)
+	}
+	if max := testutilGauge(tl.metrics.FilesOpen); max > 1 {
+		t.Fatalf("files open %v above the cap", max)
+	}
+}
+
+func TestRestartResumesFromAckedOffset(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, lines("a", 0, 100))
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(100)
+	tl.stop()
+	appendFile(t, log, lines("a", 100, 110))
+	if err := os.Rename(log, log+".moved"); err != nil { // renamed while the agent is down
+		t.Fatal(err)
+	}
+	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log*")})
+	got := tl.waitMessages(110)
+	time.Sleep(100 * time.Millisecond) // duplicates would arrive by now
+	if n := tl.sink.count(); n != 110 || got[100] != "a-000100" {
+		t.Fatalf("%d events after restart (want 110), first new %q", n, got[100])
+	}
+}
