@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+const modulePath = "github.com/logagent/logagent"
+
+// layout is where the demo keeps its files.
+type layout struct {
+	root        string // the repo root; "" when logdemo runs outside the repo
+	data        string
+	devstackDir string
+	readyFile   string
+	devstackLog string
+	stateDir    string
+	logsDir     string
+	accessLog   string
+	agentYAML   string
+	agentLog    string
+}
+
+func newLayout(dataFlag string) (layout, error) {
+	root := findRepoRoot()
+	data := dataFlag
+	if !filepath.IsAbs(data) {
+		base := root
+		if base == "" {
+			// Outside the repo (a copied binary): the cwd is the only sane base.
+			wd, err := os.Getwd()
+			if err != nil {
+				return layout{}, fmt.Errorf("resolve -data %q: %w", dataFlag, err)
+			}
+			base = wd
+		}
+		data = filepath.Join(base, data)
+	}
+	l := layout{
+		root:        root,
+		data:        data,
+		devstackDir: filepath.Join(data, "devstack"),
+		devstackLog: filepath.Join(data, "devstack.log"),
+		stateDir:    filepath.Join(data, "agent-state"),
+		logsDir:     filepath.Join(data, "logs"),
+		agentYAML:   filepath.Join(data, "agent.yaml"),
+		agentLog:    filepath.Join(data, "logagent.log"),
+	}
+	l.readyFile = filepath.Join(l.devstackDir, "ready")
+	l.accessLog = filepath.Join(l.logsDir, "access.log")
+	return l, nil
+}
+
+// findRepoRoot walks up from the cwd to the go.mod of the logagent module.
+// `make demo` and `go run ./cmd/logdemo` both run in the repo, and so does
+// `go test` (in cmd/logdemo).
+func findRepoRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isOurModule(b) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+func isOurModule(gomod []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == modulePath
+		}
+	}
+	return false
+}
+
+// display shortens p to a path relative to the cwd when it is below it, so
+// the banner shows .demo/agent.yaml rather than a long absolute path.
+func display(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	rel, err := filepath.Rel(wd, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return rel
+}
+
+// binaries returns the paths of logagent and devstack. Without -bin they are
+// <repo>/bin/*, which `make demo` has just built; a plain `go run` builds
+// them when missing.
+func binaries(ctx context.Context, l layout, binFlag string) (agentBin, devstackBin string, err error) {
+	dir := binFlag
+	if dir == "" {
+		if l.root == "" {
+			return "", "", errors.New("not inside the logagent repo: run from its directory, or pass -bin with logagent and devstack")
+		}
+		dir = filepath.Join(l.root, "bin")
+	}
+	agentBin, devstackBin = filepath.Join(dir, "logagent"), filepath.Join(dir, "devstack")
+	if isFile(agentBin) && isFile(devstackBin) {
+		return agentBin, devstackBin, nil
+	}
+	if binFlag != "" {
+		return "", "", fmt.Errorf("-bin %s: want logagent and devstack in it", binFlag)
+	}
+	fmt.Printf("bin/logagent or bin/devstack is missing; building: go build -o bin/ ./cmd/...\n")
+	// -buildvcs=false for the Makefile's reason: checkouts without .git, or
+	// owned by another user, make VCS stamping fail.
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", "bin"+string(filepath.Separator), "./cmd/...")
+	cmd.Dir = l.root
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", "", fmt.Errorf("go build -o bin/ ./cmd/... in %s: %w", l.root, err)
+	}
+	if !isFile(agentBin) || !isFile(devstackBin) {
+		return "", "", fmt.Errorf("go build did not produce %s and %s", agentBin, devstackBin)
+	}
+	return agentBin, devstackBin, nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// readReady parses devstack's ready file (KEY=value lines).
+func readReady(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			vars[k] = v
+		}
+	}
+	return vars, nil
+}
+
+// runningDevstack returns the pid of a live devstack that wrote l's ready
+// file, or 0. Starting a second demo on the same data would wipe the first
+// one's files from under it.
+func runningDevstack(l layout) int {
+	vars, err := readReady(l.readyFile)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(vars["DEVSTACK_PID"])
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0
+	}
+	// The pid may have been reused by something else since a crash.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && !bytes.Contains(cmdline, []byte("devstack")) {
+		return 0
+	}
+	return pid
+}
+
+// resetData removes what an earlier run left, so counts start at zero: only
+// the demo's own paths, never the whole -data directory (it may be a
+// directory the user pointed at by mistake).
+func resetData(l layout) error {
+	for _, p := range []string{l.devstackDir, l.stateDir, l.logsDir, l.agentYAML, l.agentLog, l.devstackLog} {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s left by an earlier run: %w", p, err)
+		}
+	}
+	for _, d := range []string{l.data, l.logsDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return nil
+}
