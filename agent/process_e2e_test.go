@@ -4,10 +4,12 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,5 +146,32 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	requireAll(t, got, append(want, more...))
 	if n := s.kafka.Count(t, "web_log"); n != 20100 {
 		t.Fatalf("%d records for 20100 lines: a graceful restart re-shipped lines", n)
+	}
+}
+
+// TestCheckFlag: -check accepts a valid file and names the field of an
+// invalid one, exiting 1.
+func TestCheckFlag(t *testing.T) {
+	bin := buildAgent(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("host_id: h\nkafka:\n  brokers: [\"k:9092\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("host_id: h\nkafka:\n  brokers: [\"k:9092\"]\n  compression: brotli\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-check", "-config", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("valid config: %v %s", err, out)
+	}
+	out, err = exec.Command(bin, "-check", "-config", bad).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "kafka.compression") {
+		t.Fatalf("invalid config: %v %s", err, out)
+	}
+	if out, err := exec.Command(bin, "-version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "logagent ") {
+		t.Fatalf("-version: %v %s", err, out)
 	}
 }

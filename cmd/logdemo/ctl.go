@@ -116,6 +116,10 @@ func showStatus(o options) error {
 	if err := json.Unmarshal(status.Kvs[0].Value, &st); err != nil {
 		return fmt.Errorf("%s is not a status: %w", statusKey, err)
 	}
+	if !st.UpdatedAt.IsZero() {
+		fmt.Printf("(written %v ago; the agent rewrites it on change, at most every 10 s)\n",
+			time.Since(st.UpdatedAt).Round(time.Second))
+	}
 	if st.Config.RejectedRevision > 0 {
 		fmt.Printf("\nthe agent REJECTED revision %d and keeps running revision %d: %s\n",
 			st.Config.RejectedRevision, st.Config.AppliedRevision, st.Config.RejectReason)

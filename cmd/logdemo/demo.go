@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,11 +63,12 @@ func runDemo(o options) error {
 	defer d.killChildren()
 
 	if err := d.start(ctx); err != nil {
+		interrupted := ctx.Err() != nil // before stopSignals, which cancels ctx
 		stopSignals()
 		// Stop gracefully even on failure: devstack then removes its ready
 		// file and closes etcd cleanly.
 		d.stopChildren()
-		if ctx.Err() != nil {
+		if interrupted {
 			fmt.Println("interrupted while starting; stopped")
 			return nil
 		}
@@ -92,7 +94,7 @@ func runDemo(o options) error {
 	stopSignals()
 	switch {
 	case loopErr != nil:
-		fmt.Printf("\nstopping: %v\n", firstLine(loopErr))
+		fmt.Println("\nstopping after an error (details at the end)")
 	case interrupted:
 		fmt.Println("\nstopping (interrupted): writer, then logagent, then devstack")
 	default:
@@ -105,7 +107,7 @@ func runDemo(o options) error {
 }
 
 // start brings up devstack, seeds etcd, starts the agent and prints the
-// banner. On error the caller's killChildren cleans up.
+// banner. On error the caller stops what did start.
 func (d *demo) start(ctx context.Context) error {
 	if pid := runningDevstack(d.l); pid != 0 {
 		return fmt.Errorf("a demo is already running on %s (devstack pid %d): stop it first (Ctrl-C in its terminal, or kill %d)",
@@ -432,7 +434,11 @@ func (d *demo) finish(clean bool) error {
 	default:
 		fmt.Printf("summary: written=%d in_kafka=%d after %v: all written lines reached Kafka\n", written, inKafka, elapsed)
 	}
-	fmt.Printf("files are kept in %s until the next run; `make clean` removes them\n", display(d.l.data))
+	if d.l.root != "" && d.l.data == filepath.Join(d.l.root, ".demo") {
+		fmt.Printf("files are kept in %s until the next run; `make clean` removes them\n", display(d.l.data))
+	} else {
+		fmt.Printf("files are kept in %s until the next run\n", display(d.l.data))
+	}
 	return errors.Join(errs...)
 }
 
@@ -443,7 +449,8 @@ func (d *demo) stopChildren() {
 		d.kafka.close()
 	}
 	for _, c := range []*child{d.agent, d.devstack} {
-		if c != nil {
+		// One that already exited has been reported by start's error.
+		if c != nil && !c.exited() {
 			if err := c.stop(devstackStopGrace); err != nil {
 				fmt.Fprintf(os.Stderr, "logdemo: %v\n", err)
 			}
@@ -459,9 +466,4 @@ func (d *demo) killChildren() {
 			c.kill()
 		}
 	}
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
 }
