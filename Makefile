@@ -53,7 +53,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 demo: build
-	$(GO) run ./cmd/logdemo
+	./bin/logdemo
 
 clean:
 	rm -rf bin/ .demo/
