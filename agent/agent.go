@@ -73,10 +73,11 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	}
 	defer httpSrv.Close()
 
-	shipper, err := a.startShipper(ctx)
+	sc, err := cfg.Kafka.Sarama()
 	if err != nil {
 		return err
 	}
+	shipper := NewShipper(cfg.Kafka.Brokers, sc, int64(cfg.Limits.MaxBytesInFlight), a.metrics, a.log)
 	mgr := NewManager(ManagerOptions{
 		HostID: cfg.HostID, MaxLineBytes: int(cfg.Limits.MaxLineBytes), MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 		RescanInterval: cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
@@ -116,11 +117,13 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	a.log.Info("stopping: no more reading; waiting for in-flight acks", "timeout", cfg.Files.ShutdownTimeout)
 	stopReading()
 	readers.Wait()
-	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout)
-	if err := shipper.Close(drainCtx); err != nil {
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout+5*time.Second)
+	if err := shipper.Close(drainCtx, closeCtx); err != nil {
 		a.log.Warn("stopping with messages unacknowledged; they are sent again at next start", "error", err)
 	}
-	cancel()
+	cancelDrain()
+	cancelClose()
 	stopBackground()
 	background.Wait()
 	if err := reg.Save(); err != nil {
@@ -128,27 +131,6 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	}
 	a.log.Info("stopped; registry saved")
 	return nil
-}
-
-// startShipper retries until the brokers answer: an agent started while Kafka
-// is down waits for it rather than exiting.
-func (a *Agent) startShipper(ctx context.Context) (*Shipper, error) {
-	for attempt := 1; ; attempt++ {
-		sc, err := a.cfg.Kafka.Sarama()
-		if err != nil {
-			return nil, err
-		}
-		s, err := NewShipper(a.cfg.Kafka.Brokers, sc, int64(a.cfg.Limits.MaxBytesInFlight), a.metrics, a.log)
-		if err == nil {
-			return s, nil
-		}
-		a.log.Warn("Kafka not reachable yet; retrying", "brokers", a.cfg.Kafka.Brokers, "attempt", attempt, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("stopped before Kafka was reachable: %w", err)
-		case <-time.After(retryBackoff(attempt)):
-		}
-	}
 }
 
 func (a *Agent) loadCachedConfig(mgr *Manager) {

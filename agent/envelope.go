@@ -18,15 +18,12 @@ const (
 	FlagSplit Flags = 1 << iota
 	// FlagInvalidUTF8: bytes that are not UTF-8 were written as \xNN.
 	FlagInvalidUTF8
-	// FlagTruncatedTail: a rotated or deleted file ended without a newline and
-	// this event is its trailing fragment.
-	FlagTruncatedTail
 )
 
 var flagNames = []struct {
 	f    Flags
 	name string
-}{{FlagSplit, "split"}, {FlagInvalidUTF8, "invalid_utf8"}, {FlagTruncatedTail, "no_newline"}}
+}{{FlagSplit, "split"}, {FlagInvalidUTF8, "invalid_utf8"}}
 
 // eventIDSeed is the per-file half of an event id: the first 64 bits of
 // SHA-256(host id, origin id), hashed once per file.

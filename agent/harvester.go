@@ -65,6 +65,9 @@ type harvester struct {
 	draining atomic.Bool
 	wake     chan struct{}
 
+	// shared is the registry entry, for the manager's reads.
+	shared atomic.Pointer[RegistryEntry]
+
 	// Owned by the run goroutine.
 	entry   *RegistryEntry
 	tracker *ackTracker
@@ -95,6 +98,7 @@ func newHarvester(env *harvesterEnv, f *os.File, key fileKey, entry *RegistryEnt
 func (h *harvester) attach(e *RegistryEntry) {
 	snap := h.env.reg.Snapshot(e)
 	h.entry = e
+	h.shared.Store(e)
 	h.fp = snap.fingerprint
 	h.offset = snap.Offset
 	h.r, h.w, h.inSplit = 0, 0, false
@@ -132,19 +136,17 @@ func (h *harvester) run(ctx context.Context) error {
 			h.env.metrics.BytesRead.Add(float64(n))
 			// A file truncated and rewritten past our offset between two reads
 			// would hand us the middle of someone else's line: look first.
-			if truncated, err := h.checkTruncation(); err != nil {
-				return err
-			} else if truncated {
+			if restarted, err := h.handleTruncation(ctx, b, lastGrowth); err != nil || restarted {
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if err := h.growFingerprint(); err != nil {
 				return fmt.Errorf("save fingerprint: %w", err)
 			}
-			h.cut(b, lastGrowth, false)
-			if b.full() {
-				if err := h.flush(ctx, b); err != nil {
-					return err
-				}
+			if err := h.drain(ctx, b, lastGrowth, false); err != nil {
+				return err
 			}
 			continue
 		}
@@ -154,12 +156,21 @@ func (h *harvester) run(ctx context.Context) error {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read: %w", err)
 		}
-		idle := h.env.now().Sub(lastGrowth)
+		// Leave only once Kafka has acknowledged everything sent from this
+		// file: a file renamed away or deleted cannot be found again to re-send.
+		idle, acked := h.env.now().Sub(lastGrowth), h.tracker.outstanding() == 0
 		if h.draining.Load() && idle >= h.env.rotateWait {
-			h.cut(b, h.env.now(), true)
-			return h.flush(ctx, b)
+			if err := h.drain(ctx, b, h.env.now(), true); err != nil {
+				return err
+			}
+			if err := h.flush(ctx, b); err != nil {
+				return err
+			}
+			if h.tracker.outstanding() == 0 {
+				return nil
+			}
 		}
-		if !h.draining.Load() && idle >= h.env.closeInactive {
+		if !h.draining.Load() && idle >= h.env.closeInactive && acked {
 			return errInactive
 		}
 		timer.Reset(h.env.pollInterval)
@@ -171,12 +182,23 @@ func (h *harvester) run(ctx context.Context) error {
 		}
 		// Look before reading: a file truncated and rewritten while we waited
 		// must be read from 0, not from the old offset.
-		if truncated, err := h.checkTruncation(); err != nil {
+		if restarted, err := h.handleTruncation(ctx, b, lastGrowth); err != nil {
 			return err
-		} else if truncated {
+		} else if restarted {
 			lastGrowth = h.env.now()
 		}
 	}
+}
+
+// drain cuts the buffered bytes into events, flushing each full batch, so a
+// batch never outgrows its limits however many short lines one read brought.
+func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Time, final bool) error {
+	for h.cut(b, readTime, final) {
+		if err := h.flush(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fill reads once into the buffer, making room first.
@@ -210,10 +232,14 @@ func (h *harvester) fill() (int, error) {
 func (h *harvester) bufOffset(i int) int64 { return h.offset - int64(h.w-i) }
 
 // cut turns the buffered bytes into events: every complete line, pieces of
-// lines longer than max_line_bytes, and with final the trailing fragment.
-func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) {
+// lines longer than max_line_bytes, and with final the trailing fragment. It
+// stops early, reporting true, when the batch is full.
+func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) (full bool) {
 	s := h.settings.Load()
 	for h.r < h.w {
+		if b.full() {
+			return true
+		}
 		data := h.buf[h.r:h.w]
 		if i := bytes.IndexByte(data, '\n'); i >= 0 && i <= s.maxLine {
 			var flags Flags
@@ -225,7 +251,7 @@ func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) {
 			h.inSplit = false
 			continue
 		}
-		if len(data) >= s.maxLine {
+		if len(data) > s.maxLine { // more than maxLine bytes and no newline among them
 			piece := data[:runeStart(data, s.maxLine)]
 			h.emit(b, s, piece, h.bufOffset(h.r), h.bufOffset(h.r+len(piece)), FlagSplit, readTime)
 			h.r += len(piece)
@@ -240,12 +266,13 @@ func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) {
 			h.emit(b, s, data, h.bufOffset(h.r), h.bufOffset(h.w), flags, readTime)
 			h.r = h.w
 		}
-		return
+		return false
 	}
+	return false
 }
 
-// runeStart backs n off to the start of a UTF-8 sequence (at most 3 bytes),
-// so a split does not cut a character in two.
+// runeStart backs n (< len(data)) off to the start of a UTF-8 sequence (at
+// most 3 bytes), so a split does not cut a character in two.
 func runeStart(data []byte, n int) int {
 	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
 		if utf8.RuneStart(data[i]) {
@@ -326,12 +353,16 @@ func (h *harvester) growFingerprint() error {
 	return h.env.reg.Save()
 }
 
-// checkTruncation restarts at offset 0 under a new origin when the file
+// handleTruncation restarts at offset 0 under a new origin when the file
 // shrank below the read offset (copytruncate, `> file`), or when its first
 // bytes changed (truncated and rewritten past the offset between two looks).
-// It costs an fstat and a read of at most 1 KiB, once per read of up to 64 KiB
-// and once per idle poll.
-func (h *harvester) checkTruncation() (bool, error) {
+// Lines already cut are flushed first, under the old origin and tracker.
+// Bytes just read from a file that shrank were read before the truncation
+// and are shipped; bytes read from a rewritten file are new content read from
+// the wrong place and are dropped (they are read again from 0). It costs an
+// fstat and a read of at most 1 KiB, once per read of up to 64 KiB and once
+// per idle poll.
+func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readTime time.Time) (bool, error) {
 	fi, err := h.file.Stat()
 	if err != nil {
 		return false, fmt.Errorf("stat: %w", err)
@@ -342,10 +373,15 @@ func (h *harvester) checkTruncation() (bool, error) {
 		if err != nil || fp == h.fp {
 			return false, err
 		}
+	} else if err := h.drain(ctx, b, readTime, false); err != nil {
+		return false, err
+	}
+	if err := h.flush(ctx, b); err != nil {
+		return false, err
 	}
 	h.env.log.Info("file truncated; reading it again from the start", "path", h.currentPath(), "size", size, "offset", h.offset)
 	h.env.metrics.Truncations.Inc()
-	fp, err := readFingerprint(h.file, int(min(size, fingerprintBytes)))
+	fp, err := readFingerprint(h.file, fingerprintBytes)
 	if err != nil {
 		return false, err
 	}

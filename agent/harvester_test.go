@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logagent/logagent/etcd"
 )
@@ -162,5 +165,105 @@ func TestUnreadableFileIsReportedOthersShip(t *testing.T) {
 	})
 	if testutilCounter(tl.metrics.FileErrors) != 2 {
 		t.Fatalf("file_errors_total = %v, want 2 (each reported once)", testutilCounter(tl.metrics.FileErrors))
+	}
+}
+
+func TestLinesAroundMaxLineBytes(t *testing.T) {
+	dir := t.TempDir()
+	// The entry's limit is far above the 64 KiB read buffer, which must grow.
+	const max = 128 << 10 // the read buffer doubles to exactly this: a line filling it must split
+	sizes := []int{max, max + 1, 2 * max, 3*max - 1, 10}
+	var want []string
+	var data strings.Builder
+	for i, n := range sizes {
+		line := strings.Repeat(string(rune('a'+i)), n)
+		data.WriteString(line + "\n")
+		for len(line) > max {
+			want = append(want, line[:max])
+			line = line[max:]
+		}
+		want = append(want, line)
+	}
+	appendFile(t, filepath.Join(dir, "app.log"), data.String())
+	e := entry(dir, "app.log")
+	e.MaxLineBytes = max
+	tl := newTailer(t, dir, e)
+	got := tl.waitMessages(len(want))
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+		}
+	}
+}
+
+// TestTruncationFlushesCutLinesUnderTheOldOrigin: lines cut from the old
+// content but not yet sent when a truncation is found are shipped and acked
+// under the old file's entry; the new content starts at 0 under a new one.
+func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, lines(strings.Repeat("o", 90), 0, 1000)) // 98 KB
+	reg, err := OpenRegistry(filepath.Join(dir, "registry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordingSink{}
+	env := &harvesterEnv{hostID: "h", reg: reg, sink: sink, metrics: NewMetrics(prometheus.NewRegistry()), log: testLogger(t),
+		pollInterval: time.Millisecond, rotateWait: time.Second, closeInactive: time.Minute, maxMessageBytes: 1 << 20, now: time.Now}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	key, _ := keyOf(fi)
+	fp, _ := readFingerprint(f, fingerprintBytes)
+	old, err := reg.Attach(key, path, fp, newOriginID(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarvester(env, f, key, old, path, &fileSettings{input: path, topic: "t", maxLine: 1024})
+	b := &batchBuilder{}
+	b.reset()
+	n, _ := h.fill()
+	if err := h.drain(context.Background(), b, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	cut := len(b.msgs)
+	if cut == 0 || sink.count() != 0 {
+		t.Fatalf("setup: %d lines cut, %d sent", cut, sink.count())
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "new-partial")
+	restarted, err := h.handleTruncation(context.Background(), b, time.Now())
+	if err != nil || !restarted {
+		t.Fatalf("truncation not handled: %v %v", restarted, err)
+	}
+	if sink.count() != cut {
+		t.Fatalf("%d of %d cut lines sent", sink.count(), cut)
+	}
+	lineLen := int64(len(strings.Split(lines(strings.Repeat("o", 90), 0, 1), "\n")[0]) + 1)
+	if got := reg.Offset(old); got != int64(cut)*lineLen || got > int64(n) {
+		t.Fatalf("old entry acked at %d, want %d", got, int64(cut)*lineLen)
+	}
+	if e := reg.Lookup(key); e == old || reg.Offset(e) != 0 {
+		t.Fatalf("new content not under a new entry at 0: %+v", e)
+	}
+}
+
+func TestBatchesStayWithinLimitsForTinyLines(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), strings.Repeat("\n", 20000))
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(20000)
+	tl.sink.mu.Lock()
+	defer tl.sink.mu.Unlock()
+	if tl.sink.maxBatch > batchMaxLines {
+		t.Fatalf("a batch of %d messages; the limit is %d", tl.sink.maxBatch, batchMaxLines)
 	}
 }

@@ -212,9 +212,9 @@ func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
 	}
 	m.inputs = m.inputs[:0:0]
 	for _, e := range entries {
-		in := &input{entry: e, settings: m.settingsFor(e)}
+		in := &input{entry: e, settings: m.settingsFor(e), scanned: m.env.reg.InputScanned(e.Path)}
 		if prev := old[e.Path]; prev != nil {
-			in.scanned = prev.scanned
+			in.scanned = in.scanned || prev.scanned
 		}
 		m.inputs = append(m.inputs, in)
 	}
@@ -320,6 +320,11 @@ func (m *Manager) scan(ctx context.Context) {
 		}
 		in.scanned = true
 	}
+	var scanned []string
+	for _, in := range m.inputs {
+		scanned = append(scanned, in.entry.Path)
+	}
+	m.env.reg.SetInputsScanned(scanned)
 	var held int64
 	for key, hh := range m.harvesters {
 		if claimed[key] {
@@ -333,7 +338,7 @@ func (m *Manager) scan(ctx context.Context) {
 			m.log.Info("file renamed away or deleted; reading it to its end", "path", hh.h.currentPath())
 		}
 		if fi, err := hh.h.file.Stat(); err == nil {
-			held += max(0, fi.Size()-m.env.reg.Offset(hh.h.entry))
+			held += max(0, fi.Size()-m.env.reg.Offset(hh.h.shared.Load()))
 		}
 	}
 	m.metrics.HeldDeletedBytes.Set(float64(held))
@@ -343,7 +348,11 @@ func (m *Manager) scan(ctx context.Context) {
 	m.statusMu.Unlock()
 	if time.Since(m.lastExpire) > time.Minute {
 		m.lastExpire = time.Now()
-		if n := m.env.reg.Expire(m.opts.ForgetAfter); n > 0 {
+		open := map[fileKey]bool{}
+		for key := range m.harvesters {
+			open[key] = true
+		}
+		if n := m.env.reg.Expire(m.opts.ForgetAfter, open); n > 0 {
 			m.log.Info("forgot registry entries of files gone for a long time", "entries", n, "forget_after", m.opts.ForgetAfter)
 		}
 	}
@@ -419,7 +428,16 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		f.Close()
 		return key, 0, m.fileError(path, err)
 	}
+	if m.harvesters[key] != nil { // replaced by a file we already read
+		f.Close()
+		return key, fi.Size(), nil
+	}
 	entry, err := m.resolveEntry(f, fi, key, path, in)
+	if err == nil {
+		// An origin must be on disk before a line carrying it ships; a failed
+		// save during Attach is retried here, on every scan, until it works.
+		err = m.env.reg.Save()
+	}
 	if err != nil {
 		f.Close()
 		return key, fi.Size(), m.fileError(path, err)

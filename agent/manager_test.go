@@ -150,3 +150,24 @@ func TestRestartResumesFromAckedOffset(t *testing.T) {
 		t.Fatalf("%d events after restart (want 110), first new %q", n, got[100])
 	}
 }
+
+// TestStartEndIsNotReappliedAfterARestart: files that appear while the agent
+// is down (rotation) are read from their start after the restart.
+func TestStartEndIsNotReappliedAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "history\n")
+	e := entry(dir, "app.log")
+	e.Start = etcd.StartEnd
+	tl := newTailer(t, dir, e)
+	waitFor(t, 5*time.Second, "app.log opened", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 1 })
+	tl.stop()
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, "written while the agent was down\n")
+	tl.start(testOptions(), []etcd.Entry{e})
+	if got := tl.waitMessages(1); got[0] != "written while the agent was down" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,6 +37,7 @@ type Registry struct {
 	mu       sync.Mutex
 	attached map[fileKey]*RegistryEntry
 	detached []*RegistryEntry
+	inputs   map[string]bool
 	dirty    bool
 	now      func() time.Time
 }
@@ -43,12 +45,15 @@ type Registry struct {
 type registryFile struct {
 	Version int              `json:"version"`
 	Entries []*RegistryEntry `json:"entries"`
+	// Inputs are the collect entries (by path pattern) whose first scan
+	// happened: `start: end` no longer applies to them, across restarts.
+	Inputs []string `json:"inputs,omitempty"`
 }
 
 // OpenRegistry loads the registry at path, or starts an empty one when the
 // file does not exist.
 func OpenRegistry(path string) (*Registry, error) {
-	r := &Registry{path: path, attached: map[fileKey]*RegistryEntry{}, now: time.Now}
+	r := &Registry{path: path, attached: map[fileKey]*RegistryEntry{}, inputs: map[string]bool{}, now: time.Now}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, nil
@@ -59,6 +64,9 @@ func OpenRegistry(path string) (*Registry, error) {
 	var f registryFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("registry %s is corrupt (move it away to re-ship every file from the start): %w", path, err)
+	}
+	for _, in := range f.Inputs {
+		r.inputs[in] = true
 	}
 	for _, e := range f.Entries {
 		if e.Detached {
@@ -136,6 +144,28 @@ func (r *Registry) FindCopy(fp fingerprint) *RegistryEntry {
 	return best
 }
 
+// InputScanned reports whether the collect entry with this path pattern had
+// its first scan.
+func (r *Registry) InputScanned(pattern string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inputs[pattern]
+}
+
+// SetInputsScanned records the patterns that had their first scan, forgetting
+// any other: an entry removed and added again is applied anew.
+func (r *Registry) SetInputsScanned(patterns []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := map[string]bool{}
+	for _, p := range patterns {
+		next[p] = true
+	}
+	if !maps.Equal(next, r.inputs) {
+		r.inputs, r.dirty = next, true
+	}
+}
+
 // Ack moves e's acknowledged watermark forward.
 func (r *Registry) Ack(e *RegistryEntry, offset int64) {
 	r.mu.Lock()
@@ -164,13 +194,18 @@ func (r *Registry) Seen(e *RegistryEntry, path string, fp fingerprint) {
 	e.Path, e.fingerprint, e.LastSeen = path, fp, r.now()
 }
 
-// Expire forgets entries not seen for longer than age.
-func (r *Registry) Expire(age time.Duration) int {
+// Expire forgets entries not seen for longer than age, except those of
+// files open now (open files are not re-seen by scans).
+func (r *Registry) Expire(age time.Duration, open map[fileKey]bool) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cutoff := r.now().Add(-age)
 	n := 0
 	for k, e := range r.attached {
+		if open[k] {
+			e.LastSeen = r.now()
+			continue
+		}
 		if e.LastSeen.Before(cutoff) {
 			delete(r.attached, k)
 			n++
@@ -202,7 +237,7 @@ func (r *Registry) Save() error {
 		r.mu.Unlock()
 		return nil
 	}
-	f := registryFile{Version: 1}
+	f := registryFile{Version: 1, Inputs: sortedKeys(r.inputs)}
 	for _, e := range r.attached {
 		c := *e
 		f.Entries = append(f.Entries, &c)

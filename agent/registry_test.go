@@ -42,8 +42,18 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 		t.Fatalf("a short fingerprint must not match: %+v", c)
 	}
 	r2.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
-	if n := r2.Expire(24 * time.Hour); n != 2 {
-		t.Fatalf("expired %d entries, want 2", n)
+	r2.SetInputsScanned([]string{"/var/log/*.log"})
+	if err := r2.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if r3, err := OpenRegistry(path); err != nil || !r3.InputScanned("/var/log/*.log") {
+		t.Fatalf("scanned inputs not persisted: %v", err)
+	}
+	if n := r2.Expire(24*time.Hour, map[fileKey]bool{{1, 2}: true}); n != 1 {
+		t.Fatalf("expired %d entries, want 1 (the open file's entry stays)", n)
+	}
+	if n := r2.Expire(24*time.Hour, nil); n != 0 {
+		t.Fatalf("expired %d entries, want 0: an open file counts as seen", n)
 	}
 }
 

@@ -18,12 +18,16 @@ import (
 // Every message returned on Errors() is re-sent with backoff until it is
 // acknowledged or the shipper closes; none is dropped. Bytes sent but not
 // acknowledged are capped: when Kafka is slow or down, Send blocks and the
-// tailers stop reading.
+// tailers stop reading. The producer is created in the background, so an
+// agent started while Kafka is unreachable runs (and waits in Send).
 type Shipper struct {
-	producer sarama.AsyncProducer
-	inflight *semaphore.Weighted
-	metrics  *Metrics
-	log      *slog.Logger
+	inflight    *semaphore.Weighted
+	maxInFlight int64
+	metrics     *Metrics
+	log         *slog.Logger
+
+	producer sarama.AsyncProducer // set once before ready is closed
+	ready    chan struct{}
 
 	retryMu   sync.Mutex
 	retryCond *sync.Cond
@@ -31,7 +35,8 @@ type Shipper struct {
 	closed    bool
 
 	outstanding atomic.Int64   // messages sent and not yet acknowledged
-	wg          sync.WaitGroup // the shipper's goroutines
+	results     sync.WaitGroup // readSuccesses and readErrors
+	feeders     sync.WaitGroup // connect and resend: they write to Input()
 	stop        chan struct{}
 	// Owned by readErrors: rate limits for its logs.
 	lastLoud time.Time
@@ -46,15 +51,18 @@ type messageState struct {
 }
 
 type batchState struct {
-	remaining int // touched only by the successes goroutine
+	remaining atomic.Int64
+	aborted   atomic.Bool // part of the batch was never sent: no ack
 	messages  int
-	bytes     int
+	bytes     int64 // acquired from the in-flight cap
 	ack       func()
 	slab      *sendSlab
 }
 
 // sendSlab holds a batch's sarama messages and what they point to, allocated
 // together (sarama takes pointers) and reused once the batch is acked.
+// Reuse is safe: sarama (v1.61) drops every reference to a message and its
+// bytes before returning it on Successes().
 type sendSlab struct {
 	msgs    []sarama.ProducerMessage
 	states  []messageState
@@ -86,24 +94,47 @@ func (s *sendSlab) recycle() {
 	sendSlabPool.Put(s)
 }
 
-// NewShipper starts a producer from cfg (which it adjusts: successes and
-// errors returned, a client-side retry budget) and the goroutines that read
-// its results.
-func NewShipper(brokers []string, cfg *sarama.Config, maxInFlight int64, m *Metrics, log *slog.Logger) (*Shipper, error) {
+// NewShipper starts connecting a producer from cfg (which it adjusts:
+// successes and errors returned, hash partitioner) in the background.
+func NewShipper(brokers []string, cfg *sarama.Config, maxInFlight int64, m *Metrics, log *slog.Logger) *Shipper {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Partitioner = sarama.NewHashPartitioner
-	p, err := sarama.NewAsyncProducer(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka producer: %w", err)
+	s := &Shipper{
+		inflight: semaphore.NewWeighted(maxInFlight), maxInFlight: maxInFlight, metrics: m, log: log,
+		ready: make(chan struct{}), stop: make(chan struct{}),
 	}
-	s := &Shipper{producer: p, inflight: semaphore.NewWeighted(maxInFlight), metrics: m, log: log, stop: make(chan struct{})}
 	s.retryCond = sync.NewCond(&s.retryMu)
-	s.wg.Add(3)
-	go s.readSuccesses()
-	go s.readErrors()
-	go s.resend()
-	return s, nil
+	s.feeders.Add(1)
+	go s.connect(brokers, cfg)
+	return s
+}
+
+// connect creates the producer, retrying while the brokers are unreachable,
+// then starts the goroutines that read its results.
+func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
+	defer s.feeders.Done()
+	for attempt := 1; ; attempt++ {
+		p, err := sarama.NewAsyncProducer(brokers, cfg)
+		if err == nil {
+			s.producer = p
+			s.results.Add(2)
+			go s.readSuccesses()
+			go s.readErrors()
+			s.feeders.Add(1)
+			go s.resend()
+			close(s.ready)
+			return
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			s.log.Warn("Kafka not reachable yet; retrying", "brokers", brokers, "attempt", attempt, "error", err)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(retryBackoff(attempt)):
+		}
+	}
 }
 
 var (
@@ -115,16 +146,23 @@ var (
 
 // Send implements Sink.
 func (s *Shipper) Send(ctx context.Context, b *Batch) error {
-	if err := s.inflight.Acquire(ctx, int64(b.Bytes)); err != nil {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// A batch larger than the whole cap (a few huge lines) takes all of it.
+	bytes := min(int64(b.Bytes), s.maxInFlight)
+	if err := s.inflight.Acquire(ctx, bytes); err != nil {
 		return err
 	}
-	s.metrics.BytesInFlight.Add(float64(b.Bytes))
+	s.metrics.BytesInFlight.Add(float64(bytes))
 	slab := getSendSlab(len(b.Messages))
 	msgs, states, headers, values := slab.msgs, slab.states, slab.headers, slab.values
-	st := &batchState{remaining: len(b.Messages), messages: len(b.Messages), bytes: b.Bytes, ack: b.Ack, slab: slab}
+	st := &batchState{messages: len(b.Messages), bytes: bytes, ack: b.Ack, slab: slab}
+	st.remaining.Store(int64(len(b.Messages)))
 	var key sarama.Encoder
 	var lastKey []byte
-	s.outstanding.Add(int64(len(b.Messages)))
 	for i := range b.Messages {
 		m := &b.Messages[i]
 		format := formatEnvelope
@@ -141,6 +179,7 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		values[i] = m.Value
 		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: key, Value: &values[i], Headers: h, Metadata: &states[i]}
 	}
+	s.outstanding.Add(int64(len(msgs)))
 	in := s.producer.Input()
 	for i := range msgs {
 		select {
@@ -151,10 +190,16 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		select {
 		case in <- &msgs[i]:
 		case <-ctx.Done():
-			// The rest of the batch is never sent, so its ack never comes and the
-			// registry stays before it: those lines are read again next time.
-			// Its bytes stay counted in flight: the agent is stopping.
-			s.outstanding.Add(-int64(len(msgs) - i))
+			// The rest is never sent: no ack, so the registry stays before the
+			// batch and its lines are read again. The last success of what was
+			// sent (or this) gives the bytes back to the cap.
+			unsent := int64(len(msgs) - i)
+			s.outstanding.Add(-unsent)
+			st.aborted.Store(true)
+			if st.remaining.Add(-unsent) == 0 {
+				s.finish(st)
+			}
+			s.metrics.MessagesSent.Add(float64(i))
 			return ctx.Err()
 		}
 	}
@@ -166,29 +211,36 @@ func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-func (s *Shipper) release(n int) {
-	s.inflight.Release(int64(n))
-	s.metrics.BytesInFlight.Sub(float64(n))
+// finish runs once per batch, when no message of it is in flight any more.
+func (s *Shipper) finish(b *batchState) {
+	s.inflight.Release(b.bytes)
+	s.metrics.BytesInFlight.Sub(float64(b.bytes))
+	if b.aborted.Load() {
+		return // the slab may still be referenced by nothing, but ack must not run
+	}
+	s.metrics.MessagesAcked.Add(float64(b.messages))
+	b.ack()
+	b.slab.recycle()
 }
 
 func (s *Shipper) readSuccesses() {
-	defer s.wg.Done()
+	defer s.results.Done()
 	for msg := range s.producer.Successes() {
 		b := msg.Metadata.(*messageState).batch
 		s.outstanding.Add(-1)
-		b.remaining--
-		if b.remaining == 0 {
-			// Bookkeeping per batch, not per message: it is the hot path.
-			s.release(b.bytes)
-			s.metrics.MessagesAcked.Add(float64(b.messages))
-			b.ack()
-			b.slab.recycle()
+		// Bookkeeping per batch, not per message: it is the hot path.
+		if b.remaining.Add(-1) == 0 {
+			s.finish(b)
 		}
 	}
 }
 
 // unhealable errors need an operator; they are still retried, loudly.
 func unhealable(err error) bool {
+	var cfgErr sarama.ConfigurationError // e.g. a message above Producer.MaxMessageBytes
+	if errors.As(err, &cfgErr) {
+		return true
+	}
 	for _, e := range []error{sarama.ErrMessageSizeTooLarge, sarama.ErrTopicAuthorizationFailed,
 		sarama.ErrClusterAuthorizationFailed, sarama.ErrInvalidTopic} {
 		if errors.Is(err, e) {
@@ -199,7 +251,7 @@ func unhealable(err error) bool {
 }
 
 func (s *Shipper) readErrors() {
-	defer s.wg.Done()
+	defer s.results.Done()
 	for perr := range s.producer.Errors() {
 		st := perr.Msg.Metadata.(*messageState)
 		st.attempts++
@@ -244,7 +296,7 @@ func (s *Shipper) enqueueRetry(msg *sarama.ProducerMessage) {
 // resend feeds failed messages back to the producer. It is separate from
 // readErrors so that draining Errors() never waits on a full Input().
 func (s *Shipper) resend() {
-	defer s.wg.Done()
+	defer s.feeders.Done()
 	for {
 		s.retryMu.Lock()
 		for len(s.retryQ) == 0 && !s.closed {
@@ -268,10 +320,10 @@ func (s *Shipper) resend() {
 	}
 }
 
-// Close waits up to ctx's deadline for every message sent so far to be
-// acknowledged, then closes the producer. Messages still unacknowledged are
-// not lost: the registry never passed them.
-func (s *Shipper) Close(ctx context.Context) error {
+// Close waits until ctx's deadline for every message sent so far to be
+// acknowledged, then closes the producer, giving it until closeCtx's deadline.
+// Messages still unacknowledged are not lost: the registry never passed them.
+func (s *Shipper) Close(ctx, closeCtx context.Context) error {
 	var err error
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -287,7 +339,21 @@ func (s *Shipper) Close(ctx context.Context) error {
 	s.closed = true
 	s.retryMu.Unlock()
 	s.retryCond.Broadcast()
+	s.feeders.Wait() // nothing writes to Input() any more
+	select {
+	case <-s.ready:
+	default:
+		return err // never connected
+	}
 	s.producer.AsyncClose()
-	s.wg.Wait()
+	closed := make(chan struct{})
+	go func() { s.results.Wait(); close(closed) }()
+	select {
+	case <-closed:
+	case <-closeCtx.Done():
+		// sarama retries a dead broker per message; do not let that hold up
+		// the exit. Its goroutines die with the process.
+		err = errors.Join(err, fmt.Errorf("Kafka producer did not close in time: %w", closeCtx.Err()))
+	}
 	return err
 }

@@ -21,6 +21,7 @@ type recordingSink struct {
 	decoded  []recordedEvent
 	delayAck atomic.Bool
 	pending  sync.WaitGroup
+	maxBatch int
 }
 
 type recordedEvent struct {
@@ -39,6 +40,7 @@ type recordedEvent struct {
 
 func (s *recordingSink) Send(ctx context.Context, b *Batch) error {
 	s.mu.Lock()
+	s.maxBatch = max(s.maxBatch, len(b.Messages))
 	for _, m := range b.Messages { // copies: the batch's buffers are reused after the ack
 		m.Key, m.Value, m.EventID = bytes.Clone(m.Key), bytes.Clone(m.Value), bytes.Clone(m.EventID)
 		s.raw = append(s.raw, m)
