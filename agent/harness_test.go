@@ -107,7 +107,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // waitMessages waits until the sink holds at least n events.
 func (tl *tailer) waitMessages(n int) []string {
 	tl.t.Helper()
-	waitFor(tl.t, 10*time.Second, fmt.Sprintf("%d events", n), func() bool { return tl.sink.count() >= n })
+	waitFor(tl.t, 60*time.Second, fmt.Sprintf("%d events (have %d)", n, tl.sink.count()), func() bool { return tl.sink.count() >= n })
 	return tl.sink.messages()
 }
 
