@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,11 +20,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/ops"
 )
 
 // Agent is the logagent daemon: config source, manager, shipper, registry.
@@ -45,8 +42,7 @@ type Agent struct {
 
 // New prepares an agent from a validated config.
 func New(cfg *conf.Agent, version string, log *slog.Logger) *Agent {
-	prom := prometheus.NewRegistry()
-	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	prom := ops.NewRegistry()
 	return &Agent{cfg: cfg, version: version, log: log, prom: prom, metrics: NewMetrics(prom), started: time.Now()}
 }
 
@@ -67,7 +63,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
-	httpSrv, err := a.serveHTTP()
+	httpSrv, err := ops.Serve(cfg.HTTPListen, a.prom, &a.ready)
 	if err != nil {
 		return err
 	}
@@ -200,29 +196,4 @@ func (a *Agent) flushLoop(ctx context.Context, reg *Registry) {
 			}
 		}
 	}
-}
-
-// serveHTTP serves /metrics, /healthz (the process runs) and /readyz (the
-// main loop runs).
-func (a *Agent) serveHTTP() (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.prom, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	if a.cfg.HTTPListen == "off" {
-		return srv, nil
-	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPListen)
-	if err != nil {
-		return nil, fmt.Errorf("http_listen: %w", err)
-	}
-	go func() { _ = srv.Serve(ln) }() // ends when Run closes srv
-	return srv, nil
 }

@@ -1,0 +1,188 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// Transfer consumes its topics as one member of a Kafka consumer group and
+// indexes every message. A claim's messages are cut into batches; a batch's
+// offsets are marked and committed only after every document of it is
+// stored or dead-lettered. Until then nothing more is fetched for that
+// partition, so a down search engine stops consumption instead of piling up.
+type Transfer struct {
+	cfg     *conf.Transfer
+	conv    *Converter
+	idx     Indexer
+	dlq     DeadLetterWriter
+	policy  Policy
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// New assembles a transfer from its parts.
+func New(cfg *conf.Transfer, conv *Converter, idx Indexer, dlq DeadLetterWriter, policy Policy, m *Metrics, log *slog.Logger) *Transfer {
+	return &Transfer{cfg: cfg, conv: conv, idx: idx, dlq: dlq, policy: policy, metrics: m, log: log}
+}
+
+// Run consumes until ctx is done, then leaves the group. ready is called
+// once the first group session started.
+func (t *Transfer) Run(ctx context.Context, ready func()) error {
+	for _, topic := range t.cfg.Topics {
+		if err := t.idx.PutTemplate(ctx, topic); err != nil {
+			t.log.Warn("index template not installed; Kibana may see strings where dates and keywords belong", "topic", topic, "error", err)
+		}
+	}
+	sc, err := t.cfg.Kafka.Sarama()
+	if err != nil {
+		return err
+	}
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest // a new group reads what is already there
+	sc.Consumer.Offsets.AutoCommit.Enable = false     // offsets move only after the engine stored the batch
+	sc.Consumer.Return.Errors = true
+	group, err := t.joinGroup(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	go func() {
+		for err := range group.Errors() { // closed by group.Close
+			t.log.Warn("Kafka consumer error", "error", err)
+		}
+	}()
+	h := &handler{t: t, ready: ready}
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		err := group.Consume(ctx, t.cfg.Topics, h)
+		if err == nil || ctx.Err() != nil {
+			attempt = 0
+			continue // a rebalance ended the session: join the next one
+		}
+		t.log.Warn("consumer group session failed; retrying", "error", err, "attempt", attempt)
+		if err := sleep(ctx, retryDelay(attempt)); err != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// joinGroup retries while the brokers are unreachable.
+func (t *Transfer) joinGroup(ctx context.Context, sc *sarama.Config) (sarama.ConsumerGroup, error) {
+	for attempt := 1; ; attempt++ {
+		g, err := sarama.NewConsumerGroup(t.cfg.Kafka.Brokers, t.cfg.GroupID, sc)
+		if err == nil {
+			return g, nil
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			t.log.Warn("Kafka not reachable yet; retrying", "brokers", t.cfg.Kafka.Brokers, "error", err, "attempt", attempt)
+		}
+		if err := sleep(ctx, retryDelay(attempt)); err != nil {
+			return nil, fmt.Errorf("stopped before Kafka was reachable: %w", err)
+		}
+	}
+}
+
+func retryDelay(attempt int) time.Duration {
+	d := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// handler is the sarama.ConsumerGroupHandler.
+type handler struct {
+	t     *Transfer
+	ready func()
+}
+
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.t.log.Info("consumer group session started", "member", sess.MemberID(), "claims", sess.Claims())
+	if h.ready != nil {
+		h.ready()
+		h.ready = nil
+	}
+	return nil
+}
+
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim batches one partition's messages and stores each batch before
+// taking the next. On a rebalance the batch in progress is either finished
+// or abandoned uncommitted; its messages are redelivered and overwrite the
+// same document ids.
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	t := h.t
+	ctx := sess.Context()
+	partition := strconv.Itoa(int(claim.Partition()))
+	var (
+		msgs  []*sarama.ConsumerMessage
+		bytes int
+		timer = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	flush := func() error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		docs := make([]Doc, len(msgs))
+		for i, m := range msgs {
+			docs[i] = t.conv.Document(m)
+		}
+		start := time.Now()
+		stats, err := t.policy.IndexBatch(ctx, t.idx, t.dlq, docs, t.log)
+		t.metrics.Indexed.Add(float64(stats.Indexed))
+		t.metrics.DeadLettered.Add(float64(stats.DeadLettered))
+		t.metrics.Retried.Add(float64(stats.Retries))
+		t.metrics.BulkRequests.Add(float64(stats.Requests))
+		if err != nil {
+			return err // session over: nothing marked, redelivered to the next owner
+		}
+		t.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+		t.metrics.BatchSize.Observe(float64(len(docs)))
+		last := msgs[len(msgs)-1]
+		sess.MarkMessage(last, "")
+		sess.Commit()
+		t.metrics.Committed.Inc()
+		t.metrics.Lag.WithLabelValues(claim.Topic(), partition).Set(float64(max(0, claim.HighWaterMarkOffset()-last.Offset-1)))
+		msgs, bytes = msgs[:0], 0
+		return nil
+	}
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return flush() // rebalance: finish what we hold
+			}
+			t.metrics.Consumed.Inc()
+			if len(msgs) == 0 {
+				timer.Reset(t.cfg.Batch.MaxWait)
+			}
+			msgs = append(msgs, m)
+			bytes += len(m.Value)
+			if len(msgs) >= t.cfg.Batch.MaxDocs || bytes >= int(t.cfg.Batch.MaxBytes) {
+				if err := flush(); err != nil {
+					return ignoreCancel(err)
+				}
+			}
+		case <-timer.C:
+			if err := flush(); err != nil {
+				return ignoreCancel(err)
+			}
+		case <-ctx.Done():
+			return nil // abandoned uncommitted
+		}
+	}
+}
+
+func ignoreCancel(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,137 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// Dead-letter headers, added to the original message's own headers.
+const (
+	HeaderErrorReason     = "error.reason"
+	HeaderErrorType       = "error.type"
+	HeaderSourceTopic     = "source.topic"
+	HeaderSourcePartition = "source.partition"
+	HeaderSourceOffset    = "source.offset"
+)
+
+// maxReasonBytes keeps an engine's long explanation (which may quote the
+// document) from growing the message past the producer's size limit.
+const maxReasonBytes = 2048
+
+// KafkaDeadLetters is the DeadLetterWriter that writes each refused
+// document's original key, value and headers to its topic's DLQ topic, plus
+// the error.* and source.* headers. It is safe for concurrent use.
+type KafkaDeadLetters struct {
+	producer sarama.SyncProducer
+	topicFor func(source string) string
+	own      bool // Close closes the producer
+}
+
+// NewKafkaDeadLetters starts a SyncProducer from cfg.Kafka (acks all,
+// idempotent by default) that writes to the topics of cfg.DLQTopic.
+func NewKafkaDeadLetters(cfg *conf.Transfer) (*KafkaDeadLetters, error) {
+	sc, err := cfg.Kafka.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	sc.Producer.Return.Successes = true // required by SyncProducer
+	sc.Producer.Return.Errors = true
+	sc.Producer.Partitioner = sarama.NewHashPartitioner // the original key keeps its lines together
+	p, err := sarama.NewSyncProducer(cfg.Kafka.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter producer: %w", err)
+	}
+	d := NewDeadLetterProducer(p, cfg.DLQTopicFor)
+	d.own = true
+	return d, nil
+}
+
+// NewDeadLetterProducer writes through an existing producer; topicFor names
+// the DLQ topic of a source topic (conf.Transfer.DLQTopicFor). Close does
+// not close p.
+func NewDeadLetterProducer(p sarama.SyncProducer, topicFor func(source string) string) *KafkaDeadLetters {
+	return &KafkaDeadLetters{producer: p, topicFor: topicFor}
+}
+
+// Write implements DeadLetterWriter. sarama's SyncProducer does not take a
+// context; its own timeouts and retry budget bound the call.
+func (k *KafkaDeadLetters) Write(ctx context.Context, letters []DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	msgs := make([]*sarama.ProducerMessage, len(letters))
+	for i := range letters {
+		msgs[i] = k.message(&letters[i])
+	}
+	err := k.producer.SendMessages(msgs)
+	if err == nil {
+		return nil
+	}
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 {
+		return fmt.Errorf("write dead letters: %d of %d failed, first: %w", len(perrs), len(msgs), perrs[0].Err)
+	}
+	return fmt.Errorf("write dead letters: %w", err)
+}
+
+func (k *KafkaDeadLetters) message(l *DeadLetter) *sarama.ProducerMessage {
+	m := l.Doc.Meta
+	headers := make([]sarama.RecordHeader, 0, len(m.Headers)+5)
+	for _, h := range m.Headers {
+		if h != nil && !isDLQHeader(string(h.Key)) { // a replayed dead letter gets fresh ones
+			headers = append(headers, *h)
+		}
+	}
+	headers = append(headers,
+		sarama.RecordHeader{Key: []byte(HeaderErrorReason), Value: []byte(truncateUTF8(l.Reason, maxReasonBytes))},
+		sarama.RecordHeader{Key: []byte(HeaderErrorType), Value: []byte(l.Type)},
+		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(m.Topic)},
+		sarama.RecordHeader{Key: []byte(HeaderSourcePartition), Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		sarama.RecordHeader{Key: []byte(HeaderSourceOffset), Value: strconv.AppendInt(nil, m.Offset, 10)},
+	)
+	msg := &sarama.ProducerMessage{
+		Topic:   k.topicFor(m.Topic),
+		Value:   sarama.ByteEncoder(m.Value),
+		Headers: headers,
+	}
+	if m.Key != nil {
+		msg.Key = sarama.ByteEncoder(m.Key)
+	}
+	return msg
+}
+
+func isDLQHeader(k string) bool {
+	return strings.HasPrefix(k, "error.") || strings.HasPrefix(k, "source.")
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Close closes the producer if NewKafkaDeadLetters made it.
+func (k *KafkaDeadLetters) Close() error {
+	if !k.own {
+		return nil
+	}
+	if err := k.producer.Close(); err != nil {
+		return fmt.Errorf("close dead-letter producer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,822 @@
+package transfer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/conf"
+)
+
+// Converter turns Kafka messages into documents: it picks the _id and the
+// index, tells envelopes from raw lines and applies the topic's parser. It is
+// immutable and safe for concurrent use.
+//
+// Documents are built by splicing bytes into the event's JSON rather than by
+// decoding and re-encoding it: this is the transfer's hot path. Only when an
+// added field collides with one the event already has does it fall back to a
+// full decode and merge.
+type Converter struct {
+	index   []patternPart
+	parse   map[string]parseMode
+	jsonKey []byte // the json_target field name as a quoted JSON string
+	// now stands in for a missing Kafka timestamp (pre-0.10 message format).
+	now func() time.Time
+}
+
+type parseMode uint8
+
+const (
+	parseNone parseMode = iota
+	parseJSON
+	parseAccess // nginx and combined: both write the combined log format
+)
+
+// NewConverter compiles the index pattern and parse settings of a validated
+// config.
+func NewConverter(cfg *conf.Transfer) (*Converter, error) {
+	c := &Converter{parse: make(map[string]parseMode), now: time.Now}
+	var err error
+	if c.index, err = compilePattern(cfg.Index); err != nil {
+		return nil, err
+	}
+	for topic, mode := range cfg.Parse {
+		switch mode {
+		case conf.ParseJSON:
+			c.parse[topic] = parseJSON
+		case conf.ParseNginx, conf.ParseCombined:
+			c.parse[topic] = parseAccess
+		case conf.ParseNone, "":
+		default:
+			return nil, fmt.Errorf("parse.%s: unknown mode %q", topic, mode)
+		}
+	}
+	target := cfg.JSONTarget
+	if target == "" {
+		target = "json"
+	}
+	c.jsonKey, _ = appendJSONString(nil, []byte(target))
+	return c, nil
+}
+
+type patternPart struct {
+	kind byte // 0 literal, 't' topic, 'd' date
+	lit  string
+}
+
+func compilePattern(p string) ([]patternPart, error) {
+	var parts []patternPart
+	for p != "" {
+		i := strings.IndexByte(p, '{')
+		if i < 0 {
+			parts = append(parts, patternPart{lit: p})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, patternPart{lit: p[:i]})
+		}
+		switch {
+		case strings.HasPrefix(p[i:], "{topic}"):
+			parts = append(parts, patternPart{kind: 't'})
+			p = p[i+len("{topic}"):]
+		case strings.HasPrefix(p[i:], "{date}"):
+			parts = append(parts, patternPart{kind: 'd'})
+			p = p[i+len("{date}"):]
+		default:
+			return nil, fmt.Errorf("index: unknown placeholder in %q", p)
+		}
+	}
+	return parts, nil
+}
+
+func (c *Converter) indexName(topic string, date *[10]byte) string {
+	var buf [128]byte
+	b := buf[:0]
+	for _, p := range c.index {
+		switch p.kind {
+		case 't':
+			b = append(b, topic...)
+		case 'd':
+			b = append(b, date[:]...)
+		default:
+			b = append(b, p.lit...)
+		}
+	}
+	return string(b)
+}
+
+// The agent's Kafka headers.
+const (
+	hdrEventID = "event.id"
+	hdrFormat  = "format"
+)
+
+// Document converts one message. It never fails: a value that is not a valid
+// JSON envelope is indexed as a raw line.
+//
+// _id is the event.id header, else the envelope's event.id, else
+// <topic>-<partition>-<offset> (not duplicate-proof: the same line produced
+// twice gets two ids). The index date is the UTC date of @timestamp, else of
+// the Kafka timestamp.
+func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
+	d := Doc{Meta: SourceMeta{
+		Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+		Key: msg.Key, Value: msg.Value, Headers: msg.Headers,
+	}}
+	var headerID []byte
+	var format string
+	for _, h := range msg.Headers {
+		if h == nil {
+			continue
+		}
+		switch string(h.Key) {
+		case hdrEventID:
+			headerID = h.Value
+		case hdrFormat:
+			format = string(h.Value)
+		}
+	}
+	kts := msg.Timestamp
+	if kts.IsZero() {
+		kts = c.now() // messages older than Kafka 0.10 carry no time
+	}
+	mode := c.parse[msg.Topic]
+
+	var date [10]byte
+	var envID []byte
+	ok := false
+	if format != "raw" {
+		d.Source, envID, date, ok = c.envelope(msg.Value, mode, kts)
+	}
+	if !ok {
+		d.Source = c.raw(msg.Value, headerID, mode, kts)
+		date, _ = dateOf(kts)
+	}
+	switch {
+	case len(headerID) > 0:
+		d.ID = string(headerID)
+	case len(envID) > 0:
+		d.ID = string(envID)
+	default:
+		var buf [64]byte
+		b := append(buf[:0], msg.Topic...)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, int64(msg.Partition), 10)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, msg.Offset, 10)
+		d.ID = string(b)
+	}
+	d.Index = c.indexName(msg.Topic, &date)
+	return d
+}
+
+// stampLayout matches the agent's envelope: RFC 3339, nine fraction digits, UTC.
+const stampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// additions are the fields a document gets beyond the event's own.
+type additions struct {
+	stamp   []byte // @timestamp, when the event has none
+	eventID []byte // raw lines: event.id from the header
+	invalid bool   // raw lines: bytes that were not UTF-8
+	jsonObj []byte // the message parsed as a JSON object
+	access  *accessLog
+	failure bool // the topic's parser could not parse the message
+}
+
+// raw builds {"@timestamp","message",…} around a line.
+func (c *Converter) raw(value, headerID []byte, mode parseMode, kts time.Time) []byte {
+	line := bytes.TrimRight(value, "\r\n")
+	dst := make([]byte, 0, len(line)+len(line)/8+128)
+	dst = append(dst, `{"@timestamp":"`...)
+	dst = kts.UTC().AppendFormat(dst, stampLayout)
+	dst = append(dst, `","message":`...)
+	var add additions
+	dst, add.invalid = appendJSONString(dst, line)
+	add.eventID = headerID
+	var al accessLog
+	c.parseMessage(&add, &al, line, mode)
+	dst = c.appendAdditions(dst, &add)
+	return append(dst, '}')
+}
+
+// envelope splices additions into a JSON envelope. ok is false when value is
+// not a JSON object.
+func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, id []byte, date [10]byte, ok bool) {
+	v := bytes.TrimSpace(value)
+	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
+		return nil, nil, date, false
+	}
+	if bytes.IndexByte(v, '\n') >= 0 {
+		// Bulk bodies are newline-delimited: a pretty-printed event must be compacted.
+		var b bytes.Buffer
+		_ = json.Compact(&b, v) // v is valid
+		v = b.Bytes()
+	}
+	var membersBuf [16]member
+	ms := scanMembers(v, membersBuf[:0])
+
+	var add additions
+	dateOK := false
+	if ts := findMember(ms, `"@timestamp"`); ts != nil {
+		date, dateOK = dateFromValue(ts)
+	} else {
+		add.stamp = kts.UTC().AppendFormat(make([]byte, 0, len(stampLayout)), stampLayout)
+	}
+	if !dateOK {
+		date, _ = dateOf(kts)
+	}
+	if ev := findMember(ms, `"event"`); len(ev) > 0 && ev[0] == '{' {
+		var evBuf [8]member
+		id, _ = unquote(findMember(scanMembers(ev, evBuf[:0]), `"id"`))
+	} else if ev := findMember(ms, `"event.id"`); ev != nil {
+		id, _ = unquote(ev)
+	}
+
+	var al accessLog
+	if mode != parseNone {
+		msg, isString := unquote(findMember(ms, `"message"`))
+		if isString {
+			c.parseMessage(&add, &al, msg, mode)
+		} else {
+			add.failure = true
+		}
+	}
+	if add.stamp == nil && add.jsonObj == nil && add.access == nil && !add.failure {
+		return v, id, date, true // nothing to add: the event is the document
+	}
+	if c.conflicts(ms, &add) {
+		return c.merge(v, &add), id, date, true
+	}
+	end := len(v) - 1 // the closing brace
+	dst := make([]byte, 0, len(v)+256)
+	dst = append(dst, v[:end]...)
+	mark := len(dst)
+	dst = c.appendAdditions(dst, &add)
+	if len(ms) == 0 {
+		dst = append(dst[:mark], dst[mark+1:]...) // "{}": no comma before the first field
+	}
+	return append(dst, '}'), id, date, true
+}
+
+// parseMessage runs the topic's parser on a message.
+func (c *Converter) parseMessage(add *additions, al *accessLog, msg []byte, mode parseMode) {
+	switch mode {
+	case parseJSON:
+		obj := bytes.TrimSpace(msg)
+		if len(obj) == 0 || obj[0] != '{' || !json.Valid(obj) {
+			add.failure = true
+			return
+		}
+		if bytes.IndexByte(obj, '\n') >= 0 {
+			var b bytes.Buffer
+			_ = json.Compact(&b, obj)
+			obj = b.Bytes()
+		}
+		add.jsonObj = obj
+	case parseAccess:
+		if parseAccessLog(msg, al) {
+			add.access = al
+		} else {
+			add.failure = true
+		}
+	}
+}
+
+// appendAdditions writes each added field with a leading comma.
+func (c *Converter) appendAdditions(dst []byte, add *additions) []byte {
+	if add.stamp != nil {
+		dst = append(dst, `,"@timestamp":"`...)
+		dst = append(dst, add.stamp...)
+		dst = append(dst, '"')
+	}
+	if add.invalid {
+		dst = append(dst, `,"log":{"flags":["invalid_utf8"]}`...)
+	}
+	if len(add.eventID) > 0 {
+		dst = append(dst, `,"event":{"id":`...)
+		dst, _ = appendJSONString(dst, add.eventID)
+		dst = append(dst, '}')
+	}
+	if add.jsonObj != nil {
+		dst = append(dst, ',')
+		dst = append(dst, c.jsonKey...)
+		dst = append(dst, ':')
+		dst = append(dst, add.jsonObj...)
+	}
+	if add.access != nil {
+		dst = add.access.appendECS(dst)
+	}
+	if add.failure {
+		dst = append(dst, `,"tags":["parse_failure"]`...)
+	}
+	return dst
+}
+
+// conflicts reports whether an added field already exists in the event.
+func (c *Converter) conflicts(ms []member, add *additions) bool {
+	has := func(key string) bool { return findMember(ms, key) != nil }
+	if add.jsonObj != nil && findMember(ms, string(c.jsonKey)) != nil {
+		return true
+	}
+	if add.failure && has(`"tags"`) {
+		return true
+	}
+	if a := add.access; a != nil {
+		if has(`"source"`) || has(`"http"`) ||
+			(a.user != nil && has(`"user"`)) || (a.url != nil && has(`"url"`)) || (a.agent != nil && has(`"user_agent"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+// merge is the slow path for colliding fields: objects are merged, tags
+// appended, and otherwise the event's own value wins over a parsed one.
+func (c *Converter) merge(v []byte, add *additions) []byte {
+	var base, extra map[string]any
+	obj := append([]byte{'{'}, c.appendAdditions(nil, add)[1:]...)
+	obj = append(obj, '}')
+	if decodeNumbers(v, &base) != nil || decodeNumbers(obj, &extra) != nil {
+		return v // cannot happen: both are valid JSON objects
+	}
+	mergeInto(base, extra)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(base) != nil {
+		return v
+	}
+	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
+func decodeNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keep 64-bit offsets and ids exact
+	return dec.Decode(v)
+}
+
+func mergeInto(dst, src map[string]any) {
+	for k, sv := range src {
+		dv, ok := dst[k]
+		if !ok {
+			dst[k] = sv
+			continue
+		}
+		switch d := dv.(type) {
+		case map[string]any:
+			if s, ok := sv.(map[string]any); ok {
+				mergeInto(d, s)
+			}
+		case []any:
+			if s, ok := sv.([]any); ok {
+				dst[k] = append(d, s...)
+			}
+		}
+	}
+}
+
+// dateOf formats t's UTC date as YYYY.MM.DD.
+func dateOf(t time.Time) (d [10]byte, ok bool) {
+	y, m, day := t.UTC().Date()
+	if y < 0 || y > 9999 {
+		return d, false
+	}
+	put4(d[0:4], y)
+	d[4] = '.'
+	put2(d[5:7], int(m))
+	d[7] = '.'
+	put2(d[8:10], day)
+	return d, true
+}
+
+func put4(b []byte, n int) { put2(b[0:2], n/100); put2(b[2:4], n%100) }
+func put2(b []byte, n int) { b[0], b[1] = byte('0'+n/10), byte('0'+n%10) }
+
+// dateFromValue reads the date of an @timestamp value: an RFC 3339 string or
+// epoch milliseconds (both accepted by Elasticsearch's default date format).
+func dateFromValue(v []byte) (d [10]byte, ok bool) {
+	if len(v) > 0 && v[0] != '"' {
+		ms, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return d, false
+		}
+		return dateOf(time.UnixMilli(ms))
+	}
+	s, _ := unquote(v)
+	// Fast path for what the agent writes: "YYYY-MM-DDThh:mm:ss…Z" is already UTC.
+	if len(s) >= 20 && s[len(s)-1] == 'Z' && s[4] == '-' && s[7] == '-' && (s[10] == 'T' || s[10] == 't') &&
+		digits(s[0:4]) && digits(s[5:7]) && digits(s[8:10]) &&
+		string(s[5:7]) >= "01" && string(s[5:7]) <= "12" && string(s[8:10]) >= "01" && string(s[8:10]) <= "31" {
+		copy(d[0:4], s[0:4])
+		d[4] = '.'
+		copy(d[5:7], s[5:7])
+		d[7] = '.'
+		copy(d[8:10], s[8:10])
+		return d, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(s))
+	if err != nil {
+		return d, false
+	}
+	return dateOf(t)
+}
+
+func digits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// accessLog is a parsed combined-format line; its slices point into the line.
+type accessLog struct {
+	addr, user, method, url, version, referrer, agent []byte
+	status                                            int
+	bytes                                             int64
+	hasBytes                                          bool
+}
+
+// parseAccessLog parses the combined log format of nginx and Apache:
+//
+//	addr ident user [time] "request" status bytes "referrer" "user agent"
+//
+// The referrer and user agent may be missing (common log format); fields
+// after them are ignored (the message keeps them). "-" means absent. A
+// request that is not "METHOD URL [HTTP/x]" (scanners, TLS on the plain
+// port) leaves method, URL and version out but still parses.
+func parseAccessLog(line []byte, a *accessLog) bool {
+	*a = accessLog{}
+	i := 0
+	field := func() []byte {
+		j := i
+		for i < len(line) && line[i] != ' ' {
+			i++
+		}
+		return line[j:i]
+	}
+	space := func() bool {
+		if i < len(line) && line[i] == ' ' {
+			i++
+			return true
+		}
+		return false
+	}
+	quoted := func() ([]byte, bool) {
+		if i >= len(line) || line[i] != '"' {
+			return nil, false
+		}
+		j := i + 1
+		for k := j; k < len(line); k++ {
+			switch line[k] {
+			case '\\':
+				k++ // Apache escapes quotes as \"
+			case '"':
+				i = k + 1
+				return line[j:k], true
+			}
+		}
+		return nil, false
+	}
+
+	if a.addr = field(); len(a.addr) == 0 || !space() {
+		return false
+	}
+	if field(); !space() { // ident, always "-"
+		return false
+	}
+	if a.user = field(); !space() {
+		return false
+	}
+	if i >= len(line) || line[i] != '[' {
+		return false
+	}
+	end := bytes.IndexByte(line[i:], ']')
+	if end < 0 {
+		return false
+	}
+	i += end + 1
+	if !space() {
+		return false
+	}
+	req, ok := quoted()
+	if !ok || !space() {
+		return false
+	}
+	st := field()
+	if len(st) != 3 || !digits(st) || !space() {
+		return false
+	}
+	a.status, _ = strconv.Atoi(string(st))
+	if b := field(); string(b) != "-" {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil || n < 0 {
+			return false
+		}
+		a.bytes, a.hasBytes = n, true
+	}
+	if space() {
+		if a.referrer, ok = quoted(); ok && space() {
+			a.agent, _ = quoted()
+		}
+	}
+	splitRequest(req, a)
+	for _, f := range []*[]byte{&a.user, &a.referrer, &a.agent} {
+		if string(*f) == "-" || len(*f) == 0 {
+			*f = nil
+		}
+	}
+	return true
+}
+
+func splitRequest(req []byte, a *accessLog) {
+	sp := bytes.IndexByte(req, ' ')
+	if sp <= 0 || sp > 20 {
+		return
+	}
+	for _, c := range req[:sp] {
+		if c < 'A' || c > 'Z' {
+			return
+		}
+	}
+	a.method, a.url = req[:sp], req[sp+1:]
+	if k := bytes.LastIndexByte(a.url, ' '); k >= 0 && bytes.HasPrefix(a.url[k+1:], []byte("HTTP/")) {
+		a.url, a.version = a.url[:k], a.url[k+1+len("HTTP/"):]
+	}
+	if len(a.url) == 0 {
+		a.url = nil
+	}
+}
+
+// appendECS writes the parsed fields as nested ECS objects.
+func (a *accessLog) appendECS(dst []byte) []byte {
+	dst = append(dst, `,"source":{"address":`...)
+	dst, _ = appendJSONString(dst, a.addr)
+	dst = append(dst, '}')
+	if a.user != nil {
+		dst = append(dst, `,"user":{"name":`...)
+		dst, _ = appendJSONString(dst, a.user)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"http":{`...)
+	if a.method != nil || a.referrer != nil {
+		dst = append(dst, `"request":{`...)
+		if a.method != nil {
+			dst = append(dst, `"method":`...)
+			dst, _ = appendJSONString(dst, a.method)
+		}
+		if a.referrer != nil {
+			if a.method != nil {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"referrer":`...)
+			dst, _ = appendJSONString(dst, a.referrer)
+		}
+		dst = append(dst, "},"...)
+	}
+	if a.version != nil {
+		dst = append(dst, `"version":`...)
+		dst, _ = appendJSONString(dst, a.version)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"response":{"status_code":`...)
+	dst = strconv.AppendInt(dst, int64(a.status), 10)
+	if a.hasBytes {
+		dst = append(dst, `,"body":{"bytes":`...)
+		dst = strconv.AppendInt(dst, a.bytes, 10)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, "}}"...)
+	if a.url != nil {
+		dst = append(dst, `,"url":{"original":`...)
+		dst, _ = appendJSONString(dst, a.url)
+		dst = append(dst, '}')
+	}
+	if a.agent != nil {
+		dst = append(dst, `,"user_agent":{"original":`...)
+		dst, _ = appendJSONString(dst, a.agent)
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// member is one top-level field of a JSON object: the key with its quotes
+// and the raw value.
+type member struct{ key, val []byte }
+
+// scanMembers lists the members of obj, which must be a valid JSON object.
+func scanMembers(obj []byte, dst []member) []member {
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] != '}' {
+		ks := i
+		i = skipString(obj, i)
+		key := obj[ks:i]
+		i = skipSpace(obj, i) + 1 // ':'
+		i = skipSpace(obj, i)
+		vs := i
+		i = skipValue(obj, i)
+		dst = append(dst, member{key, obj[vs:i]})
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return dst
+}
+
+func findMember(ms []member, quotedKey string) []byte {
+	for _, m := range ms {
+		if string(m.key) == quotedKey {
+			return m.val
+		}
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+			j++
+		}
+		return j
+	}
+}
+
+// unquote decodes a JSON string value. Without escapes it returns a slice of
+// v itself; ok is false when v is not a string.
+func unquote(v []byte) (s []byte, ok bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, false
+	}
+	in := v[1 : len(v)-1]
+	esc := bytes.IndexByte(in, '\\')
+	if esc < 0 {
+		return in, true
+	}
+	out := make([]byte, 0, len(in))
+	out = append(out, in[:esc]...)
+	for i := esc; i < len(in); i++ {
+		c := in[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(in) {
+			return nil, false
+		}
+		switch in[i] {
+		case '"', '\\', '/':
+			out = append(out, in[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, n := decodeU(in[i-1:])
+			out = utf8.AppendRune(out, r)
+			i += n - 2
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// decodeU decodes \uXXXX, or a surrogate pair of two, at the start of b; it
+// returns the rune and the bytes consumed. Bad input gives U+FFFD, as
+// encoding/json does.
+func decodeU(b []byte) (rune, int) {
+	r1, ok := hex4(b)
+	if !ok {
+		return utf8.RuneError, 2
+	}
+	if utf16.IsSurrogate(r1) {
+		if r2, ok := hex4(b[6:]); ok && len(b) >= 12 && b[6] == '\\' {
+			if r := utf16.DecodeRune(r1, r2); r != utf8.RuneError {
+				return r, 12
+			}
+		}
+		return utf8.RuneError, 6
+	}
+	return r1, 6
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[2:6]), 16, 32)
+	return rune(n), err == nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// jsonPlain marks the ASCII bytes copied into a JSON string unchanged.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string. Bytes that are not UTF-8
+// become the text \xNN, as the agent writes them, and invalid reports it.
+func appendJSONString(dst, s []byte) (out []byte, invalid bool) {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			invalid = true
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"'), invalid
+}

@@ -1,0 +1,139 @@
+package transfer
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logagent/logagent/conf"
+)
+
+func TestElasticPutTemplate(t *testing.T) {
+	srv := newFaultServer(t, allOK)
+	cfg := testConfig(t, srv.URL+"/es", nil) // a path prefix, as ZincSearch serves
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "web_log"); err != nil {
+		t.Fatal(err)
+	}
+	templates, _, paths := srv.seen()
+	body, ok := templates["logtransfer-web_log"]
+	if !ok || paths[0] != "/es/_index_template/logtransfer-web_log" {
+		t.Fatalf("templates %v at %v", templates, paths)
+	}
+	var tpl struct {
+		IndexPatterns []string `json:"index_patterns"`
+		Priority      int      `json:"priority"`
+		Template      struct {
+			Mappings map[string]any `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(body, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tpl.IndexPatterns, []string{"web_log-*"}) || tpl.Priority <= 200 {
+		t.Errorf("patterns %v priority %d", tpl.IndexPatterns, tpl.Priority)
+	}
+	props := tpl.Template.Mappings
+	want := map[string]string{
+		"@timestamp": "date", "message": "text", "host.name": "keyword", "log.file.path": "keyword",
+		"event.id": "keyword", "source.address": "keyword", "http.request.method": "keyword", "url.original": "keyword",
+		"log.offset": "long", "http.response.status_code": "long", "http.response.body.bytes": "long",
+	}
+	for path, typ := range want {
+		v := any(props)
+		for _, k := range strings.Split(path, ".") {
+			v = field(v.(map[string]any), "properties."+k)
+		}
+		if got := field(v.(map[string]any), "type"); got != typ {
+			t.Errorf("mapping of %s: %v, want %s", path, got, typ)
+		}
+	}
+
+	// A custom index pattern gives the template its pattern.
+	cfg.Index = "logs-{topic}-{date}"
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app"); err != nil {
+		t.Fatal(err)
+	}
+	templates, _, _ = srv.seen()
+	if !strings.Contains(string(templates["logtransfer-app"]), `"index_patterns":["logs-app-*"]`) {
+		t.Errorf("custom pattern template: %s", templates["logtransfer-app"])
+	}
+}
+
+func TestElasticAuth(t *testing.T) {
+	srv := newFaultServer(t, allOK)
+	t.Setenv("LOGAGENT_TEST_ES_KEY", "aWQ6a2V5")
+	cfg := testConfig(t, srv.URL, nil)
+	docs := testDocs(t, cfg, 1)
+
+	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = "elastic", "changeme"
+	if _, err := newElastic(t, cfg).Bulk(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = "", ""
+	cfg.Elasticsearch.APIKey = conf.Secret("env:LOGAGENT_TEST_ES_KEY")
+	if _, err := newElastic(t, cfg).Bulk(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, auth, _ := srv.seen(); !slices.Equal(auth, []string{"Basic ZWxhc3RpYzpjaGFuZ2VtZQ==", "ApiKey aWQ6a2V5"}) {
+		t.Errorf("Authorization headers %q, want basic then API key", auth)
+	}
+}
+
+func TestElasticBulkAnswers(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want []ItemResult
+	}{
+		{"per-item errors with caused_by",
+			`{"errors":true,"items":[{"index":{"_id":"d00","status":201}},{"index":{"_id":"d01","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse","caused_by":{"type":"number_format_exception","reason":"For input string: \"x\""}}}}]}`,
+			[]ItemResult{{Status: 201}, {Status: 400, Type: "mapper_parsing_exception", Reason: `failed to parse (caused by number_format_exception: For input string: "x")`}}},
+		{"items out of step are cut",
+			`{"errors":false,"items":[{"index":{"_id":"d00","status":201}},{"index":{"_id":"other","status":201}}]}`,
+			[]ItemResult{{Status: 201}}},
+		{"zinc abort marks its last item",
+			`{"errors":false,"error":"field [n] was set type to [numeric]","items":[{"index":{"_id":"d00","status":200}},{"index":{"_id":"d01","status":200}}]}`,
+			[]ItemResult{{Status: 200}, {Type: "bulk_aborted", Reason: "field [n] was set type to [numeric]"}}},
+		{"zinc abort on the last document",
+			`{"errors":false,"error":"bad","items":[{"index":{"_id":"d00","status":200}},{"index":{"_id":"d01","status":200}},{"index":{"_id":"d02","status":200}}]}`,
+			[]ItemResult{{Status: 200}, {Status: 200}, {Type: "bulk_aborted", Reason: "bad"}}},
+		{"no items", `{"errors":false,"items":[]}`, []ItemResult{}},
+	}
+	for _, tc := range cases {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(tc.body))
+		}))
+		cfg := testConfig(t, srv.URL, nil)
+		got, err := newElastic(t, cfg).Bulk(t.Context(), testDocs(t, cfg, 3))
+		srv.Close()
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %+v %v, want %+v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+func TestElasticBulkRequestErrors(t *testing.T) {
+	srv := newFaultServer(t, sequence(reply{status: 503, errType: "unavailable_shards_exception", reason: "no primary"}, reply{hangup: true}))
+	cfg := testConfig(t, srv.URL, nil)
+	e := newElastic(t, cfg)
+	docs := testDocs(t, cfg, 2)
+
+	_, err := e.Bulk(t.Context(), docs)
+	var re *RequestError
+	if !errors.As(err, &re) || re.Status != 503 || re.Type != "unavailable_shards_exception" || re.Reason != "no primary" {
+		t.Errorf("503: %#v", err)
+	}
+	_, err = e.Bulk(t.Context(), docs)
+	if !errors.As(err, &re) || re.Status != 0 {
+		t.Errorf("hangup: %#v", err)
+	}
+	// The body is NDJSON with explicit _index and _id per document.
+	if got := srv.calls(); len(got) != 2 || !slices.Equal(got[0], []string{"d00", "d01"}) {
+		t.Errorf("requests %v", got)
+	}
+}

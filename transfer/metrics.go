@@ -1,0 +1,42 @@
+package transfer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the transfer's Prometheus series, registered on the registerer
+// given to NewMetrics.
+type Metrics struct {
+	Consumed     prometheus.Counter
+	Indexed      prometheus.Counter
+	Retried      prometheus.Counter
+	DeadLettered prometheus.Counter
+	Committed    prometheus.Counter
+	BulkRequests prometheus.Counter
+	BatchSeconds prometheus.Histogram // one batch from first bulk to all stored
+	BatchSize    prometheus.Histogram
+	Lag          *prometheus.GaugeVec // by topic, partition: high watermark - next offset
+}
+
+// NewMetrics creates and registers the transfer's metrics.
+func NewMetrics(r prometheus.Registerer) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "logtransfer", Name: name, Help: help})
+		r.MustRegister(c)
+		return c
+	}
+	m := &Metrics{
+		Consumed:     counter("messages_consumed_total", "Kafka messages received."),
+		Indexed:      counter("documents_indexed_total", "Documents the search engine stored."),
+		Retried:      counter("documents_retried_total", "Documents sent again after a retryable failure or a missing answer."),
+		DeadLettered: counter("documents_dead_lettered_total", "Documents written to the DLQ topic."),
+		Committed:    counter("batches_committed_total", "Batches whose offsets were committed."),
+		BulkRequests: counter("bulk_requests_total", "Bulk requests sent."),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "batch_index_seconds",
+			Help: "Time to store one batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "batch_documents",
+			Help: "Documents per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logtransfer", Name: "consumer_lag_messages",
+			Help: "Messages behind the partition's high watermark."}, []string{"topic", "partition"}),
+	}
+	r.MustRegister(m.BatchSeconds, m.BatchSize, m.Lag)
+	return m
+}
