@@ -10,47 +10,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/logagent/logagent/internal/testenv"
 )
 
-// buildAgent compiles cmd/logagent once per test binary.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "logagent")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/logagent")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build logagent: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildAgent(t *testing.T) string { return testenv.Build(t, "./cmd/logagent") }
 
-// agentProcess is logagent running as a child process.
-type agentProcess struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited; then err is set
-	err    error
-}
-
-func startAgentProcess(t *testing.T, bin, configPath string) *agentProcess {
+func startAgentProcess(t *testing.T, bin, configPath string) *testenv.Process {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", configPath)
-	logf, err := os.OpenFile(filepath.Join(filepath.Dir(configPath), "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &agentProcess{cmd: cmd, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.exited })
-	return p
+	return testenv.StartProcess(t, filepath.Join(filepath.Dir(configPath), "agent.log"), bin, "-config", configPath)
 }
 
 func writeAgentYAML(t *testing.T, s *stack, dir string) string {
@@ -99,10 +69,7 @@ func TestKill9MidStream(t *testing.T) {
 	}()
 	p := startAgentProcess(t, bin, cfgPath)
 	testenv.Eventually(t, 20*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 15000 }, "agent shipping")
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.exited
+	p.Kill9(t)
 	atKill := s.kafka.Count(t, "web_log")
 	startAgentProcess(t, bin, cfgPath)
 	want := <-written
@@ -128,16 +95,8 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	want := appendLines(t, log, "t", 0, 20000)
 	p := startAgentProcess(t, bin, cfgPath)
 	testenv.Eventually(t, 20*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 20000 }, "all lines shipped")
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no exit within 20s of SIGTERM")
+	if err := p.Terminate(t, 20*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	more := appendLines(t, log, "t", 20000, 20100)
 	startAgentProcess(t, bin, cfgPath)

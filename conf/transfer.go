@@ -13,8 +13,13 @@ import (
 // Kafka and how it indexes it.
 type Transfer struct {
 	Kafka Kafka `yaml:"kafka"`
-	// GroupID is the Kafka consumer group; default logtransfer.
+	// GroupID is the Kafka consumer group; default logtransfer. Instances with
+	// the same group share the topics' partitions.
 	GroupID string `yaml:"group_id"`
+	// SessionTimeout is how long the group waits for a silent (crashed)
+	// instance before giving its partitions to the others; default 10s.
+	// Heartbeats go every third of it.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// Topics are the Kafka topics consumed; default [web_log].
 	Topics        []string      `yaml:"topics"`
 	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
@@ -93,6 +98,7 @@ func LoadTransfer(path string) (*Transfer, error) {
 func (t *Transfer) SetDefaultsAndValidate() error {
 	t.Kafka.setDefaults("logtransfer")
 	setDefault(&t.GroupID, "logtransfer")
+	setDefault(&t.SessionTimeout, 10*time.Second)
 	if len(t.Topics) == 0 {
 		t.Topics = []string{"web_log"}
 	}
@@ -118,6 +124,9 @@ func (t *Transfer) validate() error {
 	}
 	if err := t.Kafka.validate(); err != nil {
 		return err
+	}
+	if t.SessionTimeout < time.Second {
+		return fmt.Errorf("session_timeout: %v is too short (at least 1s)", t.SessionTimeout)
 	}
 	if strings.TrimSpace(t.GroupID) == "" {
 		return fmt.Errorf("group_id: must not be empty")

@@ -49,6 +49,8 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest // a new group reads what is already there
 	sc.Consumer.Offsets.AutoCommit.Enable = false     // offsets move only after the engine stored the batch
 	sc.Consumer.Return.Errors = true
+	sc.Consumer.Group.Session.Timeout = t.cfg.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = t.cfg.SessionTimeout / 3
 	group, err := t.joinGroup(ctx, sc)
 	if err != nil {
 		return err

@@ -1,0 +1,97 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildMu  sync.Mutex
+	builtBin = map[string]string{}
+)
+
+// Build compiles a main package of this module (e.g. "./cmd/logagent")
+// once per test binary and returns the executable's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := builtBin[pkg]; ok {
+		return bin
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "testenv-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testenv: build %s: %v\n%s", pkg, err, out)
+	}
+	builtBin[pkg] = bin
+	return bin
+}
+
+// Process is a daemon under test running as a child process, its output in
+// a log file.
+type Process struct {
+	Cmd     *exec.Cmd
+	LogPath string
+	exited  chan struct{} // closed when the process exited; then err is set
+	err     error
+}
+
+// StartProcess runs bin with args, logging to logPath; t.Cleanup kills it.
+func StartProcess(t testing.TB, logPath, bin string, args ...string) *Process {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	p := &Process{Cmd: cmd, LogPath: logPath, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); logf.Close(); close(p.exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.exited })
+	return p
+}
+
+// Kill9 sends SIGKILL and waits for the exit.
+func (p *Process) Kill9(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+}
+
+// Terminate sends SIGTERM and returns the exit error (nil for exit 0), failing
+// the test if the process has not exited within timeout.
+func (p *Process) Terminate(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		log, _ := os.ReadFile(p.LogPath)
+		t.Fatalf("testenv: %s did not exit within %v of SIGTERM; log:\n%s", p.Cmd.Path, timeout, log)
+		return nil
+	}
+}
