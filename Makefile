@@ -24,6 +24,7 @@ build:
 
 deps:
 	./scripts/deps.sh
+	./scripts/build-zinc.sh
 
 test: deps vet test-unit test-e2e
 

@@ -3,17 +3,17 @@ package agent
 import "time"
 
 // EncodeEnvelopes encodes lines exactly as a harvester of the file path would
-// ship them, for bench/agentbench's bare-producer baseline: the same envelope
-// encoder, event ids from newEventIDSeed(hostID, "bench-origin"), offsets as
-// if the lines were consecutive in a file starting at 0 (each followed by a
-// newline), and stamp as the read time. It returns each line's envelope and
+// ship them, for bench/agentbench's bare-producer baseline and the transfer's
+// tests: the same envelope encoder, event ids from newEventIDSeed(hostID,
+// origin), offsets as if the lines were consecutive in a file starting at 0
+// (each followed by a newline), and stamp as the read time. It returns each line's envelope and
 // its hex event id (the event.id header). Both share two backing arrays, so a
 // million lines cost a handful of allocations.
 //
-// It exists for the benchmark only; the agent does not use it.
-func EncodeEnvelopes(hostID, path string, stamp time.Time, lines [][]byte) (values, ids [][]byte) {
+// It exists for benchmarks and tests; the agent does not use it.
+func EncodeEnvelopes(hostID, origin, path string, stamp time.Time, lines [][]byte) (values, ids [][]byte) {
 	enc := newEnvelopeEncoder(hostID, path, nil)
-	seed := newEventIDSeed(hostID, "bench-origin")
+	seed := newEventIDSeed(hostID, origin)
 	var sc stampCache
 	ts := sc.format(stamp)
 

@@ -256,7 +256,6 @@ func templateBody(pattern string) (string, error) {
 	body := m{
 		"index_patterns": []string{pattern},
 		"priority":       200 + len(pattern),
-		"_meta":          m{"managed_by": "logtransfer"},
 		"template": m{
 			"mappings": m{
 				"properties": m{

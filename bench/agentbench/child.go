@@ -77,7 +77,7 @@ func runBareChild(a childArgs) error {
 	if n == 0 {
 		return errors.New("no lines")
 	}
-	values, ids := agent.EncodeEnvelopes(*a.host, *a.file, time.Now(), lines)
+	values, ids := agent.EncodeEnvelopes(*a.host, "bench-origin", *a.file, time.Now(), lines)
 	format := []byte("envelope")
 	switch *a.format {
 	case "envelope":

@@ -1,0 +1,207 @@
+//go:build e2e
+
+package transfer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/transfer"
+)
+
+// pipeline is a real Kafka-protocol broker and a real search engine.
+type pipeline struct {
+	kafka *testenv.Kafka
+	zinc  *testenv.Zinc
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	return &pipeline{
+		kafka: testenv.StartKafka(t, testenv.Topics("web_log", "web_log-dlq"), testenv.KafkaPersistent()),
+		zinc:  testenv.StartZinc(t),
+	}
+}
+
+func (p *pipeline) transferConfig(t *testing.T) *conf.Transfer {
+	t.Helper()
+	cfg := &conf.Transfer{
+		Kafka:          conf.Kafka{Brokers: p.kafka.Brokers()},
+		SessionTimeout: 2 * time.Second,
+		Elasticsearch:  conf.Elasticsearch{URLs: []string{p.zinc.URL()}, Username: p.zinc.User(), Password: conf.Secret(p.zinc.Password())},
+		Batch:          conf.Batch{MaxDocs: 500, MaxWait: 100 * time.Millisecond},
+		Parse:          map[string]string{"web_log": "nginx"},
+		HTTPListen:     "off",
+	}
+	if err := cfg.SetDefaultsAndValidate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// runningTransfer is a transfer in this process.
+type runningTransfer struct {
+	metrics *transfer.Metrics
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startTransfer(t *testing.T, cfg *conf.Transfer) *runningTransfer {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	conv, err := transfer.NewConverter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := transfer.NewElastic(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := transfer.NewKafkaDeadLetters(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := transfer.NewMetrics(prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &runningTransfer{metrics: m, cancel: cancel, done: make(chan error, 1)}
+	tr := transfer.New(cfg, conv, idx, dlq, transfer.Policy{MaxBackoff: time.Second}, m, log)
+	go func() { rt.done <- tr.Run(ctx, nil); dlq.Close() }()
+	t.Cleanup(func() { rt.stop(t) })
+	return rt
+}
+
+func (rt *runningTransfer) stop(t *testing.T) {
+	if rt.cancel == nil {
+		return
+	}
+	rt.cancel()
+	rt.cancel = nil
+	select {
+	case err := <-rt.done:
+		if err != nil {
+			t.Errorf("transfer stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("transfer did not stop within 30s")
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// nginxLines returns n access-log lines, distinct by request path.
+func nginxLines(prefix string, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `10.1.%d.%d - - [26/Nov/2026:10:00:00 +0000] "GET /%s/%d HTTP/1.1" %d 512 "-" "test-agent"`,
+			i/250%250, i%250, prefix, i, 200+i%3*100)
+	}
+	return out
+}
+
+// produceEnvelopes sends lines as the agent would (same envelope, ids and
+// headers), through a sync producer. The path is the origin too: one path,
+// one id space.
+func produceEnvelopes(t *testing.T, k *testenv.Kafka, path string, lines [][]byte) {
+	t.Helper()
+	values, ids := agent.EncodeEnvelopes("e2e-host", path, path, time.Now(), lines)
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	p, err := sarama.NewSyncProducer(k.Brokers(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msgs := make([]*sarama.ProducerMessage, len(values))
+	for i := range values {
+		msgs[i] = &sarama.ProducerMessage{Topic: "web_log", Key: sarama.StringEncoder("e2e-host" + path), Value: sarama.ByteEncoder(values[i]),
+			Headers: []sarama.RecordHeader{{Key: []byte("event.id"), Value: ids[i]}, {Key: []byte("format"), Value: []byte("envelope")}}}
+	}
+	for len(msgs) > 0 {
+		n := min(len(msgs), 1000)
+		if err := p.SendMessages(msgs[:n]); err != nil {
+			t.Fatal(err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// requireExactlyOnce fails unless the engine holds exactly want documents,
+// each id once.
+func requireExactlyOnce(t *testing.T, z *testenv.Zinc, want int) {
+	t.Helper()
+	ids := z.IDs(t, "web_log-*")
+	dups := 0
+	for _, n := range ids {
+		dups += n - 1
+	}
+	if len(ids) != want || dups != 0 {
+		t.Fatalf("%d distinct ids (want %d), %d duplicates", len(ids), want, dups)
+	}
+}
+
+func writeTransferYAML(t *testing.T, p *pipeline, dir string) string {
+	t.Helper()
+	yaml := fmt.Sprintf(`kafka:
+  brokers: [%q]
+session_timeout: 2s
+elasticsearch:
+  urls: [%q]
+  username: %s
+  password: %s
+batch:
+  max_docs: 500
+  max_wait: 100ms
+http_listen: "off"
+`, p.kafka.Brokers()[0], p.zinc.URL(), p.zinc.User(), p.zinc.Password())
+	path := filepath.Join(dir, "transfer.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// produceRaw sends one hand-made envelope (its event.id header taken from
+// the value's event.id).
+func produceRaw(t *testing.T, k *testenv.Kafka, value string) {
+	t.Helper()
+	var ev struct {
+		Event struct{ ID string } `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(value), &ev); err != nil {
+		t.Fatal(err)
+	}
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(k.Brokers(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: "web_log", Value: sarama.StringEncoder(value),
+		Headers: []sarama.RecordHeader{{Key: []byte("event.id"), Value: []byte(ev.Event.ID)}, {Key: []byte("format"), Value: []byte("envelope")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

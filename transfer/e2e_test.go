@@ -1,0 +1,149 @@
+//go:build e2e
+
+package transfer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// TestPipelineEndToEnd: agent → Kafka → transfer → search engine. Every line
+// is searchable, once, with its nginx fields parsed.
+func TestPipelineEndToEnd(t *testing.T) {
+	p := newPipeline(t)
+	et := testenv.StartEtcd(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	acfg := &conf.Agent{HostID: "e2e-host", StateDir: filepath.Join(dir, "state"), HTTPListen: "off",
+		Kafka: conf.Kafka{Brokers: p.kafka.Brokers()}, Etcd: conf.Etcd{Endpoints: et.Endpoints()},
+		Files: conf.Files{RescanInterval: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond}}
+	if err := acfg.SetDefaultsAndValidate(); err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON, _ := json.Marshal([]etcd.Entry{{Path: logPath, Topic: "web_log", Timestamp: etcd.TimestampNginx}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), string(cfgJSON)); err != nil {
+		t.Fatal(err)
+	}
+	actx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() {
+		agentDone <- agent.New(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil))).Run(actx, nil)
+	}()
+	defer func() { stopAgent(); <-agentDone }()
+	startTransfer(t, p.transferConfig(t))
+
+	const n = 3000
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range nginxLines("e2e", n) {
+		fmt.Fprintf(f, "%s\n", l)
+	}
+	f.Close()
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all lines searchable")
+	requireExactlyOnce(t, p.zinc, n)
+	hits := p.zinc.Search(t, "web_log-*", `{"query":{"match":{"url.original":"/e2e/42"}},"size":5}`)
+	if len(hits) == 0 {
+		t.Fatal("no hit for a parsed url.original")
+	}
+	var doc struct {
+		Timestamp string `json:"@timestamp"`
+		HTTP      struct {
+			Response struct {
+				StatusCode int `json:"status_code"`
+			} `json:"response"`
+		} `json:"http"`
+	}
+	if err := json.Unmarshal(hits[0], &doc); err != nil || doc.HTTP.Response.StatusCode == 0 || doc.Timestamp[:10] != "2026-11-26" {
+		t.Fatalf("document %s: %+v %v", hits[0], doc, err)
+	}
+}
+
+// TestTransferKill9 kills the transfer process mid-stream; after a restart
+// the engine holds every message exactly once.
+func TestTransferKill9(t *testing.T) {
+	p := newPipeline(t)
+	const n = 20000
+	produceEnvelopes(t, p.kafka, "/var/log/kill9.log", nginxLines("k", n))
+	bin := testenv.Build(t, "./cmd/logtransfer")
+	dir := t.TempDir()
+	cfgPath := writeTransferYAML(t, p, dir)
+	logPath := filepath.Join(dir, "transfer.log")
+	proc := testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 3000 }, "transfer indexing")
+	proc.Kill9(t)
+	atKill := p.zinc.Count(t, "web_log-*")
+	testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
+	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all documents after restart")
+	requireExactlyOnce(t, p.zinc, n)
+	t.Logf("killed with %d of %d documents searchable", atKill, n)
+}
+
+// TestTwoInstancesShareAndTakeOver: two transfers in one group share the
+// partitions; one stops mid-stream; the other finishes. No loss, no duplicate.
+func TestTwoInstancesShareAndTakeOver(t *testing.T) {
+	p := newPipeline(t)
+	cfg := p.transferConfig(t)
+	a := startTransfer(t, cfg)
+	b := startTransfer(t, cfg)
+	const n, files = 12000, 12
+	for i := 0; i < files; i++ { // a key per file, spread over the partitions
+		produceEnvelopes(t, p.kafka, fmt.Sprintf("/var/log/f%d.log", i), nginxLines(fmt.Sprintf("two%d", i), n/files))
+	}
+	testenv.Eventually(t, 60*time.Second, func() bool { return counterValue(a.metrics.Indexed) > 0 && counterValue(b.metrics.Indexed) > 0 },
+		"both instances indexing")
+	a.stop(t)
+	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all documents")
+	requireExactlyOnce(t, p.zinc, n)
+}
+
+// TestSearchEngineOutage stops the engine mid-stream: nothing is committed
+// while it is down, and everything arrives once after it returns.
+func TestSearchEngineOutage(t *testing.T) {
+	p := newPipeline(t)
+	rt := startTransfer(t, p.transferConfig(t))
+	produceEnvelopes(t, p.kafka, "/var/log/a.log", nginxLines("before", 2000))
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 2000 }, "first documents")
+	p.zinc.Stop()
+	committed := counterValue(rt.metrics.Committed)
+	produceEnvelopes(t, p.kafka, "/var/log/b.log", nginxLines("during", 3000))
+	testenv.Eventually(t, 30*time.Second, func() bool { return counterValue(rt.metrics.Retried) > 0 || counterValue(rt.metrics.BulkRequests) > 0 }, "attempts while down")
+	if got := counterValue(rt.metrics.Committed); got != committed {
+		t.Fatalf("%v batches committed while the engine was down", got-committed)
+	}
+	p.zinc.Restart(t)
+	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 5000 }, "all documents after the engine returned")
+	requireExactlyOnce(t, p.zinc, 5000)
+}
+
+// TestMappingConflictGoesToDLQ: a document the engine refuses (a field with
+// the wrong type) lands in the DLQ topic with its reason; the rest is indexed.
+func TestMappingConflictGoesToDLQ(t *testing.T) {
+	p := newPipeline(t)
+	produceEnvelopes(t, p.kafka, "/var/log/good.log", nginxLines("ok", 100))
+	produceRaw(t, p.kafka, `{"@timestamp":"2026-11-26T10:00:00Z","message":"bad","log":{"offset":"not-a-number"},"event":{"id":"bad-doc-1"}}`)
+	produceEnvelopes(t, p.kafka, "/var/log/good2.log", nginxLines("ok2", 100))
+	startTransfer(t, p.transferConfig(t))
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.kafka.Count(t, "web_log-dlq") >= 1 }, "a dead letter")
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 200 }, "the other documents (dlq %d)", p.kafka.Count(t, "web_log-dlq"))
+	dl := p.kafka.ReadAll(t, "web_log-dlq")[0]
+	if dl.Headers["event.id"] != "bad-doc-1" || dl.Headers["error.reason"] == "" || dl.Headers["source.topic"] != "web_log" {
+		t.Fatalf("dead letter headers: %v", dl.Headers)
+	}
+	requireExactlyOnce(t, p.zinc, 200)
+}
