@@ -147,3 +147,50 @@ func TestMappingConflictGoesToDLQ(t *testing.T) {
 	}
 	requireExactlyOnce(t, p.zinc, 200)
 }
+
+// TestAgentKill9EndToEnd kills the agent process mid-stream: it re-sends
+// what Kafka had not acknowledged, with the same event ids, so the engine
+// ends with exactly one document per line.
+func TestAgentKill9EndToEnd(t *testing.T) {
+	p := newPipeline(t)
+	et := testenv.StartEtcd(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	cfgJSON, _ := json.Marshal([]etcd.Entry{{Path: logPath, Topic: "web_log"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), string(cfgJSON)); err != nil {
+		t.Fatal(err)
+	}
+	agentYAML := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(agentYAML, fmt.Appendf(nil, "host_id: e2e-host\nstate_dir: %s\nhttp_listen: \"off\"\nkafka:\n  brokers: [%q]\netcd:\n  endpoints: [%q]\nfiles:\n  poll_interval: 20ms\n  flush_interval: 100ms\n",
+		filepath.Join(dir, "state"), p.kafka.Brokers()[0], et.Endpoints()[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := testenv.Build(t, "./cmd/logagent")
+	startTransfer(t, p.transferConfig(t))
+	agentLog := filepath.Join(dir, "agent.log")
+	proc := testenv.StartProcess(t, agentLog, bin, "-config", agentYAML)
+
+	const n = 15000
+	lines := nginxLines("ak", n)
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	write := func(from, to int) {
+		for _, l := range lines[from:to] {
+			fmt.Fprintf(f, "%s\n", l)
+		}
+	}
+	write(0, 5000)
+	testenv.Eventually(t, 30*time.Second, func() bool { return p.kafka.Count(t, "web_log") >= 2000 }, "agent shipping")
+	write(5000, 10000)
+	proc.Kill9(t)
+	write(10000, n)
+	testenv.StartProcess(t, agentLog, bin, "-config", agentYAML)
+	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "every line searchable")
+	requireExactlyOnce(t, p.zinc, n)
+	t.Logf("%d records in Kafka for %d lines (re-sent after the kill), %d documents", p.kafka.Count(t, "web_log"), n, n)
+}
