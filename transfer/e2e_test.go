@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +74,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(hits[0], &doc); err != nil || doc.HTTP.Response.StatusCode == 0 || doc.Timestamp[:10] != "2026-11-26" {
 		t.Fatalf("document %s: %+v %v", hits[0], doc, err)
 	}
+	// The index template typed the fields: a range query on the numeric status works.
+	if hits := p.zinc.Search(t, "web_log-*", `{"query":{"range":{"http.response.status_code":{"gte":400}}},"size":1}`); len(hits) == 0 {
+		t.Fatal("no hit for a numeric range on http.response.status_code")
+	}
 }
 
 // TestTransferKill9 kills the transfer process mid-stream; after a restart
@@ -88,10 +94,18 @@ func TestTransferKill9(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 3000 }, "transfer indexing")
 	proc.Kill9(t)
 	atKill := p.zinc.Count(t, "web_log-*")
-	testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
+	proc = testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all documents after restart")
 	requireExactlyOnce(t, p.zinc, n)
 	t.Logf("killed with %d of %d documents searchable", atKill, n)
+	// SIGTERM: leave the group and exit 0.
+	if err := proc.Terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	out, err := exec.Command(bin, "-check", "-config", cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("-check: %v %s", err, out)
+	}
 }
 
 // TestTwoInstancesShareAndTakeOver: two transfers in one group share the
