@@ -122,6 +122,18 @@ func TestCopyTruncateWithCopyMatched(t *testing.T) {
 			b.WriteString(line + "\n")
 		}
 		appendFile(t, log, b.String())
+		// logrotate runs long after the first lines of a file were read: wait
+		// for this round's first line, so the original's first KiB is known
+		// when its copy appears. The rest may still be unread (the copy has it).
+		first := fmt.Sprintf("line-%07d %s", n-5000, strings.Repeat("y", 60))
+		waitFor(t, 30*time.Second, "the round's first line", func() bool {
+			for _, ev := range tl.sink.snapshot() {
+				if ev.Message == first {
+					return true
+				}
+			}
+			return false
+		})
 		copyTruncate(t, log, fmt.Sprintf("%s.%d", log, r))
 	}
 	tl.waitMessages(len(want))

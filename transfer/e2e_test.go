@@ -59,7 +59,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	f.Close()
 	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all lines searchable")
 	requireExactlyOnce(t, p.zinc, n)
-	hits := p.zinc.Search(t, "web_log-*", `{"query":{"match":{"url.original":"/e2e/42"}},"size":5}`)
+	hits := p.zinc.Search(t, "web_log-*", `{"query":{"term":{"url.original":"/e2e/42"}},"size":5}`)
 	if len(hits) == 0 {
 		t.Fatal("no hit for a parsed url.original")
 	}
