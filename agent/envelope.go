@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/logagent/logagent/internal/jsonx"
 )
 
 // Flags mark how an event differs from a plain line. They become log.flags.
@@ -61,9 +62,9 @@ type envelopeEncoder struct {
 
 func newEnvelopeEncoder(host, path string, fields map[string]string) *envelopeEncoder {
 	e := &envelopeEncoder{}
-	e.hostPart, _ = appendJSONString(append([]byte(nil), `,"host":{"name":`...), []byte(host))
+	e.hostPart, _ = jsonx.AppendString(append([]byte(nil), `,"host":{"name":`...), []byte(host))
 	e.hostPart = append(e.hostPart, '}')
-	e.pathPart, _ = appendJSONString(append([]byte(nil), `,"log":{"file":{"path":`...), []byte(path))
+	e.pathPart, _ = jsonx.AppendString(append([]byte(nil), `,"log":{"file":{"path":`...), []byte(path))
 	e.pathPart = append(e.pathPart, `},"offset":`...)
 	if len(fields) > 0 {
 		e.fieldsPart = append(e.fieldsPart, `,"fields":{`...)
@@ -71,9 +72,9 @@ func newEnvelopeEncoder(host, path string, fields map[string]string) *envelopeEn
 			if i > 0 {
 				e.fieldsPart = append(e.fieldsPart, ',')
 			}
-			e.fieldsPart, _ = appendJSONString(e.fieldsPart, []byte(k))
+			e.fieldsPart, _ = jsonx.AppendString(e.fieldsPart, []byte(k))
 			e.fieldsPart = append(e.fieldsPart, ':')
-			e.fieldsPart, _ = appendJSONString(e.fieldsPart, []byte(fields[k]))
+			e.fieldsPart, _ = jsonx.AppendString(e.fieldsPart, []byte(fields[k]))
 		}
 		e.fieldsPart = append(e.fieldsPart, '}')
 	}
@@ -88,7 +89,7 @@ func (e *envelopeEncoder) appendEvent(dst, stamp, msg []byte, offset int64, flag
 	dst = append(dst, stamp...)
 	dst = append(dst, `","message":`...)
 	var invalid bool
-	dst, invalid = appendJSONString(dst, msg)
+	dst, invalid = jsonx.AppendString(dst, msg)
 	if invalid {
 		flags |= FlagInvalidUTF8
 	}
@@ -116,62 +117,6 @@ func (e *envelopeEncoder) appendEvent(dst, stamp, msg []byte, offset int64, flag
 	dst = append(dst, id...)
 	dst = append(dst, `"}`...)
 	return append(dst, e.fieldsPart...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe marks the ASCII bytes that are copied into a JSON string as they are.
-var jsonSafe = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string. Bytes that are not valid UTF-8
-// become the four characters \xNN (escaped as \\xNN in JSON), so the message
-// stays valid JSON and the original bytes can still be read off. It reports
-// whether it met such bytes.
-func appendJSONString(dst, s []byte) (out []byte, invalidUTF8 bool) {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if jsonSafe[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
-			invalidUTF8 = true
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"'), invalidUTF8
 }
 
 // stampCache formats a read time once per chunk of lines, not once per line.

@@ -65,18 +65,6 @@ func TestEventIDDeterministicAndDistinct(t *testing.T) {
 	}
 }
 
-func FuzzAppendJSONString(f *testing.F) {
-	f.Add([]byte("plain"))
-	f.Add([]byte("\xff\xfe\x00\"\\\u2028"))
-	f.Fuzz(func(t *testing.T, s []byte) {
-		out, _ := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("invalid JSON for %q: %s", s, out)
-		}
-	})
-}
-
 func BenchmarkEnvelope(b *testing.B) {
 	enc := newEnvelopeEncoder("web-1", "/var/log/nginx/access.log", nil)
 	seed := newEventIDSeed("web-1", "0123456789abcdef0123456789abcdef")

@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/jsonx"
 )
 
 // Converter turns Kafka messages into documents: it picks the _id and the
@@ -62,7 +63,7 @@ func NewConverter(cfg *conf.Transfer) (*Converter, error) {
 	if target == "" {
 		target = "json"
 	}
-	c.jsonKey, _ = appendJSONString(nil, []byte(target))
+	c.jsonKey, _ = jsonx.AppendString(nil, []byte(target))
 	return c, nil
 }
 
@@ -198,7 +199,7 @@ func (c *Converter) raw(value, headerID []byte, mode parseMode, kts time.Time) [
 	dst = kts.UTC().AppendFormat(dst, stampLayout)
 	dst = append(dst, `","message":`...)
 	var add additions
-	dst, add.invalid = appendJSONString(dst, line)
+	dst, add.invalid = jsonx.AppendString(dst, line)
 	add.eventID = headerID
 	var al accessLog
 	c.parseMessage(&add, &al, line, mode)
@@ -301,7 +302,7 @@ func (c *Converter) appendAdditions(dst []byte, add *additions) []byte {
 	}
 	if len(add.eventID) > 0 {
 		dst = append(dst, `,"event":{"id":`...)
-		dst, _ = appendJSONString(dst, add.eventID)
+		dst, _ = jsonx.AppendString(dst, add.eventID)
 		dst = append(dst, '}')
 	}
 	if add.jsonObj != nil {
@@ -559,11 +560,11 @@ func splitRequest(req []byte, a *accessLog) {
 // appendECS writes the parsed fields as nested ECS objects.
 func (a *accessLog) appendECS(dst []byte) []byte {
 	dst = append(dst, `,"source":{"address":`...)
-	dst, _ = appendJSONString(dst, a.addr)
+	dst, _ = jsonx.AppendString(dst, a.addr)
 	dst = append(dst, '}')
 	if a.user != nil {
 		dst = append(dst, `,"user":{"name":`...)
-		dst, _ = appendJSONString(dst, a.user)
+		dst, _ = jsonx.AppendString(dst, a.user)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"http":{`...)
@@ -571,20 +572,20 @@ func (a *accessLog) appendECS(dst []byte) []byte {
 		dst = append(dst, `"request":{`...)
 		if a.method != nil {
 			dst = append(dst, `"method":`...)
-			dst, _ = appendJSONString(dst, a.method)
+			dst, _ = jsonx.AppendString(dst, a.method)
 		}
 		if a.referrer != nil {
 			if a.method != nil {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `"referrer":`...)
-			dst, _ = appendJSONString(dst, a.referrer)
+			dst, _ = jsonx.AppendString(dst, a.referrer)
 		}
 		dst = append(dst, "},"...)
 	}
 	if a.version != nil {
 		dst = append(dst, `"version":`...)
-		dst, _ = appendJSONString(dst, a.version)
+		dst, _ = jsonx.AppendString(dst, a.version)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"response":{"status_code":`...)
@@ -597,12 +598,12 @@ func (a *accessLog) appendECS(dst []byte) []byte {
 	dst = append(dst, "}}"...)
 	if a.url != nil {
 		dst = append(dst, `,"url":{"original":`...)
-		dst, _ = appendJSONString(dst, a.url)
+		dst, _ = jsonx.AppendString(dst, a.url)
 		dst = append(dst, '}')
 	}
 	if a.agent != nil {
 		dst = append(dst, `,"user_agent":{"original":`...)
-		dst, _ = appendJSONString(dst, a.agent)
+		dst, _ = jsonx.AppendString(dst, a.agent)
 		dst = append(dst, '}')
 	}
 	return dst
@@ -765,58 +766,4 @@ func hex4(b []byte) (rune, bool) {
 	}
 	n, err := strconv.ParseUint(string(b[2:6]), 16, 32)
 	return rune(n), err == nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonPlain marks the ASCII bytes copied into a JSON string unchanged.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string. Bytes that are not UTF-8
-// become the text \xNN, as the agent writes them, and invalid reports it.
-func appendJSONString(dst, s []byte) (out []byte, invalid bool) {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if jsonPlain[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
-			invalid = true
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"'), invalid
 }

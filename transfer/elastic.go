@@ -13,6 +13,7 @@ import (
 	"github.com/olivere/elastic/v7"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/jsonx"
 )
 
 // Elastic is the Indexer for Elasticsearch 7/8, OpenSearch and ZincSearch's
@@ -163,9 +164,9 @@ func bulkBody(docs []Doc) string {
 	for i := range docs {
 		d := &docs[i]
 		line = append(line[:0], `{"index":{"_index":`...)
-		line, _ = appendJSONString(line, []byte(d.Index))
+		line, _ = jsonx.AppendString(line, []byte(d.Index))
 		line = append(line, `,"_id":`...)
-		line, _ = appendJSONString(line, []byte(d.ID))
+		line, _ = jsonx.AppendString(line, []byte(d.ID))
 		line = append(line, "}}\n"...)
 		b.Write(line)
 		b.Write(d.Source)
