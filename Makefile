@@ -53,7 +53,11 @@ bench:
 	$(GO) run ./bench/agentbench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The whole pipeline on this machine: bin/* plus the ZincSearch stand-in
+# (.cache/bin/zincsearch-es; scripts/build-zinc.sh does nothing when it is
+# up to date).
 demo: build
+	./scripts/build-zinc.sh
 	./bin/logdemo
 
 clean:

@@ -25,8 +25,22 @@ const (
 	// catchUpWait bounds how long the summary waits for the agent to ship
 	// the last lines written (it polls the file every 250 ms).
 	catchUpWait = 10 * time.Second
+	// The summary then waits for every line to be searchable. ZincSearch
+	// indexes ~2000 documents/s on an idle core (~0.5 ms of CPU each; ~700/s
+	// measured on 2 busy cores), so a long run at a high -rate leaves a
+	// backlog: the wait lasts as long as
+	// the counts move, up to searchWaitBase plus searchWaitPerDoc per
+	// document still missing, and gives up after searchStallWait without
+	// progress.
+	searchWaitBase   = time.Minute
+	searchWaitPerDoc = 4 * time.Millisecond
+	searchStallWait  = 30 * time.Second
 	// agentStopGrace is above the agent's own 10 s drain timeout.
-	agentStopGrace    = 20 * time.Second
+	agentStopGrace = 20 * time.Second
+	// transferStopGrace covers a batch in flight and leaving the group.
+	transferStopGrace = 30 * time.Second
+	// zincStopGrace is above the 10 s Zinc gives requests in flight.
+	zincStopGrace     = 20 * time.Second
 	devstackStopGrace = 20 * time.Second
 	startTimeout      = 90 * time.Second
 )
@@ -34,17 +48,22 @@ const (
 // demo is one run: the children, the writer and what the progress line
 // needs.
 type demo struct {
-	o        options
-	l        layout
-	devstack *child
-	agent    *child
-	kafka    *kafkaView
-	writer   *logWriter
-	brokers  []string
-	etcdEPs  []string
-	httpBase string
-	started  time.Time // when the writer started
-	sampled  bool      // the sample message has been shown
+	o            options
+	l            layout
+	devstack     *child
+	zinc         *child
+	transfer     *child
+	agent        *child
+	kafka        *kafkaView
+	search       *searchView
+	writer       *logWriter
+	brokers      []string
+	etcdEPs      []string
+	httpBase     string    // the agent's /metrics and /readyz
+	transferBase string    // logtransfer's
+	started      time.Time // when the writer started
+	sampled      bool      // the sample Kafka message has been shown
+	searchShown  bool      // the sample search result has been shown
 }
 
 // runDemo starts everything, reports progress until Ctrl-C or -duration,
@@ -58,7 +77,12 @@ func runDemo(o options) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{o: o, l: l, httpBase: fmt.Sprintf("http://127.0.0.1:%d", o.httpPort)}
+	d := &demo{
+		o: o, l: l,
+		httpBase:     fmt.Sprintf("http://127.0.0.1:%d", o.httpPort),
+		transferBase: fmt.Sprintf("http://127.0.0.1:%d", o.transferPort),
+		search:       &searchView{base: fmt.Sprintf("http://127.0.0.1:%d/es", o.zincPort)},
+	}
 	// Safety net for error returns: nothing started here may outlive us.
 	defer d.killChildren()
 
@@ -66,7 +90,7 @@ func runDemo(o options) error {
 		interrupted := ctx.Err() != nil // before stopSignals, which cancels ctx
 		stopSignals()
 		// Stop gracefully even on failure: devstack then removes its ready
-		// file and closes etcd cleanly.
+		// file and closes etcd cleanly, Zinc closes its indexes.
 		d.stopChildren()
 		if interrupted {
 			fmt.Println("interrupted while starting; stopped")
@@ -89,25 +113,30 @@ func runDemo(o options) error {
 
 	loopErr := d.progressLoop(runCtx, writerErr)
 	interrupted := ctx.Err() != nil // before stopSignals, which cancels ctx
-	// From here a second Ctrl-C kills logdemo outright; the kernel then
-	// kills the children (Pdeathsig).
 	stopSignals()
+	// While logdemo waits for the pipeline to catch up, a second Ctrl-C cuts
+	// the waiting short; a third kills logdemo outright, and the kernel then
+	// kills the children (Pdeathsig; Zinc also stops at EOF on its stdin).
+	skipCtx, stopSkip := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSkip()
+	const order = "writer, then logagent, logtransfer, ZincSearch, devstack"
 	switch {
 	case loopErr != nil:
 		fmt.Println("\nstopping after an error (details at the end)")
 	case interrupted:
-		fmt.Println("\nstopping (interrupted): writer, then logagent, then devstack")
+		fmt.Printf("\nstopping (interrupted): %s\n", order)
 	default:
-		fmt.Printf("\nstopping (-duration %v reached): writer, then logagent, then devstack\n", o.duration)
+		fmt.Printf("\nstopping (-duration %v reached): %s\n", o.duration, order)
 	}
 	stopWriter()
 	writerDone.Wait()
-	sumErr := d.finish(loopErr == nil)
+	sumErr := d.finish(skipCtx, stopSkip, loopErr == nil)
 	return errors.Join(loopErr, sumErr)
 }
 
-// start brings up devstack, seeds etcd, starts the agent and prints the
-// banner. On error the caller stops what did start.
+// start brings up devstack and ZincSearch, seeds etcd, starts logtransfer
+// and the agent and prints the banner. On error the caller stops what did
+// start.
 func (d *demo) start(ctx context.Context) error {
 	if pid := runningDevstack(d.l); pid != 0 {
 		return fmt.Errorf("a demo is already running on %s (devstack pid %d): stop it first (Ctrl-C in its terminal, or kill %d)",
@@ -116,7 +145,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err := checkPorts(d.o); err != nil {
 		return err
 	}
-	agentBin, devstackBin, err := binaries(ctx, d.l, d.o.binDir)
+	b, err := binaries(ctx, d.l, d.o.binDir, d.o.zincBin)
 	if err != nil {
 		return err
 	}
@@ -125,7 +154,11 @@ func (d *demo) start(ctx context.Context) error {
 	}
 
 	fmt.Printf("starting devstack (log %s)\n", display(d.l.devstackLog))
-	if err := d.startDevstack(ctx, devstackBin); err != nil {
+	if err := d.startDevstack(ctx, b.devstack); err != nil {
+		return err
+	}
+	fmt.Printf("starting ZincSearch (log %s)\n", display(d.l.zincLog))
+	if err := d.startZinc(ctx, b.zinc); err != nil {
 		return err
 	}
 
@@ -136,11 +169,24 @@ func (d *demo) start(ctx context.Context) error {
 	if err := d.writeAgentYAML(); err != nil {
 		return err
 	}
-	fmt.Printf("starting logagent (log %s)\n", display(d.l.agentLog))
-	if d.agent, err = startChild("logagent", d.l.agentLog, agentBin, "-config", d.l.agentYAML); err != nil {
+	if err := d.writeTransferYAML(); err != nil {
 		return err
 	}
-	if err := waitAgentReady(ctx, d.agent, d.httpBase, startTimeout); err != nil {
+	// logtransfer first: joining its consumer group is the slowest start,
+	// and it reads the topic from the oldest offset anyway.
+	fmt.Printf("starting logtransfer (log %s)\n", display(d.l.transferLog))
+	if d.transfer, err = startChild("logtransfer", d.l.transferLog, b.transfer, "-config", d.l.transferYAML); err != nil {
+		return err
+	}
+	fmt.Printf("starting logagent (log %s)\n", display(d.l.agentLog))
+	if d.agent, err = startChild("logagent", d.l.agentLog, b.agent, "-config", d.l.agentYAML); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, d.agent, d.httpBase+"/readyz", startTimeout); err != nil {
+		return err
+	}
+	// Ready once its first consumer group session started.
+	if err := waitReady(ctx, d.transfer, d.transferBase+"/readyz", startTimeout); err != nil {
 		return err
 	}
 	if d.kafka, err = newKafkaView(d.brokers); err != nil {
@@ -163,6 +209,8 @@ func checkPorts(o options) error {
 		{o.etcdPeerPort, "etcd peer", "-etcd-peer-port"},
 		{o.kafkaPort, "kafka (kfake)", "-kafka-port"},
 		{o.httpPort, "logagent /metrics", "-http-port"},
+		{o.transferPort, "logtransfer /metrics", "-transfer-http-port"},
+		{o.zincPort, "ZincSearch", "-zinc-port"},
 	} {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
 		if err != nil {
@@ -180,7 +228,7 @@ func checkPorts(o options) error {
 	return fmt.Errorf("demo ports are taken:\n%s\n"+
 		"Is another demo still running? Stop it with Ctrl-C in its terminal.\n"+
 		"To see who holds a port: ss -ltnp 'sport = :%s'   (or: lsof -i :%s)\n"+
-		"Or run on other ports, e.g.: go run ./cmd/logdemo -etcd-port 24790 -etcd-peer-port 24800 -kafka-port 29093 -http-port 9432",
+		"Or run on other ports, e.g.: go run ./cmd/logdemo -etcd-port 24790 -etcd-peer-port 24800 -kafka-port 29093 -http-port 9441 -transfer-http-port 9442 -zinc-port 24081",
 		strings.Join(busy, "\n"), firstPort(busy), firstPort(busy))
 }
 
@@ -198,7 +246,7 @@ func (d *demo) startDevstack(ctx context.Context, bin string) error {
 	var err error
 	d.devstack, err = startChild("devstack", d.l.devstackLog, bin,
 		"-etcd-client-port", strconv.Itoa(d.o.etcdPort), "-etcd-peer-port", strconv.Itoa(d.o.etcdPeerPort),
-		"-kafka-port", strconv.Itoa(d.o.kafkaPort), "-topics", topic, "-partitions", strconv.Itoa(partitions),
+		"-kafka-port", strconv.Itoa(d.o.kafkaPort), "-topics", topic+","+dlqTopic, "-partitions", strconv.Itoa(partitions),
 		"-data", d.l.devstackDir)
 	if err != nil {
 		return err
@@ -292,23 +340,36 @@ func (d *demo) banner(configJSON []byte) {
 	o := d.o
 	p := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	p("")
-	p("logdemo: the first half of the logagent pipeline, on this machine")
-	p("  nginx log  %s  (~%g lines/s appended by logdemo)", display(d.l.accessLog), o.rate)
-	p("  logagent   %s -config %s  (pid %d, log %s)", display(d.agent.cmd.Path), display(d.l.agentYAML), d.agent.pid(), display(d.l.agentLog))
-	p("  etcd       %s  embedded etcd (development stand-in, in devstack)", strings.Join(d.etcdEPs, ","))
-	p("  kafka      %s  kfake: Kafka-protocol dev broker, not Apache Kafka (in devstack; topic %s, %d partitions)",
-		strings.Join(d.brokers, ","), topic, partitions)
-	p("  devstack   pid %d, data %s, log %s", d.devstack.pid(), display(d.l.devstackDir), display(d.l.devstackLog))
-	p("  config     %s = %s", etcd.CollectKey(etcdPrefix, hostID), configJSON)
+	p("logdemo: the whole logagent pipeline on this machine:")
+	p("  nginx log -> logagent -> Kafka topic %s -> logtransfer -> search engine (indices %s)", topic, indexPattern)
+	p("")
+	p("  nginx log    %s  (~%g lines/s appended by logdemo)", display(d.l.accessLog), o.rate)
+	p("  logagent     %s -config %s  (pid %d, log %s)", display(d.agent.cmd.Path), display(d.l.agentYAML), d.agent.pid(), display(d.l.agentLog))
+	p("  logtransfer  %s -config %s  (pid %d, log %s)", display(d.transfer.cmd.Path), display(d.l.transferYAML), d.transfer.pid(), display(d.l.transferLog))
+	p("               group %s, topics [%s], parse %s: nginx, dead letters to %s", transferGroup, topic, topic, dlqTopic)
+	p("  config       %s = %s", etcd.CollectKey(etcdPrefix, hostID), configJSON)
+	p("")
+	p("Development stand-ins, not production services:")
+	p("  etcd         %s  embedded etcd (in devstack)", strings.Join(d.etcdEPs, ","))
+	p("  kafka        %s  kfake: Kafka-protocol dev broker, not Apache Kafka (in devstack; topic %s, %d partitions; %s)",
+		strings.Join(d.brokers, ","), topic, partitions, dlqTopic)
+	p("  devstack     pid %d, data %s, log %s", d.devstack.pid(), display(d.l.devstackDir), display(d.l.devstackLog))
+	p("  search       %s  ZincSearch: Elasticsearch-compatible dev engine, not Elasticsearch", d.search.base)
+	p("               user %s, password %s (demo credentials); pid %d, data %s, log %s",
+		zincUser, zincPassword, d.zinc.pid(), display(d.l.zincDir), display(d.l.zincLog))
 	p("")
 	p("Look around from another terminal:")
-	cmd := func(c, comment string) { p("  %-58s # %s", c, comment) }
-	cmd(fmt.Sprintf("kcat -b %s -t %s -C -o -5 -e", d.brokers[0], topic), "the last 5 messages of each partition")
-	cmd(fmt.Sprintf("curl -s 127.0.0.1:%d/metrics | grep ^logagent_", o.httpPort), "the agent's metrics")
-	cmd(ctlCommand(o, "-status"), "the agent's status key in etcd")
+	cmd := func(comment, c string) { p("  # %s\n  %s", comment, c) }
+	cmd("the last 5 messages of each partition", fmt.Sprintf("kcat -b %s -t %s -C -o -5 -e", d.brokers[0], topic))
+	cmd("the agent's and logtransfer's metrics", fmt.Sprintf("curl -s 127.0.0.1:%d/metrics | grep ^logagent_; curl -s 127.0.0.1:%d/metrics | grep ^logtransfer_", o.httpPort, o.transferPort))
+	cmd("how many documents are searchable (Zinc has no _count)", d.search.curlSearch(countBody))
+	cmd("the newest document", d.search.curlSearch(newestBody))
+	cmd("three requests that got a 404", d.search.curlSearch(`{"size":3,"query":{"term":{"http.response.status_code":404}}}`))
+	cmd("requests per status code", d.search.curlSearch(`{"size":0,"aggs":{"status":{"terms":{"field":"http.response.status_code"}}}}`))
+	cmd("the agent's status key in etcd", ctlCommand(o, "-status"))
 	if newConfig, err := demoConfig(d.l.accessLog, "live-edit"); err == nil {
-		p("  # change the collect config live (here the env field); the agent applies it at once:")
-		p("  %s", ctlCommand(o, "-set-config", shellQuote(string(newConfig))))
+		cmd("change the collect config live (here the env field, which becomes fields.env in the documents)",
+			ctlCommand(o, "-set-config", shellQuote(string(newConfig))))
 	}
 	p("Ctrl-C stops everything.")
 	p("")
@@ -325,6 +386,10 @@ func (d *demo) progressLoop(ctx context.Context, writerErr <-chan error) error {
 			return nil
 		case <-d.agent.done:
 			return d.agent.died()
+		case <-d.transfer.done:
+			return d.transfer.died()
+		case <-d.zinc.done:
+			return d.zinc.died()
 		case <-d.devstack.done:
 			return d.devstack.died()
 		case err := <-writerErr:
@@ -333,54 +398,135 @@ func (d *demo) progressLoop(ctx context.Context, writerErr <-chan error) error {
 			}
 			return nil // the writer only returns nil when ctx ended
 		case <-t.C:
+			if ctx.Err() != nil {
+				return nil // both were ready; the run is over
+			}
 			d.progress(ctx)
 		}
 	}
 }
 
-// progress prints one line: lines written, messages in Kafka, what the
-// agent says it has acknowledged and still has to ship.
-func (d *demo) progress(ctx context.Context) {
-	inKafka, kerr := d.kafka.count()
-	m, merr := scrapeAgent(ctx, d.httpBase)
-	// Read after the counts, so a line counted in Kafka is always counted
-	// as written too.
-	written := d.writer.written.Load()
-	kafkaCol := "?"
-	if kerr == nil {
-		kafkaCol = strconv.FormatInt(inKafka, 10)
+// counts is one reading of the pipeline, taken downstream first so that
+// every document counted downstream is also counted upstream: searchable,
+// then indexed, then Kafka, then written. -1 is unknown (see the errors).
+type counts struct {
+	searchable, indexed, inKafka, written int64
+	deadLettered                          int64
+	agent                                 agentMetrics
+	searchErr, transferErr, kafkaErr      error
+	agentErr                              error
+}
+
+func (d *demo) read(ctx context.Context, withAgent bool) counts {
+	c := counts{searchable: -1, indexed: -1, inKafka: -1}
+	if n, err := d.search.count(ctx); err == nil {
+		c.searchable = n
+	} else {
+		c.searchErr = err
 	}
-	line := fmt.Sprintf("%5s  written %6d   in Kafka %6s", time.Since(d.started).Round(time.Second), written, kafkaCol)
-	if merr == nil {
-		line += fmt.Sprintf("   agent acked %6d, lag %d lines / %s", m.acked, max(0, written-m.acked), humanBytes(m.lagBytes))
-		if m.sendErrors > 0 {
-			line += fmt.Sprintf(", send errors %d", m.sendErrors)
+	if !d.transfer.exited() {
+		if m, err := scrapeTransfer(ctx, d.transferBase); err == nil {
+			c.indexed, c.deadLettered = m.indexed, m.deadLettered
+		} else {
+			c.transferErr = err
 		}
+	}
+	if n, err := d.kafka.count(); err == nil {
+		c.inKafka = n
+	} else {
+		c.kafkaErr = err
+	}
+	if withAgent {
+		c.agent, c.agentErr = scrapeAgent(ctx, d.httpBase)
+	}
+	c.written = d.writer.written.Load()
+	return c
+}
+
+func num(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// progress prints one line: lines written, messages in Kafka, documents
+// logtransfer indexed and documents searchable, and the agent's lag; and
+// once each, a sample Kafka message and a sample search result.
+func (d *demo) progress(ctx context.Context) {
+	// Not cut short when the run ends meanwhile: the reads are bounded by
+	// their clients' timeouts, and a line of question marks would only
+	// confuse.
+	ctx = context.WithoutCancel(ctx)
+	c := d.read(ctx, true)
+	line := fmt.Sprintf("%5s  written %6d   in Kafka %6s   indexed %6s   searchable %6s",
+		time.Since(d.started).Round(time.Second), c.written, num(c.inKafka), num(c.indexed), num(c.searchable))
+	if c.agentErr == nil {
+		line += fmt.Sprintf("   agent lag %d lines / %s", max(0, c.written-c.agent.acked), humanBytes(c.agent.lagBytes))
+		if c.agent.sendErrors > 0 {
+			line += fmt.Sprintf(", send errors %d", c.agent.sendErrors)
+		}
+	}
+	if c.deadLettered > 0 {
+		line += fmt.Sprintf("   dead-lettered %d (see %s)", c.deadLettered, dlqTopic)
 	}
 	fmt.Println(line)
-	if kerr != nil {
-		fmt.Printf("       (kafka: %v)\n", kerr)
-	}
-	if merr != nil && ctx.Err() == nil {
-		fmt.Printf("       (%v)\n", merr)
-	}
-	if !d.sampled && kerr == nil && inKafka > 0 {
-		msg, err := d.kafka.latest(ctx)
+	for _, err := range []error{c.kafkaErr, c.agentErr, c.transferErr, c.searchErr} {
 		if err != nil {
-			if ctx.Err() == nil {
-				fmt.Printf("       (sample message: %v)\n", err)
-			}
-			return
+			fmt.Printf("       (%v)\n", err)
 		}
-		d.sampled = true
-		fmt.Printf("\nsample message, the newest in its partition (the agent's envelope around one nginx line):\n%s\n", formatMessage(msg))
+	}
+	if !d.sampled && c.inKafka > 0 {
+		msg, err := d.kafka.latest(ctx)
+		switch {
+		case err == nil:
+			d.sampled = true
+			fmt.Printf("\nsample message, the newest in its partition (the agent's envelope around one nginx line):\n%s\n", formatMessage(msg))
+		default:
+			fmt.Printf("       (sample message: %v)\n", err)
+		}
+	}
+	if !d.searchShown && c.searchable > 0 {
+		d.showSearchSample(ctx)
 	}
 }
 
-// finish waits (bounded) for the agent to ship the last lines, stops the
-// agent and devstack, and prints the summary. With clean false (a child died)
-// it still stops what runs but does not wait for the counts.
-func (d *demo) finish(clean bool) error {
+// showSearchSample prints the newest searchable document and the command
+// that finds it.
+func (d *demo) showSearchSample(ctx context.Context) {
+	h, err := d.search.newest(ctx)
+	if err != nil {
+		fmt.Printf("       (sample search: %v)\n", err)
+		return
+	}
+	d.searchShown = true
+	fmt.Printf("\nsample search result, the newest document in %s (logtransfer parsed the nginx line into ECS fields):\n%s", indexPattern, formatHit(h))
+	fmt.Printf("  found with: %s\n\n", d.search.curlSearch(newestBody))
+}
+
+// finish waits (bounded) for the agent to ship the last lines and stops it,
+// waits (bounded) for logtransfer and ZincSearch to make them searchable and
+// stops those, stops devstack, and prints the summary. With clean false (a
+// child died) it still stops what runs but does not wait for the counts.
+// skip is cancelled by a second Ctrl-C, which ends the waiting; stopSkip
+// then restores the default handling, so a third one kills logdemo.
+func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
+	skipped := false
+	// pause sleeps for dur and reports false if the user asked to stop waiting.
+	pause := func(dur time.Duration) bool {
+		if !skipped {
+			select {
+			case <-skip.Done():
+				skipped = true
+				stopSkip()
+				fmt.Println("interrupted again: not waiting any longer; stopping (Ctrl-C once more kills logdemo)")
+			case <-time.After(dur):
+			}
+		}
+		return !skipped
+	}
+	ctx := context.Background() // the reads below have their own timeouts
+
 	written := d.writer.written.Load()
 	var inKafka int64 = -1
 	var countErr error
@@ -388,11 +534,13 @@ func (d *demo) finish(clean bool) error {
 		deadline := time.Now().Add(catchUpWait)
 		for {
 			inKafka, countErr = d.kafka.count()
-			if countErr == nil && inKafka >= written || time.Now().After(deadline) {
+			if countErr == nil && inKafka >= written || time.Now().After(deadline) || !pause(200*time.Millisecond) {
 				break
 			}
-			time.Sleep(200 * time.Millisecond)
 		}
+	}
+	if countErr != nil {
+		inKafka = -1
 	}
 	var errs []error
 	if !d.agent.exited() {
@@ -407,6 +555,34 @@ func (d *demo) finish(clean bool) error {
 			inKafka, countErr = n, nil
 		}
 	}
+
+	// Every line written is one document: re-sent messages carry the same
+	// event id, and logtransfer indexes them under the same _id.
+	final := counts{searchable: -1, indexed: -1}
+	var waited time.Duration
+	if clean && !d.transfer.exited() && !d.zinc.exited() {
+		var target int64 = written
+		if countErr == nil && inKafka < written {
+			target = inKafka // lines missing in Kafka cannot become searchable
+		}
+		final, waited = d.waitSearchable(ctx, target, pause)
+		if !d.searchShown && final.searchable > 0 {
+			d.showSearchSample(ctx)
+		}
+	}
+
+	if !d.transfer.exited() {
+		fmt.Println("stopping logtransfer (SIGTERM; it leaves its consumer group)")
+		if err := d.transfer.stop(transferStopGrace); err != nil {
+			errs = append(errs, fmt.Errorf("stop logtransfer: %w (see %s)", err, display(d.l.transferLog)))
+		}
+	}
+	if !d.zinc.exited() {
+		fmt.Println("stopping ZincSearch (SIGTERM; it closes its indexes)")
+		if err := d.zinc.stop(zincStopGrace); err != nil {
+			errs = append(errs, fmt.Errorf("stop ZincSearch: %w (see %s)", err, display(d.l.zincLog)))
+		}
+	}
 	d.kafka.close()
 	if !d.devstack.exited() {
 		fmt.Println("stopping devstack")
@@ -417,23 +593,60 @@ func (d *demo) finish(clean bool) error {
 
 	elapsed := time.Since(d.started).Round(time.Second)
 	fmt.Println()
+	head := fmt.Sprintf("summary: written=%d in_kafka=%s indexed=%s searchable=%s after %v",
+		written, num(inKafka), num(final.indexed), num(final.searchable), elapsed)
+	if !clean {
+		inKafka = -1
+		head = fmt.Sprintf("summary: written=%d in_kafka=? indexed=? searchable=? after %v", written, elapsed)
+	}
+	var verdict []string
 	switch {
 	case !clean:
-		fmt.Printf("summary: written=%d in_kafka=? after %v (stopped early)\n", written, elapsed)
+		verdict = append(verdict, "stopped early")
 	case countErr != nil:
-		fmt.Printf("summary: written=%d in_kafka=? after %v\n", written, elapsed)
 		errs = append(errs, fmt.Errorf("count the messages in Kafka: %w", countErr))
 	case inKafka < written:
-		fmt.Printf("summary: written=%d in_kafka=%d after %v: %d lines did NOT reach Kafka within %v\n",
-			written, inKafka, elapsed, written-inKafka, catchUpWait)
+		verdict = append(verdict, fmt.Sprintf("%d lines did NOT reach Kafka within %v", written-inKafka, catchUpWait))
 		errs = append(errs, fmt.Errorf("%d of %d written lines are not in Kafka; see %s", written-inKafka, written, display(d.l.agentLog)))
-	case inKafka > written:
-		// At-least-once: a line re-sent after an error is in Kafka twice.
-		fmt.Printf("summary: written=%d in_kafka=%d after %v: all written lines reached Kafka (%d more messages: re-sends)\n",
-			written, inKafka, elapsed, inKafka-written)
-	default:
-		fmt.Printf("summary: written=%d in_kafka=%d after %v: all written lines reached Kafka\n", written, inKafka, elapsed)
 	}
+	if clean {
+		searchLogs := fmt.Sprintf("see %s and %s", display(d.l.transferLog), display(d.l.zincLog))
+		switch {
+		case final.searchable < 0:
+			err := final.searchErr
+			if err == nil {
+				err = errors.New("logtransfer or ZincSearch had stopped")
+			}
+			errs = append(errs, fmt.Errorf("count the searchable documents: %w; %s", err, searchLogs))
+		case final.searchable < written:
+			why := fmt.Sprintf("after waiting %v", waited.Round(time.Second))
+			if skipped {
+				why = "the wait was cut short"
+			}
+			verdict = append(verdict, fmt.Sprintf("%d written lines are NOT searchable (%s)", written-final.searchable, why))
+			errs = append(errs, fmt.Errorf("%d of %d written lines are not searchable in ZincSearch (%s); %s",
+				written-final.searchable, written, why, searchLogs))
+		case final.searchable > written:
+			verdict = append(verdict, fmt.Sprintf("%d documents MORE than lines written", final.searchable-written))
+			errs = append(errs, fmt.Errorf("%d documents are searchable for %d written lines: a line was indexed under two ids; %s",
+				final.searchable, written, searchLogs))
+		case countErr == nil && inKafka >= written:
+			ok := "every written line reached Kafka and is searchable"
+			if inKafka > written {
+				// At-least-once: a line re-sent after an error is in Kafka twice,
+				// and indexed twice under the same _id.
+				ok += fmt.Sprintf(" (%d more messages in Kafka: re-sends, one document each)", inKafka-written)
+			}
+			verdict = append(verdict, ok)
+		}
+		if final.deadLettered > 0 {
+			verdict = append(verdict, fmt.Sprintf("%d documents dead-lettered to %s", final.deadLettered, dlqTopic))
+		}
+	}
+	if len(verdict) > 0 {
+		head += ": " + strings.Join(verdict, "; ")
+	}
+	fmt.Println(head)
 	if d.l.root != "" && d.l.data == filepath.Join(d.l.root, ".demo") {
 		fmt.Printf("files are kept in %s until the next run; `make clean` removes them\n", display(d.l.data))
 	} else {
@@ -442,16 +655,71 @@ func (d *demo) finish(clean bool) error {
 	return errors.Join(errs...)
 }
 
+// waitSearchable polls until target documents are searchable, the counts
+// stop moving for searchStallWait, the wait passes its bound (see
+// searchWaitBase), logtransfer or ZincSearch exits, or pause reports that
+// the user cut it short. It prints a line every progressEvery and returns
+// the last reading and how long it waited.
+func (d *demo) waitSearchable(ctx context.Context, target int64, pause func(time.Duration) bool) (counts, time.Duration) {
+	start := time.Now()
+	c := d.read(ctx, false)
+	if c.searchable >= target {
+		return c, time.Since(start)
+	}
+	backlog := target - max(0, c.searchable)
+	limit := searchWaitBase + time.Duration(backlog)*searchWaitPerDoc
+	fmt.Printf("waiting for logtransfer and ZincSearch to catch up: %s of %d lines searchable (up to %v; Ctrl-C stops waiting)\n",
+		num(c.searchable), target, limit.Round(time.Second))
+	lastMove, lastPrint := start, start
+	prev := c
+	for pause(250 * time.Millisecond) {
+		c = d.read(ctx, false)
+		now := time.Now()
+		// Dead-lettered documents will never be searchable.
+		if c.searchable >= target || c.searchable >= 0 && c.searchable+c.deadLettered >= target {
+			break
+		}
+		if c.searchable > prev.searchable || c.indexed > prev.indexed {
+			lastMove = now
+		}
+		prev = c
+		if d.transfer.exited() || d.zinc.exited() {
+			break
+		}
+		if now.Sub(lastMove) > searchStallWait {
+			fmt.Printf("       no progress for %v; giving up\n", searchStallWait)
+			break
+		}
+		if now.Sub(start) > limit {
+			fmt.Printf("       still not there after %v; giving up\n", limit.Round(time.Second))
+			break
+		}
+		if now.Sub(lastPrint) >= progressEvery {
+			lastPrint = now
+			fmt.Printf("       indexed %s, searchable %s of %d\n", num(c.indexed), num(c.searchable), target)
+			for _, err := range []error{c.transferErr, c.searchErr} {
+				if err != nil {
+					fmt.Printf("       (%v)\n", err)
+				}
+			}
+		}
+	}
+	return c, time.Since(start)
+}
+
 // stopChildren stops whatever started, agent first, for an interrupted
 // start.
 func (d *demo) stopChildren() {
 	if d.kafka != nil {
 		d.kafka.close()
 	}
-	for _, c := range []*child{d.agent, d.devstack} {
+	for _, s := range []struct {
+		c     *child
+		grace time.Duration
+	}{{d.agent, agentStopGrace}, {d.transfer, transferStopGrace}, {d.zinc, zincStopGrace}, {d.devstack, devstackStopGrace}} {
 		// One that already exited has been reported by start's error.
-		if c != nil && !c.exited() {
-			if err := c.stop(devstackStopGrace); err != nil {
+		if s.c != nil && !s.c.exited() {
+			if err := s.c.stop(s.grace); err != nil {
 				fmt.Fprintf(os.Stderr, "logdemo: %v\n", err)
 			}
 		}
@@ -461,7 +729,7 @@ func (d *demo) stopChildren() {
 // killChildren is the last resort on the way out: normally every child has
 // already exited and this does nothing.
 func (d *demo) killChildren() {
-	for _, c := range []*child{d.agent, d.devstack} {
+	for _, c := range []*child{d.agent, d.transfer, d.zinc, d.devstack} {
 		if c != nil {
 			c.kill()
 		}

@@ -5,6 +5,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,35 +22,51 @@ import (
 	"github.com/logagent/logagent/internal/testenv"
 )
 
-var summaryRE = regexp.MustCompile(`(?m)^summary: written=(\d+) in_kafka=(\d+)`)
+var (
+	summaryRE    = regexp.MustCompile(`(?m)^summary: written=(\d+) in_kafka=(\d+) indexed=(\d+) searchable=(\d+) after `)
+	progressRE   = regexp.MustCompile(`^\s*\d+s\s+written\s+(\d+)\s+in Kafka\s+(\S+)\s+indexed\s+(\S+)\s+searchable\s+(\S+)`)
+	zincBinHint  = "build it with `make deps` or ./scripts/build-zinc.sh (the first build downloads ~260 MB of Go modules and takes 2-3 minutes)"
+	stoppingLogs = []string{"stopping logagent", "stopping logtransfer", "stopping ZincSearch", "stopping devstack"}
+)
 
 // TestDemo runs the demo as `make demo` would, but on free ports and a temp
-// data dir for 8 s, talks to it with -status and -set-config while it runs,
-// and checks that it stops cleanly with every written line in Kafka.
+// data dir: it waits until documents are searchable, talks to the running
+// demo with -status and -set-config and queries its ZincSearch with the
+// printed credentials, then interrupts it as Ctrl-C would and checks that it
+// stops everything cleanly with every written line searchable.
 func TestDemo(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The demo needs the ZincSearch stand-in; a missing one fails the test
+	// rather than skipping it, so CI cannot pass without the search half.
+	zincBin := filepath.Join(root, zincRelPath)
+	if fi, err := os.Stat(zincBin); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("ZincSearch binary %s is missing (%v): %s", zincBin, err, zincBinHint)
+	}
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin+string(filepath.Separator),
-		"./cmd/logagent", "./cmd/devstack", "./cmd/logdemo")
+		"./cmd/logagent", "./cmd/logtransfer", "./cmd/devstack", "./cmd/logdemo")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	logdemo := filepath.Join(bin, "logdemo")
 	data := t.TempDir()
+	zincPort := testenv.FreePort(t)
 	ports := []string{
 		"-etcd-port", strconv.Itoa(testenv.FreePort(t)), "-etcd-peer-port", strconv.Itoa(testenv.FreePort(t)),
 		"-kafka-port", strconv.Itoa(testenv.FreePort(t)), "-http-port", strconv.Itoa(testenv.FreePort(t)),
+		"-transfer-http-port", strconv.Itoa(testenv.FreePort(t)), "-zinc-port", strconv.Itoa(zincPort),
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// On a timeout the demo gets SIGKILL and the kernel kills its children
-	// (Pdeathsig), so nothing outlives the test.
-	cmd := exec.CommandContext(ctx, logdemo, append([]string{"-bin", bin, "-data", data, "-duration", "8s"}, ports...)...)
+	// (Pdeathsig; Zinc also stops at EOF on its stdin), so nothing outlives
+	// the test. -duration is only a backstop: the test interrupts the demo.
+	cmd := exec.CommandContext(ctx, logdemo, append([]string{"-bin", bin, "-zinc-bin", zincBin, "-data", data, "-duration", "2m"}, ports...)...)
 	cmd.Dir = root
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -58,14 +80,32 @@ func TestDemo(t *testing.T) {
 
 	var out strings.Builder
 	sc := bufio.NewScanner(stdout)
-	talked := false
+	var progressLines int
+	talked, searched, interrupted := false, false, false
 	for sc.Scan() {
 		line := sc.Text()
 		out.WriteString(line + "\n")
+		m := progressRE.FindStringSubmatch(line)
+		if m == nil || interrupted {
+			continue
+		}
+		progressLines++
 		// The first progress line: everything runs; poke it from outside.
-		if !talked && strings.Contains(line, "written") && strings.Contains(line, "in Kafka") {
+		if !talked {
 			talked = true
 			ctl(t, ctx, logdemo, data, ports)
+		}
+		if !searched {
+			if n, err := strconv.Atoi(m[4]); err == nil && n > 0 {
+				searched = true
+				searchZinc(t, zincPort)
+			}
+		}
+		if searched && progressLines >= 2 {
+			interrupted = true
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Errorf("interrupt the demo: %v", err)
+			}
 		}
 	}
 	waitErr := cmd.Wait()
@@ -73,27 +113,73 @@ func TestDemo(t *testing.T) {
 	if waitErr != nil {
 		t.Fatalf("demo: %v\nstderr:\n%s", waitErr, stderr.String())
 	}
+	output := out.String()
 	if !talked {
 		t.Fatal("no progress line")
 	}
-	for _, want := range []string{"embedded etcd", "kfake: Kafka-protocol dev broker, not Apache Kafka", "sample message", `"message": "`} {
-		if !strings.Contains(out.String(), want) {
+	if !searched {
+		t.Fatal("no document became searchable while the demo ran")
+	}
+	if !interrupted {
+		t.Fatal("the demo was not interrupted (it ran into its -duration backstop)")
+	}
+	for _, want := range []string{
+		"embedded etcd", "kfake: Kafka-protocol dev broker, not Apache Kafka",
+		"ZincSearch: Elasticsearch-compatible dev engine, not Elasticsearch",
+		fmt.Sprintf("user %s, password %s", zincUser, zincPassword),
+		fmt.Sprintf("curl -s -u %s:%s 'http://127.0.0.1:%d/es/web_log-*/_search'", zincUser, zincPassword, zincPort),
+		"sample message", `"message": "`,
+		"sample search result", "http.response.status_code ", `"status_code": `, `"original": "/`,
+		"stopping (interrupted)",
+	} {
+		if !strings.Contains(output, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	m := summaryRE.FindStringSubmatch(out.String())
+	// Stopped in order: the agent while Kafka is up, the transfer while the
+	// engine is up, then the stand-ins.
+	last := -1
+	for _, s := range stoppingLogs {
+		i := strings.Index(output, s)
+		if i < 0 {
+			t.Errorf("output lacks %q", s)
+			continue
+		}
+		if i < last {
+			t.Errorf("%q comes too early; want the order %q", s, stoppingLogs)
+		}
+		last = i
+	}
+
+	m := summaryRE.FindStringSubmatch(output)
 	if m == nil {
-		t.Fatal("no summary line")
+		t.Fatal("no summary line with every count")
 	}
 	written, _ := strconv.Atoi(m[1])
 	inKafka, _ := strconv.Atoi(m[2])
-	// 8 s at 50 lines/s is 400; allow for a loaded machine.
+	indexed, _ := strconv.Atoi(m[3])
+	searchable, _ := strconv.Atoi(m[4])
+	// At least 2 progress lines at 50 lines/s is ~300; allow for a loaded machine.
 	if written < 100 {
 		t.Errorf("written=%d, want at least 100", written)
 	}
-	// At-least-once: duplicates are allowed, missing lines are not.
+	// At-least-once: duplicates are allowed in Kafka and in the indexing,
+	// missing lines are not; duplicates share an _id, so the engine holds
+	// exactly one document per line.
 	if inKafka < written {
 		t.Errorf("in_kafka=%d < written=%d: lines did not reach Kafka", inKafka, written)
+	}
+	if indexed < written {
+		t.Errorf("indexed=%d < written=%d", indexed, written)
+	}
+	if searchable != written {
+		t.Errorf("searchable=%d, want written=%d", searchable, written)
+	}
+	// Everything was stopped: the demo's ZincSearch port is free again.
+	if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(zincPort))); err != nil {
+		t.Errorf("ZincSearch port %d still taken after the demo exited: %v", zincPort, err)
+	} else {
+		ln.Close()
 	}
 }
 
@@ -120,5 +206,59 @@ func ctl(t *testing.T, ctx context.Context, logdemo, data string, ports []string
 	out, err = run("-set-config", string(cfg))
 	if err != nil || !strings.Contains(out, "put /logagent/demo-host/collect_config at revision") {
 		t.Errorf("-set-config: %v\n%s", err, out)
+	}
+}
+
+// searchZinc queries the running demo's ZincSearch as the banner tells
+// people to: the newest document, with the demo credentials. It must be an
+// nginx line parsed into ECS fields.
+func searchZinc(t *testing.T, port int) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/es/web_log-*/_search", port)
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(newestBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(zincUser, zincPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Errorf("search %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("search %s: %s: %s", url, resp.Status, body)
+		return
+	}
+	var r struct {
+		Hits struct {
+			Total struct{ Value int } `json:"total"`
+			Hits  []struct {
+				Source struct {
+					HTTP struct {
+						Response struct {
+							StatusCode int `json:"status_code"`
+						} `json:"response"`
+					} `json:"http"`
+					URL struct {
+						Original string `json:"original"`
+					} `json:"url"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Errorf("search %s: %v: %s", url, err, body)
+		return
+	}
+	if r.Hits.Total.Value == 0 || len(r.Hits.Hits) != 1 {
+		t.Errorf("search %s: want the newest of some documents, got %s", url, body)
+		return
+	}
+	src := r.Hits.Hits[0].Source
+	if src.HTTP.Response.StatusCode < 100 || !strings.HasPrefix(src.URL.Original, "/") {
+		t.Errorf("newest document lacks the parsed nginx fields (http.response.status_code, url.original): %s", body)
 	}
 }

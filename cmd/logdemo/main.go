@@ -1,23 +1,28 @@
-// Command logdemo runs the first half of the logagent pipeline on one
-// machine, with no Docker: devstack (embedded etcd and kfake, a
-// Kafka-protocol dev broker that is not Apache Kafka) and logagent as child
-// processes, a goroutine appending nginx access lines to a sample log, and a
-// progress line every 3 seconds comparing lines written with messages in
-// Kafka. `make demo` runs it.
+// Command logdemo runs the whole logagent pipeline on one machine, with no
+// Docker: an nginx access log that logdemo appends to, logagent shipping it
+// to Kafka, and logtransfer indexing it into a search engine. The services
+// around them are development stand-ins: devstack (embedded etcd and kfake,
+// a Kafka-protocol dev broker that is not Apache Kafka) and ZincSearch (an
+// Elasticsearch-compatible dev engine that is not Elasticsearch, built by
+// scripts/build-zinc.sh). Every 3 seconds a progress line compares lines
+// written, messages in Kafka, documents indexed and documents searchable.
+// `make demo` runs it.
 //
 // Everything lives under -data (default .demo in the repo root): the
-// devstack data, the agent's state dir, the sample log logs/access.log, the
-// generated agent.yaml and the children's logs. Each run starts afresh: it
-// removes what an earlier run left there (those paths only).
+// devstack and ZincSearch data, the agent's state dir, the sample log
+// logs/access.log, the generated agent.yaml and transfer.yaml and the
+// children's logs. Each run starts afresh: it removes what an earlier run
+// left there (those paths only).
 //
 // Two flags talk to a running demo instead of starting one:
 //
 //	go run ./cmd/logdemo -status              the agent's status key and the collect config
 //	go run ./cmd/logdemo -set-config '<json>' validate and put a new collect config
 //
-// Ctrl-C (or -duration) stops the writer, lets the agent catch up, stops the
-// agent, then devstack, and prints a summary. It exits 0 when every line
-// written reached Kafka.
+// Ctrl-C (or -duration) stops the writer, lets the agent catch up and stops
+// it, lets logtransfer and ZincSearch catch up and stops them, then
+// devstack, and prints a summary (a second Ctrl-C cuts the waiting short).
+// It exits 0 when every line written is searchable.
 package main
 
 import (
@@ -33,7 +38,17 @@ const (
 	hostID     = "demo-host"
 	etcdPrefix = "/logagent/"
 	topic      = "web_log"
+	dlqTopic   = "web_log-dlq" // logtransfer's dead-letter topic; it must exist
 	partitions = 3
+	// The index pattern of topic's documents (logtransfer's default index
+	// is {topic}-{date}).
+	indexPattern = topic + "-*"
+	// The demo's ZincSearch admin, created in its fresh data dir. The
+	// server listens on 127.0.0.1 only.
+	zincUser     = "admin"
+	zincPassword = "logdemo-Zinc-1"
+	// transferGroup is logtransfer's consumer group.
+	transferGroup = "logtransfer"
 )
 
 // errUsage reports a flag error the flag package has already printed.
@@ -44,10 +59,13 @@ type options struct {
 	rate         float64
 	dataDir      string
 	binDir       string
+	zincBin      string
 	etcdPort     int
 	etcdPeerPort int
 	kafkaPort    int
 	httpPort     int
+	transferPort int
+	zincPort     int
 
 	status       bool
 	setConfig    string
@@ -85,15 +103,18 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.Float64Var(&o.rate, "rate", 50, "nginx access lines appended per second")
 	fs.StringVar(&o.dataDir, "data", ".demo", "data directory; a relative path is taken from the repo root")
-	fs.StringVar(&o.binDir, "bin", "", "directory holding logagent and devstack (default: <repo>/bin, built if missing)")
+	fs.StringVar(&o.binDir, "bin", "", "directory holding logagent, logtransfer and devstack (default: <repo>/bin, built if missing)")
+	fs.StringVar(&o.zincBin, "zinc-bin", "", "the zincsearch-es binary (default: <repo>/"+zincRelPath+", built by scripts/build-zinc.sh if missing)")
 	fs.IntVar(&o.etcdPort, "etcd-port", 23790, "etcd client port on 127.0.0.1")
 	fs.IntVar(&o.etcdPeerPort, "etcd-peer-port", 23800, "etcd peer port on 127.0.0.1")
 	fs.IntVar(&o.kafkaPort, "kafka-port", 29092, "kfake (Kafka protocol) port on 127.0.0.1")
 	fs.IntVar(&o.httpPort, "http-port", 9431, "the agent's /metrics port on 127.0.0.1")
+	fs.IntVar(&o.transferPort, "transfer-http-port", 9432, "logtransfer's /metrics port on 127.0.0.1 (its http_listen)")
+	fs.IntVar(&o.zincPort, "zinc-port", 24080, "ZincSearch port on 127.0.0.1 (the Elasticsearch API is under /es)")
 	fs.BoolVar(&o.status, "status", false, "print the running demo agent's status key and collect config, then exit")
 	fs.StringVar(&o.setConfig, "set-config", "", "validate this collect config JSON, put it for the running demo, then exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: logdemo [flags]\n\nRuns devstack + logagent + an nginx log writer locally; Ctrl-C stops it.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: logdemo [flags]\n\nRuns an nginx log writer + logagent + logtransfer locally, with devstack (etcd, kfake)\nand ZincSearch as development stand-ins; Ctrl-C stops it.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -126,7 +147,8 @@ func parseFlags(args []string) (options, error) {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"-etcd-port", o.etcdPort}, {"-etcd-peer-port", o.etcdPeerPort}, {"-kafka-port", o.kafkaPort}, {"-http-port", o.httpPort}} {
+	}{{"-etcd-port", o.etcdPort}, {"-etcd-peer-port", o.etcdPeerPort}, {"-kafka-port", o.kafkaPort}, {"-http-port", o.httpPort},
+		{"-transfer-http-port", o.transferPort}, {"-zinc-port", o.zincPort}} {
 		if p.port < 1 || p.port > 65535 {
 			return o, fmt.Errorf("%s: %d is not a port", p.name, p.port)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,23 +19,50 @@ type agentMetrics struct {
 	sendErrors int64 // sum of logagent_send_errors_total
 }
 
+// transferMetrics are the series of logtransfer's /metrics the demo shows.
+type transferMetrics struct {
+	consumed     int64 // logtransfer_messages_consumed_total
+	indexed      int64 // logtransfer_documents_indexed_total
+	deadLettered int64 // logtransfer_documents_dead_lettered_total
+}
+
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
-// scrapeAgent reads the agent's Prometheus text exposition. Only three
-// series are needed, so a line scan does instead of a parser dependency.
 func scrapeAgent(ctx context.Context, base string) (agentMetrics, error) {
 	var m agentMetrics
+	err := scrape(ctx, "agent metrics", base, map[string]*int64{
+		"logagent_messages_acked_total": &m.acked,
+		"logagent_file_lag_bytes":       &m.lagBytes,
+		"logagent_send_errors_total":    &m.sendErrors,
+	})
+	return m, err
+}
+
+func scrapeTransfer(ctx context.Context, base string) (transferMetrics, error) {
+	var m transferMetrics
+	err := scrape(ctx, "logtransfer metrics", base, map[string]*int64{
+		"logtransfer_messages_consumed_total":       &m.consumed,
+		"logtransfer_documents_indexed_total":       &m.indexed,
+		"logtransfer_documents_dead_lettered_total": &m.deadLettered,
+	})
+	return m, err
+}
+
+// scrape reads a Prometheus text exposition at base/metrics and adds up
+// each named series (over all its labels) into its destination. Only a few
+// series are needed, so a line scan does instead of a parser dependency.
+func scrape(ctx context.Context, what, base string, series map[string]*int64) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return m, err
+		return err
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return m, fmt.Errorf("agent metrics: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("agent metrics: %s", resp.Status)
+		return fmt.Errorf("%s: %s", what, resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -47,51 +75,45 @@ func scrapeAgent(ctx context.Context, base string) (agentMetrics, error) {
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name = line[:i]
 		}
-		var dst *int64
-		switch name {
-		case "logagent_messages_acked_total":
-			dst = &m.acked
-		case "logagent_file_lag_bytes":
-			dst = &m.lagBytes
-		case "logagent_send_errors_total":
-			dst = &m.sendErrors
-		default:
+		dst, ok := series[name]
+		if !ok {
 			continue
 		}
 		// The value is the last field (no timestamps in client_golang output).
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
-			return m, fmt.Errorf("agent metrics: bad value in %q", line)
+			return fmt.Errorf("%s: bad value in %q", what, line)
 		}
 		*dst += int64(v)
 	}
 	if err := sc.Err(); err != nil {
-		return m, fmt.Errorf("agent metrics: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return m, nil
+	return nil
 }
 
-// waitAgentReady polls /readyz until the agent's main loop runs, the agent
-// exits, or ctx ends.
-func waitAgentReady(ctx context.Context, agent *child, base string, timeout time.Duration) error {
+// waitReady polls base+path until it answers 200, the child exits, ctx
+// ends or timeout passes.
+func waitReady(ctx context.Context, c *child, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
 		if resp, err := httpClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
-		if agent.exited() {
-			return agent.died()
+		if c.exited() {
+			return c.died()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("logagent not ready after %v; the end of %s:\n%s", timeout, display(agent.logPath), tail(agent.logPath, 3000))
+			return fmt.Errorf("%s not ready (%s) after %v; the end of %s:\n%s", c.name, url, timeout, display(c.logPath), tail(c.logPath, 3000))
 		}
 		select {
 		case <-ctx.Done():

@@ -18,16 +18,20 @@ const modulePath = "github.com/logagent/logagent"
 
 // layout is where the demo keeps its files.
 type layout struct {
-	root        string // the repo root; "" when logdemo runs outside the repo
-	data        string
-	devstackDir string
-	readyFile   string
-	devstackLog string
-	stateDir    string
-	logsDir     string
-	accessLog   string
-	agentYAML   string
-	agentLog    string
+	root         string // the repo root; "" when logdemo runs outside the repo
+	data         string
+	devstackDir  string
+	readyFile    string
+	devstackLog  string
+	stateDir     string
+	logsDir      string
+	accessLog    string
+	agentYAML    string
+	agentLog     string
+	zincDir      string // ZINC_DATA_PATH, and zincsearch-es's working directory
+	zincLog      string
+	transferYAML string
+	transferLog  string
 }
 
 func newLayout(dataFlag string) (layout, error) {
@@ -46,14 +50,18 @@ func newLayout(dataFlag string) (layout, error) {
 		data = filepath.Join(base, data)
 	}
 	l := layout{
-		root:        root,
-		data:        data,
-		devstackDir: filepath.Join(data, "devstack"),
-		devstackLog: filepath.Join(data, "devstack.log"),
-		stateDir:    filepath.Join(data, "agent-state"),
-		logsDir:     filepath.Join(data, "logs"),
-		agentYAML:   filepath.Join(data, "agent.yaml"),
-		agentLog:    filepath.Join(data, "logagent.log"),
+		root:         root,
+		data:         data,
+		devstackDir:  filepath.Join(data, "devstack"),
+		devstackLog:  filepath.Join(data, "devstack.log"),
+		stateDir:     filepath.Join(data, "agent-state"),
+		logsDir:      filepath.Join(data, "logs"),
+		agentYAML:    filepath.Join(data, "agent.yaml"),
+		agentLog:     filepath.Join(data, "logagent.log"),
+		zincDir:      filepath.Join(data, "zinc"),
+		zincLog:      filepath.Join(data, "zinc.log"),
+		transferYAML: filepath.Join(data, "transfer.yaml"),
+		transferLog:  filepath.Join(data, "logtransfer.log"),
 	}
 	l.readyFile = filepath.Join(l.devstackDir, "ready")
 	l.accessLog = filepath.Join(l.logsDir, "access.log")
@@ -104,38 +112,76 @@ func display(p string) string {
 	return rel
 }
 
-// binaries returns the paths of logagent and devstack. Without -bin they are
-// <repo>/bin/*, which `make demo` has just built; a plain `go run` builds
-// them when missing.
-func binaries(ctx context.Context, l layout, binFlag string) (agentBin, devstackBin string, err error) {
+// bins are the programs the demo runs.
+type bins struct {
+	agent, devstack, transfer string // built from this repo (cmd/...)
+	zinc                      string // zincsearch-es, built by scripts/build-zinc.sh
+}
+
+// binaries returns the paths of the demo's programs. Without -bin, logagent,
+// logtransfer and devstack are <repo>/bin/*, which `make demo` has just
+// built; a plain `go run` builds them when missing. Without -zinc-bin,
+// zincsearch-es is <repo>/.cache/bin/zincsearch-es, which `make demo` builds
+// with scripts/build-zinc.sh; a plain `go run` runs that script when the
+// binary is missing.
+func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, error) {
+	var b bins
 	dir := binFlag
 	if dir == "" {
 		if l.root == "" {
-			return "", "", errors.New("not inside the logagent repo: run from its directory, or pass -bin with logagent and devstack")
+			return b, errors.New("not inside the logagent repo: run from its directory, or pass -bin with logagent, logtransfer and devstack, and -zinc-bin")
 		}
 		dir = filepath.Join(l.root, "bin")
 	}
-	agentBin, devstackBin = filepath.Join(dir, "logagent"), filepath.Join(dir, "devstack")
-	if isFile(agentBin) && isFile(devstackBin) {
-		return agentBin, devstackBin, nil
+	b.agent, b.devstack, b.transfer = filepath.Join(dir, "logagent"), filepath.Join(dir, "devstack"), filepath.Join(dir, "logtransfer")
+	if !isFile(b.agent) || !isFile(b.devstack) || !isFile(b.transfer) {
+		if binFlag != "" {
+			return b, fmt.Errorf("-bin %s: want logagent, logtransfer and devstack in it", binFlag)
+		}
+		fmt.Printf("bin/logagent, bin/logtransfer or bin/devstack is missing; building: go build -o bin/ ./cmd/...\n")
+		// -buildvcs=false for the Makefile's reason: checkouts without .git, or
+		// owned by another user, make VCS stamping fail.
+		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", "bin"+string(filepath.Separator), "./cmd/...")
+		cmd.Dir = l.root
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, fmt.Errorf("go build -o bin/ ./cmd/... in %s: %w", l.root, err)
+		}
+		if !isFile(b.agent) || !isFile(b.devstack) || !isFile(b.transfer) {
+			return b, fmt.Errorf("go build did not produce %s, %s and %s", b.agent, b.transfer, b.devstack)
+		}
 	}
-	if binFlag != "" {
-		return "", "", fmt.Errorf("-bin %s: want logagent and devstack in it", binFlag)
+
+	if zincFlag != "" {
+		if !isFile(zincFlag) {
+			return b, fmt.Errorf("-zinc-bin %s: no such file; build it with scripts/build-zinc.sh (or make deps)", zincFlag)
+		}
+		b.zinc = zincFlag
+		return b, nil
 	}
-	fmt.Printf("bin/logagent or bin/devstack is missing; building: go build -o bin/ ./cmd/...\n")
-	// -buildvcs=false for the Makefile's reason: checkouts without .git, or
-	// owned by another user, make VCS stamping fail.
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", "bin"+string(filepath.Separator), "./cmd/...")
+	if l.root == "" {
+		return b, errors.New("not inside the logagent repo: pass -zinc-bin with the zincsearch-es binary that scripts/build-zinc.sh builds")
+	}
+	b.zinc = filepath.Join(l.root, zincRelPath)
+	if isFile(b.zinc) {
+		return b, nil
+	}
+	fmt.Printf("%s is missing; building it: ./scripts/build-zinc.sh (the first build downloads ~260 MB of Go modules and takes 2-3 minutes)\n", zincRelPath)
+	cmd := exec.CommandContext(ctx, filepath.Join(l.root, "scripts", "build-zinc.sh"))
 	cmd.Dir = l.root
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", "", fmt.Errorf("go build -o bin/ ./cmd/... in %s: %w", l.root, err)
+		return b, fmt.Errorf("scripts/build-zinc.sh in %s: %w", l.root, err)
 	}
-	if !isFile(agentBin) || !isFile(devstackBin) {
-		return "", "", fmt.Errorf("go build did not produce %s and %s", agentBin, devstackBin)
+	if !isFile(b.zinc) {
+		return b, fmt.Errorf("scripts/build-zinc.sh did not produce %s", b.zinc)
 	}
-	return agentBin, devstackBin, nil
+	return b, nil
 }
+
+// zincRelPath is where scripts/build-zinc.sh puts the ZincSearch binary,
+// relative to the repo root.
+const zincRelPath = ".cache/bin/zincsearch-es"
 
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
@@ -184,12 +230,13 @@ func runningDevstack(l layout) int {
 // the demo's own paths, never the whole -data directory (it may be a
 // directory the user pointed at by mistake).
 func resetData(l layout) error {
-	for _, p := range []string{l.devstackDir, l.stateDir, l.logsDir, l.agentYAML, l.agentLog, l.devstackLog} {
+	for _, p := range []string{l.devstackDir, l.stateDir, l.logsDir, l.agentYAML, l.agentLog, l.devstackLog,
+		l.zincDir, l.zincLog, l.transferYAML, l.transferLog} {
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("remove %s left by an earlier run: %w", p, err)
 		}
 	}
-	for _, d := range []string{l.data, l.logsDir} {
+	for _, d := range []string{l.data, l.logsDir, l.zincDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// child is devstack or logagent, running with its output in a log file.
+// child is devstack, zincsearch-es, logtransfer or logagent, running with
+// its output in a log file.
 type child struct {
 	name    string
 	logPath string
@@ -24,21 +25,45 @@ type child struct {
 // first, while Kafka is still up to take its last acks). On Linux the
 // children also get SIGKILL if logdemo dies without cleaning up.
 func startChild(name, logPath, bin string, args ...string) (*child, error) {
+	return startCmd(name, logPath, exec.Command(bin, args...), false)
+}
+
+// startCmd starts a prepared command (its Dir and Env set by the caller) as
+// startChild does. With stdinPipe the child's stdin is a pipe that logdemo
+// holds open until the child is reaped: a child that stops at end of input
+// (zincsearch-es with ZINC_STOP_ON_STDIN_EOF) then also stops when logdemo
+// dies, even where there is no Pdeathsig.
+func startCmd(name, logPath string, cmd *exec.Cmd, stdinPipe bool) (*child, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%s log: %w", name, err)
 	}
-	cmd := exec.Command(bin, args...)
+	var stdinW *os.File
+	if stdinPipe {
+		r, w, err := os.Pipe()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s stdin: %w", name, err)
+		}
+		defer r.Close() // the child has its copy once started
+		cmd.Stdin, stdinW = r, w
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = childSysProcAttr()
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
+		if stdinW != nil {
+			stdinW.Close()
+		}
+		return nil, fmt.Errorf("start %s (%s): %w", name, cmd.Path, err)
 	}
 	c := &child{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		f.Close()
+		if stdinW != nil {
+			stdinW.Close()
+		}
 		close(c.done)
 	}()
 	return c, nil
