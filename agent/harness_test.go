@@ -130,3 +130,20 @@ func lines(prefix string, from, to int) string {
 	}
 	return b.String()
 }
+
+// waitDistinct waits until every line of want arrived (copies count once).
+func (tl *tailer) waitDistinct(want map[string]bool) {
+	tl.t.Helper()
+	waitFor(tl.t, 60*time.Second, fmt.Sprintf("%d distinct lines", len(want)), func() bool {
+		got := map[string]bool{}
+		for _, ev := range tl.sink.snapshot() {
+			got[ev.Message] = true
+		}
+		for l := range want {
+			if !got[l] {
+				return false
+			}
+		}
+		return true
+	})
+}

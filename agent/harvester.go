@@ -59,6 +59,12 @@ type harvester struct {
 	file     *os.File
 	settings atomic.Pointer[fileSettings]
 	path     atomic.Pointer[string]
+	// unsure is set on a file given a new origin while shorter than
+	// fingerprintBytes: it may be a copy still being written (copytruncate,
+	// which creates the copy and fills it). Nothing is shipped until its first
+	// KiB is there (then a copy is recognised and inherits its original's
+	// origin and offset) or it has been idle for identityWait.
+	unsure bool
 	// draining is set while the file is no longer at a matched path (renamed
 	// away or deleted): read to the end, wait rotate_wait idle, ship the
 	// trailing fragment, stop.
@@ -127,6 +133,7 @@ func (h *harvester) run(ctx context.Context) error {
 	b := &batchBuilder{}
 	b.reset()
 	lastGrowth := h.env.now()
+	started := lastGrowth
 	timer := time.NewTimer(h.env.pollInterval)
 	defer timer.Stop()
 	for {
@@ -145,6 +152,14 @@ func (h *harvester) run(ctx context.Context) error {
 			if err := h.growFingerprint(); err != nil {
 				return fmt.Errorf("save fingerprint: %w", err)
 			}
+			if h.unsure {
+				if err := h.settleIdentity(false); err != nil {
+					return err
+				}
+				if h.unsure {
+					continue // hold the bytes until the file is known
+				}
+			}
 			if err := h.drain(ctx, b, lastGrowth, false); err != nil {
 				return err
 			}
@@ -159,6 +174,14 @@ func (h *harvester) run(ctx context.Context) error {
 		// Leave only once Kafka has acknowledged everything sent from this
 		// file: a file renamed away or deleted cannot be found again to re-send.
 		idle, acked := h.env.now().Sub(lastGrowth), h.tracker.outstanding() == 0
+		if h.unsure && (idle >= identityWait || h.env.now().Sub(started) >= 4*identityWait) {
+			if err := h.settleIdentity(true); err != nil {
+				return err
+			}
+			if err := h.drain(ctx, b, lastGrowth, false); err != nil {
+				return err
+			}
+		}
 		if h.draining.Load() && idle >= h.env.rotateWait {
 			if err := h.drain(ctx, b, h.env.now(), true); err != nil {
 				return err
@@ -197,6 +220,41 @@ func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Ti
 		if err := h.flush(ctx, b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// identityWait is how long a short new file may stay idle (or, growing
+// slowly, four times that) before it is taken to be what it looks like: a new
+// file, not a copy being filled.
+const identityWait = 500 * time.Millisecond
+
+// settleIdentity ends the doubt about an unsure file: once its first KiB is
+// there, a copy of a known file takes that file's origin and acked offset
+// (reading resumes there); with idle, a file that stayed short is new.
+func (h *harvester) settleIdentity(idle bool) error {
+	if !h.fp.full() {
+		h.unsure = !idle
+		return nil
+	}
+	h.unsure = false
+	c := h.env.reg.FindCopy(h.fp, h.entry)
+	if c == nil {
+		return nil
+	}
+	snap := h.env.reg.Snapshot(c)
+	fi, err := h.file.Stat()
+	if err != nil || fi.Size() < snap.Offset {
+		return err
+	}
+	h.env.log.Info("file is a copy of a known file; continuing from its acked offset", "path", h.currentPath(), "copy_of", snap.Path, "offset", snap.Offset)
+	e, err := h.env.reg.Attach(h.key, h.currentPath(), h.fp, snap.Origin, snap.Offset)
+	if err != nil {
+		return err
+	}
+	h.attach(e)
+	if _, err := h.file.Seek(h.offset, io.SeekStart); err != nil {
+		return fmt.Errorf("seek to the original's acked offset: %w", err)
 	}
 	return nil
 }

@@ -432,7 +432,7 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		f.Close()
 		return key, fi.Size(), nil
 	}
-	entry, err := m.resolveEntry(f, fi, key, path, in)
+	entry, fresh, err := m.resolveEntry(f, fi, key, path, in)
 	if err == nil {
 		// An origin must be on disk before a line carrying it ships; a failed
 		// save during Attach is retried here, on every scan, until it works.
@@ -444,6 +444,7 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 	}
 	delete(m.fileErrs, path)
 	h := newHarvester(m.env, f, key, entry, path, in.settings)
+	h.unsure = fresh && !entry.full()
 	hctx, cancel := context.WithCancel(ctx)
 	m.harvesters[key] = &harvesterHandle{h: h, cancel: cancel}
 	m.byPath[path] = h
@@ -460,7 +461,8 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 // same device+inode with the same first bytes is the same file; a new inode
 // whose first 1 KiB equals a known file's is a copy of it (copytruncate) and
 // inherits its origin and offset; anything else is new.
-func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path string, in *input) (*RegistryEntry, error) {
+// fresh reports a new origin.
+func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path string, in *input) (e *RegistryEntry, fresh bool, err error) {
 	reg := m.env.reg
 	size := fi.Size()
 	if e := reg.Lookup(key); e != nil {
@@ -468,10 +470,10 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 		if size >= snap.Offset && size >= int64(snap.Len) {
 			fp, err := readFingerprint(f, snap.Len)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if fp == snap.fingerprint {
-				return e, nil
+				return e, false, nil
 			}
 		}
 		m.log.Info("inode reused or file rewritten; treating it as a new file", "path", path, "was", snap.Path)
@@ -479,19 +481,21 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 	}
 	fp, err := readFingerprint(f, int(min(size, fingerprintBytes)))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if c := reg.FindCopy(fp); c != nil {
+	if c := reg.FindCopy(fp, nil); c != nil {
 		if snap := reg.Snapshot(c); size >= snap.Offset {
 			m.log.Info("file is a copy of a known file; continuing from its acked offset", "path", path, "copy_of", snap.Path, "offset", snap.Offset)
-			return reg.Attach(key, path, fp, snap.Origin, snap.Offset)
+			e, err := reg.Attach(key, path, fp, snap.Origin, snap.Offset)
+			return e, false, err
 		}
 	}
 	var offset int64
 	if in.entry.Start == etcd.StartEnd && !in.scanned {
 		offset = size
 	}
-	return reg.Attach(key, path, fp, newOriginID(), offset)
+	e, err = reg.Attach(key, path, fp, newOriginID(), offset)
+	return e, true, err
 }
 
 // fileError logs a file's error once (until it changes) and returns it.

@@ -121,9 +121,10 @@ func (r *Registry) Detach(e *RegistryEntry) {
 	}
 }
 
-// FindCopy returns the entry, attached or detached, whose full fingerprint
-// equals fp: the file a new inode was copied from. The most recently seen wins.
-func (r *Registry) FindCopy(fp fingerprint) *RegistryEntry {
+// FindCopy returns the entry, attached or detached, other than self, whose
+// full fingerprint equals fp: the file a new inode was copied from. The most
+// recently seen wins.
+func (r *Registry) FindCopy(fp fingerprint, self *RegistryEntry) *RegistryEntry {
 	if !fp.full() {
 		return nil
 	}
@@ -131,7 +132,7 @@ func (r *Registry) FindCopy(fp fingerprint) *RegistryEntry {
 	defer r.mu.Unlock()
 	var best *RegistryEntry
 	consider := func(e *RegistryEntry) {
-		if e.fingerprint == fp && (best == nil || e.LastSeen.After(best.LastSeen)) {
+		if e != self && e.fingerprint == fp && (best == nil || e.LastSeen.After(best.LastSeen)) {
 			best = e
 		}
 	}

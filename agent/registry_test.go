@@ -35,10 +35,10 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "origin-b", 0); err != nil {
 		t.Fatal(err)
 	}
-	if c := r2.FindCopy(full); c == nil || c.Origin != "origin-a" {
+	if c := r2.FindCopy(full, nil); c == nil || c.Origin != "origin-a" {
 		t.Fatalf("copy match = %+v", c)
 	}
-	if c := r2.FindCopy(fingerprintOf([]byte("short"))); c != nil {
+	if c := r2.FindCopy(fingerprintOf([]byte("short")), nil); c != nil {
 		t.Fatalf("a short fingerprint must not match: %+v", c)
 	}
 	r2.now = func() time.Time { return time.Now().Add(48 * time.Hour) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,18 +54,27 @@ type Etcd struct {
 // of etcd's log (warnings and errors) is printed.
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
-	e := &Etcd{
-		t:          t,
-		dir:        t.TempDir(),
-		logFile:    filepath.Join(t.TempDir(), "etcd.log"),
-		clientPort: FreePort(t),
-		peerPort:   FreePort(t),
-	}
-	backend := net.JoinHostPort("127.0.0.1", strconv.Itoa(e.clientPort))
-	e.front = &tcpProxy{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), target: backend}
-	e.admin = &tcpProxy{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), target: backend}
-	if err := e.start(); err != nil {
-		t.Fatalf("testenv: start etcd: %v", err)
+	var e *Etcd
+	// A free port can be taken by another process before etcd binds it:
+	// try again with new ports.
+	for attempt := 1; ; attempt++ {
+		e = &Etcd{
+			t:          t,
+			dir:        t.TempDir(),
+			logFile:    filepath.Join(t.TempDir(), "etcd.log"),
+			clientPort: FreePort(t),
+			peerPort:   FreePort(t),
+		}
+		backend := net.JoinHostPort("127.0.0.1", strconv.Itoa(e.clientPort))
+		e.front = &tcpProxy{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), target: backend}
+		e.admin = &tcpProxy{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), target: backend}
+		err := e.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("testenv: start etcd: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		e.Stop()
