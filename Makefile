@@ -51,6 +51,7 @@ test-e2e:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./bench/agentbench $(BENCHFLAGS)
+	$(GO) run ./bench/transferbench $(TRANSFERBENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The whole pipeline on this machine: bin/* plus the ZincSearch stand-in

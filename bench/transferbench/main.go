@@ -1,0 +1,302 @@
+// Command transferbench measures logtransfer's indexing throughput against a
+// bare bulk load of the same documents into the same search engine, in one
+// run on one kfake broker and ZincSearch.
+//
+// It builds cmd/logtransfer and cmd/devstack, starts devstack (its kfake
+// broker; the embedded etcd is unused) as a child on free ports, creates one
+// topic with -partitions partitions (and its DLQ topic), and pre-fills it
+// with -docs envelopes of nginx-like lines built with the agent's own
+// encoder (agent.EncodeEnvelopes), from several files whose keys the hash
+// partitioner spreads evenly. Then, each measured process a child of its own
+// so CPU time and peak RSS are taken the same way:
+//
+//   - transfer: the logtransfer binary, a fresh consumer group reading the
+//     topic from the start into ZincSearch (index {topic}-{date}), until
+//     the group's committed offsets cover every message (it commits a batch
+//     only once the engine acknowledged it; its /metrics
+//     logtransfer_documents_indexed_total is then checked to equal -docs);
+//     then SIGTERM, and a size-0 _search with track_total_hits is polled
+//     until every document is searchable or -search-wait has passed;
+//   - bare: this binary (-child bare) reads the topic back, converts the
+//     messages with transfer.NewConverter under the same config (the bodies
+//     the transfer sends; only the index differs: bare-{topic}-{date}), cuts
+//     the same batches, installs the same template and sends them with the
+//     transfer's own Indexer (transfer.NewElastic's Bulk), one goroutine per
+//     partition with one batch in flight each: the transfer's concurrency.
+//     Its clock starts at its first bulk;
+//   - sink: the transfer again (new group) against an HTTP server in this
+//     process that answers every _bulk instantly with a success item per
+//     document: the transfer's own ceiling.
+//
+// ZincSearch (the zincsearch-es binary scripts/build-zinc.sh builds, set up
+// like internal/testenv's StartZinc) is started fresh, with an empty data
+// dir, for each of the two Zinc runs and stopped after it: Zinc keeps
+// indexing for minutes after it acknowledged a bulk (~2.5 ms of CPU per
+// nginx document here), and a run must not compete with the previous run's
+// backlog. Nothing but the transfer and the sink run during the sink run.
+//
+// Each run also has a "1st ack → all" row, from the first acknowledged batch
+// to the last, which leaves out start-up (group join, template). The report
+// shows how busy the machine's CPUs were during each run and with what:
+// on a shared 2-CPU machine other work changes the numbers.
+//
+// Usage: go run ./bench/transferbench [-docs 200000] [-runs transfer,bare,sink]
+// (`make bench` runs it; TRANSFERBENCHFLAGS passes flags). -profile DIR runs
+// the transfer in-process in a child of this binary (same code as
+// cmd/logtransfer's run) under the CPU profiler and writes
+// DIR/transfer-zinc.pprof, DIR/transfer-sink.pprof and DIR/bare.pprof;
+// inspect them with `go tool pprof -top DIR/transfer-sink.pprof`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const hostID = "bench"
+
+type options struct {
+	docs         int
+	partitions   int
+	filesPerPart int
+	batch        int
+	maxWait      time.Duration
+	parse        string
+	runs         []string
+	timeout      time.Duration
+	keep         bool
+	profileDir   string
+	verbose      bool
+	zincEnv      []string
+	searchWait   time.Duration
+	transferEnv  []string
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run as a measured child (bare | transfer)")
+	var o options
+	var runs string
+	flag.IntVar(&o.docs, "docs", 200_000, "documents: envelopes pre-filled into the topic, indexed by every run")
+	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the topic (the transfer's and the bare load's concurrency)")
+	flag.IntVar(&o.filesPerPart, "files-per-partition", 2, "log files (origins, message keys) per partition")
+	flag.IntVar(&o.batch, "batch", 1000, "batch.max_docs, for the transfer and the bare load alike")
+	flag.DurationVar(&o.maxWait, "max-wait", 100*time.Millisecond, "the transfer's batch.max_wait (only each partition's last, partial batch waits for it)")
+	flag.StringVar(&o.parse, "parse", "nginx", "the transfer's parse mode for the topic: nginx, combined, json or none")
+	flag.StringVar(&runs, "runs", "transfer,bare,sink", "runs, in order: transfer (into Zinc), bare (bulk load into Zinc), sink (transfer into an instant sink)")
+	flag.DurationVar(&o.searchWait, "search-wait", 2*time.Minute, "longest wait, from a Zinc run's start, for every document to be searchable; then the searchable count is reported (200k documents need ~5 min on 2 CPUs)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, configs, logs, data)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles here (the transfer then runs in-process in a child of this binary)")
+	flag.BoolVar(&o.verbose, "v", false, "more detail in notes")
+	zincEnv := flag.String("zinc-env", "", "extra environment for ZincSearch, comma-separated KEY=VALUE (e.g. ZINC_WAL_SYNC_INTERVAL=1s)")
+	transferEnv := flag.String("transfer-env", "", "extra environment for the transfer child, comma-separated KEY=VALUE (e.g. GOGC=200)")
+	childArgs := registerChildFlags()
+	flag.Parse()
+
+	if *child != "" {
+		if err := runChild(*child, childArgs); err != nil {
+			fmt.Fprintf(os.Stderr, "transferbench child %s: %v\n", *child, err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	for _, r := range strings.Split(runs, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "transfer", "bare", "sink":
+			o.runs = append(o.runs, r)
+		case "":
+		default:
+			fmt.Fprintf(os.Stderr, "transferbench: -runs: unknown run %q (want transfer, bare, sink)\n", r)
+			os.Exit(2)
+		}
+	}
+	if *transferEnv != "" {
+		o.transferEnv = strings.Split(*transferEnv, ",")
+	}
+	if *zincEnv != "" {
+		o.zincEnv = strings.Split(*zincEnv, ",")
+	}
+	switch o.parse {
+	case "nginx", "combined", "json", "none":
+	default:
+		fmt.Fprintf(os.Stderr, "transferbench: -parse: %q is not nginx, combined, json or none\n", o.parse)
+		os.Exit(2)
+	}
+	if o.searchWait <= 0 || o.docs < 1 || o.partitions < 1 || o.filesPerPart < 1 || o.batch < 1 || o.maxWait <= 0 || len(o.runs) == 0 {
+		fmt.Fprintln(os.Stderr, "transferbench: -docs, -partitions, -files-per-partition, -batch and -max-wait must be positive and -runs not empty")
+		os.Exit(2)
+	}
+	if o.profileDir != "" {
+		abs, err := filepath.Abs(o.profileDir)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "transferbench: -profile: %v\n", err)
+			os.Exit(2)
+		}
+		o.profileDir = abs
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx
+	stop()
+	if err != nil {
+		if interrupted {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "transferbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// logf prints progress to stderr, so stdout carries only the report.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "transferbench: "+format+"\n", args...)
+}
+
+// env is what the runs share.
+type env struct {
+	o          options
+	dir        string
+	bin        string // logtransfer and devstack
+	self       string // this binary, for -child modes
+	runID      string
+	topic      string
+	docs       int
+	brokers    []string
+	devstack   *proc
+	zincBin    string
+	zinc       *zinc // the running ZincSearch, if any
+	samples    map[string]map[string]string
+	files      []logFile
+	pre        prefillStats
+	sampleIDs  []string
+	srcAvg     float64
+	engine     []engineCPU
+	shares     []string           // CPU use during each run
+	others     map[string]float64 // cores used by other processes during a Zinc run
+	notes      []string
+	loadBefore string
+}
+
+func (e *env) note(format string, args ...any) {
+	e.notes = append(e.notes, fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, o options) (err error) {
+	began := time.Now()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	zincBin, err := zincBinary(root)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "transferbench-")
+	if err != nil {
+		return err
+	}
+	e := &env{o: o, dir: dir, bin: filepath.Join(dir, "bin"), self: self, docs: o.docs, zincBin: zincBin, samples: map[string]map[string]string{}, others: map[string]float64{},
+		runID: strconv.FormatInt(time.Now().Unix(), 36) + strconv.Itoa(os.Getpid()), topic: "transferbench"}
+	defer func() {
+		if e.devstack != nil {
+			if serr := e.devstack.stop(syscall.SIGTERM, 20*time.Second); serr != nil {
+				logf("devstack stop: %v", serr)
+			}
+		}
+		killAll()
+		if o.keep || err != nil && o.verbose {
+			logf("kept %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
+
+	logf("building logtransfer and devstack")
+	t := time.Now()
+	if err := buildBinaries(ctx, root, e.bin); err != nil {
+		return err
+	}
+	buildTime := time.Since(t)
+
+	logf("starting devstack (kfake)")
+	topics := []string{e.topic, e.topic + "-dlq"} // created explicitly; the DLQ topic must exist
+	if e.devstack, e.brokers, err = startDevstack(ctx, filepath.Join(e.bin, "devstack"), dir, topics, o.partitions); err != nil {
+		return err
+	}
+
+	if e.files, err = pickFiles(e.topic, o.partitions, o.filesPerPart, o.docs); err != nil {
+		return err
+	}
+	logf("pre-filling %s with %d envelopes from %d files", e.topic, o.docs, len(e.files))
+	if e.pre, err = prefill(ctx, e.brokers, e.topic, o.partitions, e.files, time.Now()); err != nil {
+		return err
+	}
+	e.sampleIDs = e.pre.sampleIDs
+	debug.FreeOSMemory() // the pre-fill's messages: children must not start from a big parent
+
+	e.loadBefore = loadAvg()
+	var rows []row
+	for _, r := range o.runs {
+		logf("run %s", r)
+		rctx, cancel := context.WithTimeout(ctx, o.timeout)
+		var got []row
+		switch r {
+		case "transfer":
+			got, err = e.runTransferZinc(rctx)
+		case "bare":
+			got, err = e.runBare(rctx)
+		case "sink":
+			got, err = e.runTransferSink(rctx)
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("run %s: %w", r, err)
+		}
+		rows = append(rows, got...)
+	}
+	if has(o.runs, "transfer") && has(o.runs, "bare") {
+		e.compareSamples()
+	}
+	e.report(os.Stdout, rows, buildTime, time.Since(began))
+	return nil
+}
+
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadAvg is the 1, 5 and 15 minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// moduleRoot is the main module's directory (where go.mod is).
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the logagent module (run from its directory)")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// buildBinaries builds logtransfer and devstack into binDir.
+func buildBinaries(ctx context.Context, root, binDir string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/logtransfer", "./cmd/devstack")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// startDevstack launches devstack (embedded etcd, unused here, and the kfake
+// broker) with the topics and returns its Kafka broker address once its
+// ready file appears.
+func startDevstack(ctx context.Context, bin, dir string, topics []string, partitions int) (*proc, []string, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, nil, err
+	}
+	dataDir := filepath.Join(dir, "devstack")
+	readyPath := filepath.Join(dataDir, "ready")
+	logPath := filepath.Join(dir, "devstack.log")
+	p, err := startProc("devstack", logPath, procOpts{}, bin,
+		"-etcd-client-port", strconv.Itoa(ports[0]), "-etcd-peer-port", strconv.Itoa(ports[1]),
+		"-kafka-port", strconv.Itoa(ports[2]), "-partitions", strconv.Itoa(partitions),
+		"-topics", strings.Join(topics, ","), "-data", dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		vars, err := readReadyFile(readyPath)
+		if err == nil && vars["DEVSTACK_PID"] == strconv.Itoa(p.cmd.Process.Pid) {
+			return p, strings.Split(vars["KAFKA_BROKERS"], ","), nil
+		}
+		if p.exited() {
+			return nil, nil, fmt.Errorf("devstack exited before it was ready (%v):\n%s", p.waitErr, tailFile(logPath, 4000))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			_ = p.stop(syscall.SIGKILL, 5*time.Second)
+			return nil, nil, fmt.Errorf("devstack not ready after 90s (or interrupted):\n%s", tailFile(logPath, 4000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readReadyFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			vars[k] = v
+		}
+	}
+	return vars, sc.Err()
+}
+
+// zinc is a ZincSearch server (the zincsearch-es binary that
+// scripts/build-zinc.sh builds) running as a child, configured the way
+// internal/testenv's StartZinc does.
+type zinc struct {
+	proc   *proc
+	url    string // base of the Elasticsearch-compatible API: http://127.0.0.1:PORT/es
+	user   string
+	pass   string
+	client *http.Client
+}
+
+// zincBinary is $LOGAGENT_ZINC_BIN or <root>/.cache/bin/zincsearch-es.
+func zincBinary(root string) (string, error) {
+	const hint = "run `make deps` (or scripts/build-zinc.sh) to build it"
+	p := os.Getenv("LOGAGENT_ZINC_BIN")
+	if p == "" {
+		p = filepath.Join(root, ".cache", "bin", "zincsearch-es")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("ZincSearch binary: %v; %s", err, hint)
+	}
+	return p, nil
+}
+
+func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(dir, "zinc")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	z := &zinc{
+		url:    "http://127.0.0.1:" + strconv.Itoa(ports[0]) + "/es",
+		user:   "admin",
+		pass:   "Bench-Zinc-" + strconv.Itoa(os.Getpid()),
+		client: &http.Client{Timeout: 60 * time.Second},
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(k, "ZINC_") && k != "ZINC_LOG_LEVEL") || strings.HasPrefix(k, "GIN_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"ZINC_SERVER_ADDRESS=127.0.0.1",
+		"ZINC_SERVER_PORT="+strconv.Itoa(ports[0]),
+		"ZINC_DATA_PATH="+dataDir,
+		"ZINC_FIRST_ADMIN_USER="+z.user,
+		"ZINC_FIRST_ADMIN_PASSWORD="+z.pass,
+		"ZINC_TELEMETRY=false", // both default to on and phone home
+		"ZINC_SENTRY=false",
+		"ZINC_PROFILER=false",
+		"GIN_MODE=release",
+		"ZINC_WAL_SYNC_INTERVAL=100ms", // searchable 0.1-0.3 s after the bulk, not ~1 s
+		"ZINC_STOP_ON_STDIN_EOF=true",  // and stdin is a pipe from this process
+	)
+	env = append(env, extraEnv...) // later entries win
+	// Zinc reads a .env file from its working directory: the data dir.
+	p, err := startProc("zincsearch", dir+".log", procOpts{replaceEnv: env, dir: dataDir, stdin: true}, bin)
+	if err != nil {
+		return nil, err
+	}
+	z.proc = p
+	deadline := time.Now().Add(30 * time.Second)
+	probe := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := probe.Get(z.url + "/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return z, nil
+			}
+		}
+		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			_ = p.stop(syscall.SIGKILL, 5*time.Second)
+			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.waitErr, tailFile(p.logPath, 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the server: SIGTERM, then SIGKILL after grace.
+func (z *zinc) stop(grace time.Duration) error {
+	defer z.proc.stdin.Close()
+	return z.proc.stop(syscall.SIGTERM, grace)
+}
+
+// count is how many documents in the indexes matching pattern are
+// searchable: a size-0 _search with track_total_hits (Zinc has no _count).
+// A pattern matching no index yet counts 0.
+func (z *zinc) count(ctx context.Context, pattern string) (int64, error) {
+	body := `{"size":0,"track_total_hits":true,"query":{"match_all":{}}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, z.url+"/"+url.PathEscape(pattern)+"/_search", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.SetBasicAuth(z.user, z.pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := z.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode == http.StatusBadRequest && (bytes.Contains(b, []byte("does not exist")) || bytes.Contains(b, []byte("no index found"))) {
+		return 0, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("search %s: HTTP %d: %.300s", pattern, resp.StatusCode, b)
+	}
+	var r struct {
+		Hits struct {
+			Total struct {
+				Value int64 `json:"value"`
+			} `json:"total"`
+		} `json:"hits"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("search %s: %w: %.300s", pattern, err, b)
+	}
+	if r.Error != "" {
+		return 0, fmt.Errorf("search %s: %s", pattern, r.Error)
+	}
+	return r.Hits.Total.Value, nil
+}
+
+// source returns the _source of the document with this _id in the indexes
+// matching pattern ("" if there is none).
+func (z *zinc) source(ctx context.Context, pattern, id string) (string, error) {
+	q, _ := json.Marshal(map[string]any{"size": 1, "query": map[string]any{"ids": map[string]any{"values": []string{id}}}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, z.url+"/"+url.PathEscape(pattern)+"/_search", bytes.NewReader(q))
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(z.user, z.pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := z.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source json.RawMessage `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return "", err
+	}
+	if len(r.Hits.Hits) == 0 {
+		return "", nil
+	}
+	return string(r.Hits.Hits[0].Source), nil
+}
