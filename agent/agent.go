@@ -38,13 +38,25 @@ type Agent struct {
 
 	mu     sync.Mutex
 	config etcd.ConfigStatus
+	// configured is closed once a collect config is in force: the cached
+	// one, or etcd's first answer (even a rejected one: the decision is made).
+	configured     chan struct{}
+	configuredOnce sync.Once
+	mgr            *Manager // set by Run before anything calls Alive
 }
 
 // New prepares an agent from a validated config.
 func New(cfg *conf.Agent, version string, log *slog.Logger) *Agent {
 	prom := ops.NewRegistry()
-	return &Agent{cfg: cfg, version: version, log: log, prom: prom, metrics: NewMetrics(prom), started: time.Now()}
+	return &Agent{cfg: cfg, version: version, log: log, prom: prom, metrics: NewMetrics(prom), started: time.Now(),
+		configured: make(chan struct{})}
 }
+
+// firstConfigWait bounds how long ready waits for a first collect config
+// when there is no cached one and etcd does not answer: systemd would
+// otherwise fail the start (and restart the agent in a loop) although the
+// agent applies the config whenever etcd comes back.
+const firstConfigWait = 30 * time.Second
 
 const (
 	registryFileName = "registry.json"
@@ -52,8 +64,10 @@ const (
 )
 
 // Run ships until ctx is done, then drains: stop reading, wait (bounded) for
-// in-flight acks, save the registry. ready is called once the main loop runs,
-// whether or not etcd has answered yet.
+// in-flight acks, save the registry. ready is called once the main loop runs
+// and a collect config is in force (cached, or etcd's first answer), or after
+// firstConfigWait without either. It does not wait for Kafka: the producer
+// connects in the background and lines wait in their files meanwhile.
 func (a *Agent) Run(ctx context.Context, ready func()) error {
 	cfg := a.cfg
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
@@ -80,6 +94,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 		RotateWait: cfg.Files.RotateWait, CloseInactive: cfg.Files.CloseInactive,
 		MaxOpenFiles: cfg.Files.MaxOpenFiles, ForgetAfter: cfg.Files.ForgetAfter,
 	}, reg, shipper, a.metrics, a.log)
+	a.mgr = mgr
 	a.loadCachedConfig(mgr)
 
 	cli, err := etcd.NewClient(cfg.Etcd)
@@ -104,9 +119,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 
 	a.ready.Store(true)
 	a.log.Info("logagent running", "version", a.version, "host_id", cfg.HostID, "state_dir", cfg.StateDir)
-	if ready != nil {
-		ready()
-	}
+	background.Go(func() { a.signalReady(ctx, ready) })
 	<-ctx.Done()
 
 	a.ready.Store(false)
@@ -129,6 +142,30 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	return nil
 }
 
+func (a *Agent) signalReady(ctx context.Context, ready func()) {
+	wait := time.NewTimer(firstConfigWait)
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-a.configured:
+	case <-wait.C:
+		a.log.Warn("no collect config yet: etcd has not answered and none is cached; running idle until it does",
+			"waited", firstConfigWait, "endpoints", a.cfg.Etcd.Endpoints)
+	}
+	if ready != nil {
+		ready()
+	}
+}
+
+// Alive reports whether the file manager's loop still turns: it wakes at
+// least every files.rescan_interval. Run must have started.
+func (a *Agent) Alive() bool {
+	return a.mgr.SinceLastTurn() < max(3*a.cfg.Files.RescanInterval, time.Minute)
+}
+
+func (a *Agent) setConfigured() { a.configuredOnce.Do(func() { close(a.configured) }) }
+
 func (a *Agent) loadCachedConfig(mgr *Manager) {
 	b, err := os.ReadFile(filepath.Join(a.cfg.StateDir, cachedConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -146,6 +183,7 @@ func (a *Agent) loadCachedConfig(mgr *Manager) {
 	a.mu.Lock()
 	a.config.FromCache = true
 	a.mu.Unlock()
+	a.setConfigured()
 	a.log.Info("running on the cached collect config until etcd answers", "entries", len(entries))
 }
 
@@ -154,6 +192,7 @@ func (a *Agent) loadCachedConfig(mgr *Manager) {
 func (a *Agent) applyUpdate(mgr *Manager, u etcd.Update) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.setConfigured()
 	if u.Err != nil {
 		a.metrics.ConfigRejections.Inc()
 		a.config.RejectedRevision, a.config.RejectReason = u.Revision, u.Err.Error()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -58,6 +59,8 @@ type Manager struct {
 
 	statusMu sync.Mutex
 	status   []etcd.FileStatus
+
+	lastTurn atomic.Int64 // unix nanos of Run's last loop turn, for the watchdog
 }
 
 // input is one collect entry as applied.
@@ -79,7 +82,7 @@ type harvesterExit struct {
 
 // NewManager prepares a manager; Run starts it.
 func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *slog.Logger) *Manager {
-	return &Manager{
+	mgr := &Manager{
 		opts: opts, log: log, metrics: m,
 		env: &harvesterEnv{
 			hostID: opts.HostID, reg: reg, sink: sink, metrics: m, log: log,
@@ -94,6 +97,8 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 		fileErrs:   map[string]string{},
 		overlaps:   map[string]bool{},
 	}
+	mgr.lastTurn.Store(time.Now().UnixNano())
+	return mgr
 }
 
 // Apply hands a validated collect config to Run; it never blocks, and when
@@ -110,6 +115,12 @@ func (m *Manager) Apply(entries []etcd.Entry) {
 		default:
 		}
 	}
+}
+
+// SinceLastTurn is how long ago Run's loop last woke; a loop that stops
+// turning (a deadlock) grows it past the rescan interval.
+func (m *Manager) SinceLastTurn() time.Duration {
+	return time.Since(time.Unix(0, m.lastTurn.Load()))
 }
 
 // Status returns the state of every tailed file, as of the last scan.
@@ -133,6 +144,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	soon.Stop()
 	defer soon.Stop()
 	for {
+		m.lastTurn.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			m.stopAll()

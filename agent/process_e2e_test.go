@@ -134,3 +134,25 @@ func TestCheckFlag(t *testing.T) {
 		t.Fatalf("-version: %v %s", err, out)
 	}
 }
+
+// TestSystemdNotify runs the agent as systemd would run a Type=notify unit
+// with WatchdogSec: READY once the collect config from etcd is applied,
+// watchdog pings while it runs, STOPPING on SIGTERM and exit 0.
+func TestSystemdNotify(t *testing.T) {
+	s := newStack(t)
+	bin := buildAgent(t)
+	dir := t.TempDir()
+	cfgPath := writeAgentYAML(t, s, dir)
+	s.putConfig(t, configJSON(entry(filepath.Join(dir, "app.log"), "web_log")))
+	notify := testenv.ListenNotify(t, time.Second)
+	p := startAgentProcess(t, bin, cfgPath)
+	if msg, _ := notify.Expect(t, "READY=1", 20*time.Second); !strings.Contains(msg, "STATUS=shipping") {
+		t.Fatalf("READY without a status: %q", msg)
+	}
+	notify.Expect(t, "WATCHDOG=1", 5*time.Second)
+	notify.Expect(t, "WATCHDOG=1", 5*time.Second)
+	if err := p.Terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	notify.Expect(t, "STOPPING=1", 5*time.Second)
+}

@@ -13,9 +13,8 @@ import (
 	"github.com/logagent/logagent/internal/testenv"
 )
 
-// enableAuth creates a root user and an "agent" user whose role can only
-// read its collect config and write its status, as DESIGN.md recommends
-// sites do, then turns auth on.
+// enableAuth creates a root user and an "agent" user whose role holds
+// exactly AgentPermissions (what logctl etcd-roles prints), then turns auth on.
 func enableAuth(t *testing.T, admin *clientv3.Client) {
 	t.Helper()
 	ctx := opCtx(t)
@@ -24,18 +23,22 @@ func enableAuth(t *testing.T, admin *clientv3.Client) {
 		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
 		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
 		func() error { _, err := admin.RoleAdd(ctx, "agent-web1"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "agent-web1", testKey, "", clientv3.PermissionType(clientv3.PermRead))
+	}
+	for _, p := range AgentPermissions("/logagent/", "web1") {
+		perm := clientv3.PermissionType(clientv3.PermRead)
+		if p.Write {
+			perm = clientv3.PermissionType(clientv3.PermWrite)
+		}
+		steps = append(steps, func() error {
+			_, err := admin.RoleGrantPermission(ctx, "agent-web1", p.Key, "", perm)
 			return err
-		},
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "agent-web1", statusKey, "", clientv3.PermissionType(clientv3.PermWrite))
-			return err
-		},
+		})
+	}
+	steps = append(steps,
 		func() error { _, err := admin.UserAdd(ctx, "web1", "s3cret-pw"); return err },
 		func() error { _, err := admin.UserGrantRole(ctx, "web1", "agent-web1"); return err },
 		func() error { _, err := admin.AuthEnable(ctx); return err },
-	}
+	)
 	for i, step := range steps {
 		if err := step(); err != nil {
 			t.Fatalf("auth setup step %d: %v", i, err)

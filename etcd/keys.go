@@ -28,3 +28,20 @@ func normPrefix(prefix string) string {
 	}
 	return prefix
 }
+
+// Permission is one key an agent's etcd role needs.
+type Permission struct {
+	Key   string
+	Write bool // false: read only
+}
+
+// AgentPermissions is the least privilege an agent needs on an etcd with
+// auth on: read (and watch) its own collect config, write its status. Lease
+// grants need no key permission. logctl etcd-roles prints them as etcdctl
+// commands; the auth tests grant exactly these.
+func AgentPermissions(prefix, host string) []Permission {
+	return []Permission{
+		{Key: CollectKey(prefix, host)},
+		{Key: StatusKey(prefix, host), Write: true},
+	}
+}

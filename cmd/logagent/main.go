@@ -7,6 +7,7 @@ import (
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
+	"github.com/logagent/logagent/internal/service"
 )
 
 func main() {
@@ -21,7 +22,13 @@ func main() {
 	}
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	if err := agent.New(cfg, cli.Version, cli.Logger(cfg.LogLevel)).Run(ctx, nil); err != nil {
+	log := cli.Logger(cfg.LogLevel)
+	a := agent.New(cfg, cli.Version, log)
+	life := service.Start(ctx, log, a.Alive)
+	err = a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
+	stop()
+	life.Wait()
+	if err != nil {
 		cli.Fatal("logagent", err)
 	}
 }
