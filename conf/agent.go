@@ -92,7 +92,7 @@ func (a *Agent) SetDefaultsAndValidate() error {
 	setDefault(&a.StateDir, "/var/lib/logagent")
 	setDefault(&a.HTTPListen, "127.0.0.1:9431")
 	setDefault(&a.LogLevel, "info")
-	a.Kafka.setDefaults("logagent")
+	a.Kafka.SetDefaults("logagent")
 	a.Etcd.setDefaults()
 	setDefault(&a.Limits.MaxLineBytes, 256<<10)
 	setDefault(&a.Limits.MaxBytesInFlight, 16<<20)

@@ -42,7 +42,10 @@ type SASL struct {
 	Password  Secret `yaml:"password"`
 }
 
-func (k *Kafka) setDefaults(clientID string) {
+// SetDefaults fills what the YAML left empty; clientID names the program to
+// the brokers. LoadAgent and LoadTransfer call it; logctl calls it for
+// settings from flags.
+func (k *Kafka) SetDefaults(clientID string) {
 	if k.Version == "" {
 		k.Version = "2.8.0"
 	}

@@ -96,7 +96,7 @@ func LoadTransfer(path string) (*Transfer, error) {
 
 // SetDefaultsAndValidate fills unset fields and checks the result.
 func (t *Transfer) SetDefaultsAndValidate() error {
-	t.Kafka.setDefaults("logtransfer")
+	t.Kafka.SetDefaults("logtransfer")
 	setDefault(&t.GroupID, "logtransfer")
 	setDefault(&t.SessionTimeout, 10*time.Second)
 	if len(t.Topics) == 0 {

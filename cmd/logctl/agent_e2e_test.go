@@ -1,0 +1,88 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/ctl"
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// TestOperatorLoop is what an operator does with a running agent: add a
+// file with logctl, watch it being shipped in logctl status, then see a
+// broken config (written behind logctl's back) reported as rejected while
+// the agent keeps shipping.
+func TestOperatorLoop(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	k := testenv.StartKafka(t, testenv.Topics("web_log"))
+	dir := t.TempDir()
+	agentYAML := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(agentYAML, []byte(fmt.Sprintf(`host_id: web1
+state_dir: %s
+http_listen: "off"
+kafka:
+  brokers: [%q]
+etcd:
+  endpoints: [%q]
+files:
+  rescan_interval: 200ms
+`, filepath.Join(dir, "state"), k.Brokers()[0], e.Endpoints()[0])), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(dir, "app.log")
+	lines := strings.Repeat("a line for the operator loop\n", 100)
+	if err := os.WriteFile(logFile, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartProcess(t, filepath.Join(dir, "agent.log"), testenv.Build(t, "./cmd/logagent"), "-config", agentYAML)
+
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", logFile, "--topic", "web_log").must(t)
+	testenv.Eventually(t, 30*time.Second, func() bool { return k.Count(t, "web_log") == 100 }, "100 lines in Kafka")
+
+	status := func() ctl.HostStatus {
+		var hs []ctl.HostStatus
+		r := l.run("status", "--host", "web1", "-o", "json").must(t)
+		if err := json.Unmarshal([]byte(r.stdout), &hs); err != nil || len(hs) != 1 {
+			t.Fatalf("status json: %v\n%s", err, r.stdout)
+		}
+		return hs[0]
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		hs := status()
+		return hs.State == "ok" && len(hs.Status.Files) == 1 && hs.Status.Files[0].Offset == int64(len(lines)) && hs.Status.Files[0].LagBytes == 0
+	}, "logctl status shows the file fully shipped")
+	table := l.run("status").must(t).stdout
+	if !strings.Contains(table, logFile) || !strings.Contains(table, "web1") {
+		t.Fatalf("status table:\n%s", table)
+	}
+
+	// A config logctl would refuse, put directly: the agent rejects it and
+	// says why, and keeps shipping on the last good one.
+	cli := e.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, etcd.CollectKey("/logagent/", "web1"), `[{"path":"relative.log","topic":"web_log"}]`); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		hs := status()
+		return hs.State == "config-rejected" && strings.Contains(hs.Status.Config.RejectReason, "absolute")
+	}, "logctl status shows the rejected config and why")
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "shipped on the last good config")
+	f.Close()
+	testenv.Eventually(t, 30*time.Second, func() bool { return k.Count(t, "web_log") == 101 }, "the agent still ships")
+}

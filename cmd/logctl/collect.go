@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/logagent/logagent/ctl"
+	"github.com/logagent/logagent/etcd"
+)
+
+// collectFlags are the flags every collect subcommand shares.
+type collectFlags struct {
+	etcd   ctl.EtcdFlags
+	host   string
+	dryRun bool
+	yes    bool
+}
+
+func (c *collectFlags) register(fs *flag.FlagSet, writes bool) {
+	c.etcd.Register(fs)
+	fs.StringVar(&c.host, "host", "", "the agent's host_id")
+	if writes {
+		fs.BoolVar(&c.dryRun, "dry-run", false, "show the diff, write nothing")
+		fs.BoolVar(&c.yes, "yes", false, "do not ask before writing (asked only on a terminal)")
+	}
+}
+
+func (r *runner) collect(ctx context.Context, name string, args []string) error {
+	var cf collectFlags
+	fs := r.flagSet("collect " + name)
+	cf.register(fs, name != "get")
+	var (
+		allHosts = fs.Bool("all-hosts", false, "get: list every host's config")
+		output   = outputFlag(fs)
+		file     = fs.String("f", "", "set: the new config, a JSON file or - for stdin")
+		path     = fs.String("path", "", "add, rm: the entry's file path or glob")
+		topic    = fs.String("topic", "", "add: Kafka topic")
+		start    = fs.String("start", "", "add: beginning (default) or end")
+		stamp    = fs.String("timestamp", "", "add: none (default), nginx, iso8601 or syslog")
+		format   = fs.String("format", "", "add: envelope (default) or raw")
+		maxLine  = fs.Int("max-line-bytes", 0, "add: split lines longer than this")
+		excludes multiFlag
+		fields   multiFlag
+	)
+	fs.Var(&excludes, "exclude", "add: glob of files to skip (repeatable)")
+	fs.Var(&fields, "field", "add: key=value added to every event (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	if name != "get" && name != "set" && name != "add" && name != "rm" && name != "edit" {
+		return usagef("unknown collect subcommand %q (get, set, add, rm, edit)", name)
+	}
+	if !(name == "get" && *allHosts) && cf.host == "" {
+		return usagef("collect %s: --host is required", name)
+	}
+
+	cli, ctx, done, err := cf.etcd.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	c := ctl.NewCollect(cli, cf.etcd.Prefix(), r.stdout)
+	opt := ctl.WriteOptions{DryRun: cf.dryRun}
+	if !cf.yes && isTerminal(r.stdin) {
+		opt.Confirm = r.confirm
+	}
+
+	switch name {
+	case "get":
+		if *allHosts {
+			return r.listHosts(ctx, c, *output)
+		}
+		return c.Get(ctx, cf.host, r.stdout)
+	case "set":
+		value, err := r.readConfig(*file)
+		if err != nil {
+			return err
+		}
+		return c.Set(ctx, cf.host, value, opt)
+	case "add":
+		if *path == "" || *topic == "" {
+			return usagef("collect add: --path and --topic are required")
+		}
+		entry, err := entryJSON(*path, *topic, *start, *stamp, *format, *maxLine, excludes, fields)
+		if err != nil {
+			return err
+		}
+		return c.Add(ctx, cf.host, entry, opt)
+	case "rm":
+		if *path == "" {
+			return usagef("collect rm: --path is required")
+		}
+		return c.Remove(ctx, cf.host, *path, opt)
+	default: // edit
+		editor := os.Getenv("VISUAL")
+		if editor == "" {
+			editor = os.Getenv("EDITOR")
+		}
+		if editor == "" {
+			editor = "vi"
+		}
+		return c.Edit(ctx, cf.host, editor, opt)
+	}
+}
+
+func (r *runner) listHosts(ctx context.Context, c *ctl.Collect, output string) error {
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(r.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(hosts)
+	}
+	fmt.Fprintf(r.stdout, "%-24s %10s %8s  %s\n", "HOST", "REVISION", "ENTRIES", "VALID")
+	for _, h := range hosts {
+		valid := "yes"
+		if h.Error != "" {
+			valid = "NO: " + strings.ReplaceAll(h.Error, "\n", "; ")
+		}
+		fmt.Fprintf(r.stdout, "%-24s %10d %8d  %s\n", h.Host, h.Revision, h.Entries, valid)
+	}
+	return nil
+}
+
+func (r *runner) readConfig(file string) ([]byte, error) {
+	switch file {
+	case "":
+		return nil, usagef("collect set: -f FILE (or - for stdin) is required")
+	case "-":
+		return io.ReadAll(r.stdin)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return b, nil
+}
+
+// entryJSON builds one collect entry from add's flags; unset fields are
+// left out so the agent's defaults apply.
+func entryJSON(path, topic, start, stamp, format string, maxLine int, excludes, fields []string) ([]byte, error) {
+	e := etcd.Entry{Path: path, Topic: topic, Exclude: excludes, Start: start, Timestamp: stamp, MaxLineBytes: maxLine, Format: format}
+	for _, kv := range fields {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--field %q: use key=value", kv)
+		}
+		if e.Fields == nil {
+			e.Fields = map[string]string{}
+		}
+		e.Fields[k] = v
+	}
+	return json.Marshal(e)
+}
+
+func (r *runner) confirm() bool {
+	fmt.Fprint(r.stderr, "Write this? [y/N] ")
+	line, _ := bufio.NewReader(r.stdin).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes"
+}
+
+// isTerminal reports whether in is an interactive terminal (then logctl asks
+// before writing).
+func isTerminal(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

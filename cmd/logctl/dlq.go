@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/ctl"
+)
+
+func (r *runner) dlq(ctx context.Context, name string, args []string) error {
+	if name != "ls" && name != "replay" {
+		return usagef("unknown dlq subcommand %q (ls, replay)", name)
+	}
+	fs := r.flagSet("dlq " + name)
+	var (
+		brokers     = fs.String("brokers", os.Getenv("LOGCTL_BROKERS"), "comma-separated Kafka brokers (LOGCTL_BROKERS)")
+		transferCfg = fs.String("transfer-config", "", "take Kafka settings (TLS, SASL) from this transfer.yaml")
+		topic       = fs.String("topic", "", "the dead-letter topic, e.g. web_log-dlq")
+		to          = fs.String("to", "", "replay: send to this topic instead of each message's source.topic")
+		limit       = fs.Int("limit", 0, "at most this many messages (0: all)")
+		from        = fs.String("from-offsets", "", "start partitions at these offsets, e.g. 0=120,2=7 (printed by an interrupted replay)")
+		dryRun      = fs.Bool("dry-run", false, "replay: check and show, send nothing")
+		output      = outputFlag(fs)
+	)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(*output); err != nil {
+		return err
+	}
+	if *topic == "" {
+		return usagef("dlq %s: --topic is required", name)
+	}
+	kafka, err := kafkaSettings(*brokers, *transferCfg)
+	if err != nil {
+		return err
+	}
+	offsets, err := ctl.ParseOffsets(*from)
+	if err != nil {
+		return usagef("--from-offsets: %v", err)
+	}
+	opt := ctl.DLQOptions{Kafka: kafka, Topic: *topic, To: *to, Limit: *limit, FromOffsets: offsets, DryRun: *dryRun}
+	if name == "ls" {
+		return ctl.DLQList(ctx, opt, r.stdout, *output == "json")
+	}
+	_, err = ctl.DLQReplay(ctx, opt, r.stdout) // it prints its own summary
+	return err
+}
+
+// kafkaSettings takes the transfer's kafka section when a transfer config is
+// given (TLS, SASL and all), else plain brokers.
+func kafkaSettings(brokers, transferConfig string) (conf.Kafka, error) {
+	if transferConfig != "" {
+		t, err := conf.LoadTransfer(transferConfig)
+		if err != nil {
+			return conf.Kafka{}, err
+		}
+		if brokers != "" {
+			t.Kafka.Brokers = ctl.SplitList(brokers)
+		}
+		return t.Kafka, nil
+	}
+	if brokers == "" {
+		return conf.Kafka{}, usagef("dlq: --brokers (or LOGCTL_BROKERS) or --transfer-config is required")
+	}
+	return conf.Kafka{Brokers: ctl.SplitList(brokers)}, nil
+}

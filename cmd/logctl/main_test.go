@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+// logctl runs one command line in-process against e and returns the exit
+// status and output.
+type logctl struct {
+	t    *testing.T
+	etcd *testenv.Etcd
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (l logctl) run(args ...string) result {
+	l.t.Helper()
+	return l.runStdin("", args...)
+}
+
+func (l logctl) runStdin(stdin string, args ...string) result {
+	l.t.Helper()
+	if l.etcd != nil && len(args) > 0 && args[0] != "dlq" {
+		args = append(args, "--endpoints", strings.Join(l.etcd.Endpoints(), ","))
+	}
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errOut)
+	return result{code, out.String(), errOut.String()}
+}
+
+func (r result) must(t *testing.T) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func stored(t *testing.T, cli *clientv3.Client, host string) (string, int64) {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), etcd.CollectKey("/logagent/", host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", 0
+	}
+	return string(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
+}
+
+func TestCollectAddGetRemove(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+
+	r := l.run("collect", "add", "--host", "web1", "--path", "/var/log/nginx/access.log", "--topic", "web_log",
+		"--timestamp", "nginx", "--field", "env=prod", "--exclude", "*.gz").must(t)
+	if !strings.Contains(r.stdout, `+    "path": "/var/log/nginx/access.log",`) || !strings.Contains(r.stdout, "written at revision") {
+		t.Fatalf("add output lacks the diff or the confirmation:\n%s", r.stdout)
+	}
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/app/*.log", "--topic", "app_log").must(t)
+	value, _ := stored(t, cli, "web1")
+	entries, err := etcd.ParseCollectConfig([]byte(value))
+	if err != nil || len(entries) != 2 || entries[0].Fields["env"] != "prod" || entries[1].Topic != "app_log" {
+		t.Fatalf("stored config %s: %+v %v", value, entries, err)
+	}
+
+	got := l.run("collect", "get", "--host", "web1").must(t)
+	if got.stdout != value {
+		t.Fatalf("get printed\n%s\nstored is\n%s", got.stdout, value)
+	}
+
+	// The same path twice, and an entry the agent would reject.
+	if r := l.run("collect", "add", "--host", "web1", "--path", "/var/log/app/*.log", "--topic", "x"); r.code != 1 || !strings.Contains(r.stderr, "already collects /var/log/app/*.log") {
+		t.Fatalf("duplicate path: %+v", r)
+	}
+	if r := l.run("collect", "add", "--host", "web1", "--path", "relative.log", "--topic", "web_log"); r.code != 1 || !strings.Contains(r.stderr, "path") {
+		t.Fatalf("relative path: %+v", r)
+	}
+
+	r = l.run("collect", "rm", "--host", "web1", "--path", "/var/log/nginx/access.log").must(t)
+	if !strings.Contains(r.stdout, `-    "path": "/var/log/nginx/access.log",`) {
+		t.Fatalf("rm output lacks the diff:\n%s", r.stdout)
+	}
+	if r := l.run("collect", "rm", "--host", "web1", "--path", "/nope.log"); r.code != 1 || !strings.Contains(r.stderr, "no entry with path /nope.log") {
+		t.Fatalf("rm of a missing path: %+v", r)
+	}
+	value, _ = stored(t, cli, "web1")
+	if strings.Contains(value, "nginx") || !strings.Contains(value, "app_log") {
+		t.Fatalf("after rm: %s", value)
+	}
+}
+
+func TestCollectSetValidatesAndDryRun(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	good := write("good.json", `[{"path":"/var/log/a.log","topic":"web_log"}]`)
+	r := l.run("collect", "set", "--host", "web1", "-f", good, "--dry-run").must(t)
+	if !strings.Contains(r.stdout, "dry run: nothing written") {
+		t.Fatalf("dry run output:\n%s", r.stdout)
+	}
+	if v, _ := stored(t, cli, "web1"); v != "" {
+		t.Fatalf("dry run wrote %s", v)
+	}
+	l.run("collect", "set", "--host", "web1", "-f", good).must(t)
+	_, rev := stored(t, cli, "web1")
+	if r := l.run("collect", "set", "--host", "web1", "-f", good).must(t); !strings.Contains(r.stdout, "no change") {
+		t.Fatalf("same config again: %s", r.stdout)
+	}
+	if _, again := stored(t, cli, "web1"); again != rev {
+		t.Fatal("an unchanged config was written again")
+	}
+
+	// Every kind of mistake is refused with the validator's words, and the
+	// stored config stays.
+	for name, tc := range map[string]struct{ body, want string }{
+		"typo":      {`[{"path":"/var/log/a.log","topik":"web_log"}]`, `"topik"`},
+		"not json":  {`[{"path":"/var/log/a.log",}]`, "JSON"},
+		"bad topic": {`[{"path":"/var/log/a.log","topic":"bad topic!"}]`, "topic"},
+	} {
+		r := l.run("collect", "set", "--host", "web1", "-f", write(name+".json", tc.body))
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "not written") {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", name, r.code, r.stderr, tc.want)
+		}
+	}
+	if _, now := stored(t, cli, "web1"); now != rev {
+		t.Fatal("an invalid config was written")
+	}
+
+	// From stdin.
+	r = l.runStdin(`[{"path":"/var/log/b.log","topic":"app_log"}]`, "collect", "set", "--host", "web1", "-f", "-").must(t)
+	if v, _ := stored(t, cli, "web1"); !strings.Contains(v, "b.log") {
+		t.Fatalf("stdin set: %s", v)
+	}
+}
+
+func TestCollectEdit(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log").must(t)
+
+	// The "editor" is sed changing the topic in the file it is given.
+	t.Setenv("VISUAL", "sed -i s/web_log/app_log/")
+	l.run("collect", "edit", "--host", "web1").must(t)
+	if v, _ := stored(t, cli, "web1"); !strings.Contains(v, "app_log") {
+		t.Fatalf("after edit: %s", v)
+	}
+
+	// An edit the agent would reject is not written, and is kept for the operator.
+	_, rev := stored(t, cli, "web1")
+	t.Setenv("VISUAL", "sed -i s/app_log/bad!topic/")
+	r := l.run("collect", "edit", "--host", "web1")
+	if r.code != 1 || !strings.Contains(r.stderr, "your edit is in ") {
+		t.Fatalf("invalid edit: %+v", r)
+	}
+	kept := strings.Fields(r.stderr[strings.Index(r.stderr, "your edit is in ")+len("your edit is in "):])[0]
+	t.Cleanup(func() { os.Remove(kept) })
+	if b, err := os.ReadFile(kept); err != nil || !strings.Contains(string(b), "bad!topic") {
+		t.Fatalf("kept edit %s: %q %v", kept, b, err)
+	}
+	if _, now := stored(t, cli, "web1"); now != rev {
+		t.Fatal("an invalid edit was written")
+	}
+}
+
+func TestCollectGetAllHosts(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log").must(t)
+	l.run("collect", "add", "--host", "web2", "--path", "/var/log/b.log", "--topic", "web_log").must(t)
+	if _, err := cli.Put(context.Background(), etcd.CollectKey("/logagent/", "db1"), `{"not":"a list"}`); err != nil {
+		t.Fatal(err)
+	}
+	r := l.run("collect", "get", "--all-hosts", "-o", "json").must(t)
+	var hosts []struct {
+		Host    string
+		Entries int
+		Error   string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hosts); err != nil {
+		t.Fatalf("%v in %s", err, r.stdout)
+	}
+	if len(hosts) != 3 || hosts[0].Host != "db1" || hosts[0].Error == "" || hosts[1].Entries != 1 || hosts[2].Host != "web2" {
+		t.Fatalf("hosts: %+v", hosts)
+	}
+	table := l.run("collect", "get", "--all-hosts").must(t).stdout
+	if !strings.Contains(table, "web1") || !strings.Contains(table, "NO: ") {
+		t.Fatalf("table:\n%s", table)
+	}
+	// An invalid stored config is printed and reported.
+	if r := l.run("collect", "get", "--host", "db1"); r.code != 1 || !strings.Contains(r.stdout, `"not"`) || !strings.Contains(r.stderr, "invalid") {
+		t.Fatalf("get of an invalid config: %+v", r)
+	}
+}
+
+func TestEtcdFlagsFromEnvironment(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(e.Endpoints(), ","))
+	t.Setenv("LOGCTL_PREFIX", "/other")
+	l := logctl{t: t} // no --endpoints flag
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log").must(t)
+	resp, err := e.Client(t).Get(context.Background(), "/other/web1/collect_config")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("key under the env prefix: %v %v", resp, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	l := logctl{t: t}
+	for _, args := range [][]string{
+		{}, {"nope"}, {"collect"}, {"collect", "frobnicate", "--host", "x"},
+		{"collect", "add", "--host", "x"}, {"collect", "get"}, {"status", "-o", "yaml"},
+		{"dlq", "ls"}, {"etcd-roles"}, {"collect", "get", "--host", "a", "stray"},
+	} {
+		if r := l.run(args...); r.code != exitUsage || !strings.Contains(r.stderr, "Usage:") {
+			t.Errorf("%q: exit %d, stderr %q; want %d with usage", args, r.code, r.stderr, exitUsage)
+		}
+	}
+	if r := l.run("version").must(t); !strings.HasPrefix(r.stdout, "logctl ") {
+		t.Errorf("version: %q", r.stdout)
+	}
+}
+
+func TestEtcdRoles(t *testing.T) {
+	r := logctl{t: t}.run("etcd-roles", "--host", "web1").must(t)
+	for _, want := range []string{
+		"etcdctl role add logagent-web1",
+		"etcdctl role grant-permission logagent-web1 read '/logagent/web1/collect_config'",
+		"etcdctl role grant-permission logagent-web1 write '/logagent/web1/status'",
+		"etcdctl user grant-role logagent-web1 logagent-web1",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package ctl
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/testenv"
+)
+
+func TestStatuses(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	ctx := ctxT(t)
+	put := func(key, value string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	putStatus := func(st etcd.Status) {
+		t.Helper()
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(etcd.StatusKey("/logagent/", st.Host), string(b))
+	}
+	now := time.Now()
+	cfg := `[{"path":"/var/log/a.log","topic":"web_log"}]`
+
+	okRev := put(etcd.CollectKey("/logagent/", "web1"), cfg)
+	putStatus(etcd.Status{Host: "web1", Version: "1.0", UpdatedAt: now.Add(-3 * time.Second),
+		Config: etcd.ConfigStatus{AppliedRevision: okRev},
+		Files:  []etcd.FileStatus{{Path: "/var/log/a.log", Topic: "web_log", Offset: 1200, Size: 1500, LagBytes: 300}}})
+
+	appliedRev := put(etcd.CollectKey("/logagent/", "web2"), cfg)
+	badRev := put(etcd.CollectKey("/logagent/", "web2"), `[{"path":"x"}]`)
+	putStatus(etcd.Status{Host: "web2", Version: "1.0", UpdatedAt: now,
+		Config: etcd.ConfigStatus{AppliedRevision: appliedRev, RejectedRevision: badRev, RejectReason: "entry 0: path must be absolute"}})
+
+	put(etcd.CollectKey("/logagent/", "web3"), cfg) // no agent
+	pendingRev := put(etcd.CollectKey("/logagent/", "web4"), cfg)
+	putStatus(etcd.Status{Host: "web4", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: pendingRev - 100}})
+	web5Rev := put(etcd.CollectKey("/logagent/", "web5"), cfg)
+	putStatus(etcd.Status{Host: "web5", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: web5Rev},
+		Files: []etcd.FileStatus{{Path: "/var/log/secret.log", LastError: "open /var/log/secret.log: permission denied"}}})
+	put("/logagent/web1/other", "ignored")
+	put("/elsewhere/web9/status", "{}")
+
+	all, err := Statuses(ctx, cli, "/logagent/", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, hs := range all {
+		states[hs.Host] = hs.State
+	}
+	want := map[string]string{"web1": "ok", "web2": "config-rejected", "web3": "no-status", "web4": "config-pending", "web5": "file-errors"}
+	if len(states) != len(want) {
+		t.Fatalf("hosts %v, want %v", states, want)
+	}
+	for h, s := range want {
+		if states[h] != s {
+			t.Errorf("%s: state %q, want %q", h, states[h], s)
+		}
+	}
+	if all[0].Host != "web1" || all[0].HeartbeatAge != 3 {
+		t.Errorf("web1 heartbeat age %v", all[0].HeartbeatAge)
+	}
+
+	var table bytes.Buffer
+	if err := WriteStatusTable(&table, all); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"/var/log/a.log", "web_log", "1200", "300", "REJECTED: entry 0: path must be absolute", "no agent status", "permission denied", "heartbeat 3s ago"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+
+	one, err := Statuses(ctx, cli, "/logagent/", "web1", now)
+	if err != nil || len(one) != 1 || one[0].Status.Files[0].LagBytes != 300 {
+		t.Fatalf("one host: %+v %v", one, err)
+	}
+	var js bytes.Buffer
+	if err := WriteStatusJSON(&js, one); err != nil {
+		t.Fatal(err)
+	}
+	var back []HostStatus
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back[0].Status.Files[0].Offset != 1200 {
+		t.Fatalf("json round trip: %s %v", js.String(), err)
+	}
+	if _, err := Statuses(ctx, cli, "/logagent/", "nohost", now); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Fatalf("unknown host: %v", err)
+	}
+}
