@@ -59,6 +59,7 @@ type demo struct {
 	writer       *logWriter
 	brokers      []string
 	etcdEPs      []string
+	ctlBin       string // logctl, for the commands the banner suggests
 	httpBase     string    // the agent's /metrics and /readyz
 	transferBase string    // logtransfer's
 	started      time.Time // when the writer started
@@ -149,6 +150,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.ctlBin = b.ctl
 	if err := resetData(d.l); err != nil {
 		return err
 	}
@@ -366,11 +368,12 @@ func (d *demo) banner(configJSON []byte) {
 	cmd("the newest document", d.search.curlSearch(newestBody))
 	cmd("three requests that got a 404", d.search.curlSearch(`{"size":3,"query":{"term":{"http.response.status_code":404}}}`))
 	cmd("requests per status code", d.search.curlSearch(`{"size":0,"aggs":{"status":{"terms":{"field":"http.response.status_code"}}}}`))
-	cmd("the agent's status key in etcd", ctlCommand(o, "-status"))
-	if newConfig, err := demoConfig(d.l.accessLog, "live-edit"); err == nil {
-		cmd("change the collect config live (here the env field, which becomes fields.env in the documents)",
-			ctlCommand(o, "-set-config", shellQuote(string(newConfig))))
-	}
+	ctl, eps := display(d.ctlBin), strings.Join(d.etcdEPs, ",")
+	cmd("the agent's status: files, acked offsets, lag, config applied", fmt.Sprintf("%s status --endpoints %s", ctl, eps))
+	cmd("the collect config in etcd", fmt.Sprintf("%s collect get --host %s --endpoints %s", ctl, hostID, eps))
+	cmd("change it live: validated as the agent does, shown as a diff, written with a compare-and-swap",
+		fmt.Sprintf("%s collect edit --host %s --endpoints %s", ctl, hostID, eps))
+	cmd("dead-lettered documents, if any", fmt.Sprintf("%s dlq ls --brokers %s --topic %s", display(d.ctlBin), d.brokers[0], dlqTopic))
 	p("Ctrl-C stops everything.")
 	p("")
 }

@@ -31,7 +31,7 @@ var (
 
 // TestDemo runs the demo as `make demo` would, but on free ports and a temp
 // data dir: it waits until documents are searchable, talks to the running
-// demo with -status and -set-config and queries its ZincSearch with the
+// demo with logctl and queries its ZincSearch with the
 // printed credentials, then interrupts it as Ctrl-C would and checks that it
 // stops everything cleanly with every written line searchable.
 func TestDemo(t *testing.T) {
@@ -47,16 +47,16 @@ func TestDemo(t *testing.T) {
 	}
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin+string(filepath.Separator),
-		"./cmd/logagent", "./cmd/logtransfer", "./cmd/devstack", "./cmd/logdemo")
+		"./cmd/logagent", "./cmd/logtransfer", "./cmd/logctl", "./cmd/devstack", "./cmd/logdemo")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	logdemo := filepath.Join(bin, "logdemo")
 	data := t.TempDir()
-	zincPort := testenv.FreePort(t)
+	zincPort, etcdPort := testenv.FreePort(t), testenv.FreePort(t)
 	ports := []string{
-		"-etcd-port", strconv.Itoa(testenv.FreePort(t)), "-etcd-peer-port", strconv.Itoa(testenv.FreePort(t)),
+		"-etcd-port", strconv.Itoa(etcdPort), "-etcd-peer-port", strconv.Itoa(testenv.FreePort(t)),
 		"-kafka-port", strconv.Itoa(testenv.FreePort(t)), "-http-port", strconv.Itoa(testenv.FreePort(t)),
 		"-transfer-http-port", strconv.Itoa(testenv.FreePort(t)), "-zinc-port", strconv.Itoa(zincPort),
 	}
@@ -93,7 +93,7 @@ func TestDemo(t *testing.T) {
 		// The first progress line: everything runs; poke it from outside.
 		if !talked {
 			talked = true
-			ctl(t, ctx, logdemo, data, ports)
+			ctl(t, ctx, filepath.Join(bin, "logctl"), fmt.Sprintf("127.0.0.1:%d", etcdPort), data)
 		}
 		if !searched {
 			if n, err := strconv.Atoi(m[4]); err == nil && n > 0 {
@@ -183,29 +183,31 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// ctl runs -status and -set-config against the running demo.
-func ctl(t *testing.T, ctx context.Context, logdemo, data string, ports []string) {
+// ctl runs logctl against the running demo as the banner suggests: status,
+// an invalid config refused, a valid one written.
+func ctl(t *testing.T, ctx context.Context, logctl, endpoint, data string) {
 	t.Helper()
-	run := func(args ...string) (string, error) {
-		c := exec.CommandContext(ctx, logdemo, append(append([]string{"-data", data}, ports...), args...)...)
+	run := func(stdin string, args ...string) (string, error) {
+		c := exec.CommandContext(ctx, logctl, append(args, "--endpoints", endpoint)...)
+		c.Stdin = strings.NewReader(stdin)
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}
-	out, err := run("-status")
+	out, err := run("", "status", "--host", hostID, "-o", "json")
 	if err != nil || !strings.Contains(out, `"host": "demo-host"`) {
-		t.Errorf("-status: %v\n%s", err, out)
+		t.Errorf("logctl status: %v\n%s", err, out)
 	}
-	out, err = run("-set-config", `[{"path":"/x.log","topic":"web_log","fieldz":{}}]`)
+	out, err = run(`[{"path":"/x.log","topic":"web_log","fieldz":{}}]`, "collect", "set", "--host", hostID, "-f", "-")
 	if err == nil || !strings.Contains(out, `unknown field "fieldz"`) {
-		t.Errorf("-set-config with an invalid config: %v, want an error naming the field\n%s", err, out)
+		t.Errorf("logctl collect set with an invalid config: %v, want an error naming the field\n%s", err, out)
 	}
 	cfg, err := demoConfig(filepath.Join(data, "logs", "access.log"), "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err = run("-set-config", string(cfg))
-	if err != nil || !strings.Contains(out, "put /logagent/demo-host/collect_config at revision") {
-		t.Errorf("-set-config: %v\n%s", err, out)
+	out, err = run(string(cfg), "collect", "set", "--host", hostID, "-f", "-")
+	if err != nil || !strings.Contains(out, "written at revision") || !strings.Contains(out, `+      "env": "e2e"`) {
+		t.Errorf("logctl collect set: %v\n%s", err, out)
 	}
 }
 

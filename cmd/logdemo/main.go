@@ -14,10 +14,8 @@
 // children's logs. Each run starts afresh: it removes what an earlier run
 // left there (those paths only).
 //
-// Two flags talk to a running demo instead of starting one:
-//
-//	go run ./cmd/logdemo -status              the agent's status key and the collect config
-//	go run ./cmd/logdemo -set-config '<json>' validate and put a new collect config
+// The banner prints the logctl commands that talk to the running demo
+// (status, editing the collect config live, dead letters).
 //
 // Ctrl-C (or -duration) stops the writer, lets the agent catch up and stops
 // it, lets logtransfer and ZincSearch catch up and stops them, then
@@ -66,10 +64,6 @@ type options struct {
 	httpPort     int
 	transferPort int
 	zincPort     int
-
-	status       bool
-	setConfig    string
-	setConfigSet bool // -set-config was given (an empty value is still an error to report)
 }
 
 func main() {
@@ -83,15 +77,7 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	switch {
-	case o.status:
-		err = showStatus(o)
-	case o.setConfigSet:
-		err = setConfig(o)
-	default:
-		err = runDemo(o)
-	}
-	if err != nil {
+	if err := runDemo(o); err != nil {
 		fmt.Fprintf(os.Stderr, "logdemo: %v\n", err)
 		os.Exit(1)
 	}
@@ -111,8 +97,6 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.httpPort, "http-port", 9431, "the agent's /metrics port on 127.0.0.1")
 	fs.IntVar(&o.transferPort, "transfer-http-port", 9432, "logtransfer's /metrics port on 127.0.0.1 (its http_listen)")
 	fs.IntVar(&o.zincPort, "zinc-port", 24080, "ZincSearch port on 127.0.0.1 (the Elasticsearch API is under /es)")
-	fs.BoolVar(&o.status, "status", false, "print the running demo agent's status key and collect config, then exit")
-	fs.StringVar(&o.setConfig, "set-config", "", "validate this collect config JSON, put it for the running demo, then exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: logdemo [flags]\n\nRuns an nginx log writer + logagent + logtransfer locally, with devstack (etcd, kfake)\nand ZincSearch as development stand-ins; Ctrl-C stops it.\n\n")
 		fs.PrintDefaults()
@@ -125,14 +109,6 @@ func parseFlags(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "set-config" {
-			o.setConfigSet = true
-		}
-	})
-	if o.status && o.setConfigSet {
-		return o, errors.New("-status and -set-config: give one of them")
 	}
 	if o.duration < 0 {
 		return o, fmt.Errorf("-duration: %v is negative", o.duration)

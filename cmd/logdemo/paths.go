@@ -114,12 +114,12 @@ func display(p string) string {
 
 // bins are the programs the demo runs.
 type bins struct {
-	agent, devstack, transfer string // built from this repo (cmd/...)
+	agent, devstack, transfer, ctl string // built from this repo (cmd/...)
 	zinc                      string // zincsearch-es, built by scripts/build-zinc.sh
 }
 
 // binaries returns the paths of the demo's programs. Without -bin, logagent,
-// logtransfer and devstack are <repo>/bin/*, which `make demo` has just
+// logtransfer, logctl and devstack are <repo>/bin/*, which `make demo` has just
 // built; a plain `go run` builds them when missing. Without -zinc-bin,
 // zincsearch-es is <repo>/.cache/bin/zincsearch-es, which `make demo` builds
 // with scripts/build-zinc.sh; a plain `go run` runs that script when the
@@ -129,16 +129,17 @@ func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, er
 	dir := binFlag
 	if dir == "" {
 		if l.root == "" {
-			return b, errors.New("not inside the logagent repo: run from its directory, or pass -bin with logagent, logtransfer and devstack, and -zinc-bin")
+			return b, errors.New("not inside the logagent repo: run from its directory, or pass -bin with logagent, logtransfer, logctl and devstack, and -zinc-bin")
 		}
 		dir = filepath.Join(l.root, "bin")
 	}
-	b.agent, b.devstack, b.transfer = filepath.Join(dir, "logagent"), filepath.Join(dir, "devstack"), filepath.Join(dir, "logtransfer")
-	if !isFile(b.agent) || !isFile(b.devstack) || !isFile(b.transfer) {
+	b.agent, b.devstack, b.transfer, b.ctl = filepath.Join(dir, "logagent"), filepath.Join(dir, "devstack"), filepath.Join(dir, "logtransfer"), filepath.Join(dir, "logctl")
+	built := func() bool { return isFile(b.agent) && isFile(b.devstack) && isFile(b.transfer) && isFile(b.ctl) }
+	if !built() {
 		if binFlag != "" {
-			return b, fmt.Errorf("-bin %s: want logagent, logtransfer and devstack in it", binFlag)
+			return b, fmt.Errorf("-bin %s: want logagent, logtransfer, logctl and devstack in it", binFlag)
 		}
-		fmt.Printf("bin/logagent, bin/logtransfer or bin/devstack is missing; building: go build -o bin/ ./cmd/...\n")
+		fmt.Printf("bin/logagent, bin/logtransfer, bin/logctl or bin/devstack is missing; building: go build -o bin/ ./cmd/...\n")
 		// -buildvcs=false for the Makefile's reason: checkouts without .git, or
 		// owned by another user, make VCS stamping fail.
 		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", "bin"+string(filepath.Separator), "./cmd/...")
@@ -147,8 +148,8 @@ func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, er
 		if err := cmd.Run(); err != nil {
 			return b, fmt.Errorf("go build -o bin/ ./cmd/... in %s: %w", l.root, err)
 		}
-		if !isFile(b.agent) || !isFile(b.devstack) || !isFile(b.transfer) {
-			return b, fmt.Errorf("go build did not produce %s, %s and %s", b.agent, b.transfer, b.devstack)
+		if !built() {
+			return b, fmt.Errorf("go build did not produce %s, %s, %s and %s", b.agent, b.transfer, b.ctl, b.devstack)
 		}
 	}
 
