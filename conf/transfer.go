@@ -28,6 +28,12 @@ type Transfer struct {
 	// {topic}-{date}. The index template covers the pattern with {date} as *.
 	Index string `yaml:"index"`
 	Batch Batch  `yaml:"batch"`
+	// RetentionDays deletes the daily indices of the transfer's topics once
+	// their date is more than this many days before today (UTC): with 7,
+	// today's index and the 7 before it are kept. 0 (the default) never
+	// deletes. Needs {date} in Index; only names that parse exactly as Index
+	// with a date are ever deleted.
+	RetentionDays int `yaml:"retention_days"`
 	// DLQTopic names the dead-letter topic of a source topic ({topic});
 	// default {topic}-dlq. It must exist: the transfer does not create it.
 	DLQTopic string `yaml:"dlq_topic"`
@@ -145,6 +151,9 @@ func (t *Transfer) validate() error {
 	if err := t.validateIndex(); err != nil {
 		return err
 	}
+	if err := t.validateRetention(); err != nil {
+		return err
+	}
 	if err := t.validateDLQTopic(); err != nil {
 		return err
 	}
@@ -221,6 +230,18 @@ func (t *Transfer) validateIndex() error {
 		if err := validateIndexName(name); err != nil {
 			return fmt.Errorf("index: %q gives %q for topic %q: %w", t.Index, name, topic, err)
 		}
+	}
+	return nil
+}
+
+func (t *Transfer) validateRetention() error {
+	if t.RetentionDays < 0 {
+		return fmt.Errorf("retention_days: %d is negative (0 keeps indices forever)", t.RetentionDays)
+	}
+	if t.RetentionDays > 0 && !strings.Contains(t.Index, "{date}") {
+		// An index without a date in its name holds every day: it never
+		// grows old, and deleting it would delete everything.
+		return fmt.Errorf("retention_days: needs {date} in index %q to tell an index's age", t.Index)
 	}
 	return nil
 }

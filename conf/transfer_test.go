@@ -24,6 +24,9 @@ func TestLoadTransferDefaults(t *testing.T) {
 	if c.Batch.MaxDocs != 1000 || c.Batch.MaxBytes != 5<<20 || c.Batch.MaxWait != time.Second {
 		t.Errorf("batch: %+v", c.Batch)
 	}
+	if c.RetentionDays != 0 {
+		t.Errorf("retention_days %d, want 0 (off)", c.RetentionDays)
+	}
 	if c.HTTPListen != "127.0.0.1:9432" || c.LogLevel != "info" {
 		t.Errorf("http_listen %q log_level %q", c.HTTPListen, c.LogLevel)
 	}
@@ -49,6 +52,7 @@ elasticsearch:
   sniff: true
   timeout: 30s
 index: "logs-{topic}-{date}"
+retention_days: 30
 batch:
   max_docs: 500
   max_bytes: 1MiB
@@ -71,7 +75,7 @@ log_level: debug
 	if pw, err := c.Elasticsearch.Password.Resolve(); err != nil || pw != "pw" {
 		t.Errorf("password: %q %v", pw, err)
 	}
-	if c.Parse["web_log"] != ParseNginx || c.JSONTarget != "payload" || c.Batch.MaxBytes != 1<<20 || !c.Elasticsearch.Sniff {
+	if c.Parse["web_log"] != ParseNginx || c.JSONTarget != "payload" || c.Batch.MaxBytes != 1<<20 || !c.Elasticsearch.Sniff || c.RetentionDays != 30 {
 		t.Errorf("parsed: %+v", c)
 	}
 }
@@ -103,7 +107,9 @@ func TestLoadTransferErrorsNameTheField(t *testing.T) {
 		{k + "batch:\n  max_wait: -1s\n", "batch.max_wait"},
 		{k + "http_listen: 9432\n", "http_listen"},
 		{k + "log_level: loud\n", "log_level"},
-		{k + "retention_days: 3\n", "field retention_days not found"},
+		{k + "retention_dayz: 3\n", "field retention_dayz not found"},
+		{k + "retention_days: -1\n", "retention_days: -1 is negative"},
+		{k + "retention_days: 7\nindex: \"{topic}-all\"\n", "retention_days: needs {date} in index \"{topic}-all\""},
 	}
 	for _, c := range cases {
 		_, err := LoadTransfer(writeConfig(t, c.body))

@@ -80,6 +80,55 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 }
 
+// TestTransferSystemdNotify runs the transfer as systemd would run a
+// Type=notify unit with WatchdogSec: READY once it joined the consumer group,
+// watchdog pings, STOPPING on SIGTERM and exit 0.
+func TestTransferSystemdNotify(t *testing.T) {
+	p := newPipeline(t)
+	bin := testenv.Build(t, "./cmd/logtransfer")
+	dir := t.TempDir()
+	cfgPath := writeTransferYAML(t, p, dir)
+	notify := testenv.ListenNotify(t, time.Second)
+	proc := testenv.StartProcess(t, filepath.Join(dir, "transfer.log"), bin, "-config", cfgPath)
+	if msg, _ := notify.Expect(t, "READY=1", 30*time.Second); !strings.Contains(msg, "STATUS=consuming") {
+		t.Fatalf("READY without a status: %q", msg)
+	}
+	notify.Expect(t, "WATCHDOG=1", 5*time.Second)
+	if err := proc.Terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	notify.Expect(t, "STOPPING=1", 5*time.Second)
+}
+
+// TestTransferStopsWhileKafkaIsDown: started before its brokers, the
+// transfer waits for them, and SIGTERM meanwhile is a clean stop (exit 0),
+// not a failure systemd would restart.
+func TestTransferStopsWhileKafkaIsDown(t *testing.T) {
+	p := newPipeline(t)
+	bin := testenv.Build(t, "./cmd/logtransfer")
+	dir := t.TempDir()
+	cfgPath := writeTransferYAML(t, p, dir)
+	yaml, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	yaml = []byte(strings.Replace(string(yaml), p.kafka.Brokers()[0], nowhere, 1))
+	if err := os.WriteFile(cfgPath, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "transfer.log")
+	proc := testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "Kafka not reachable yet")
+	}, "the transfer waiting for Kafka")
+	if err := proc.Terminate(t, 30*time.Second); err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("exit after SIGTERM while Kafka is down: %v\n%s", err, b)
+	}
+}
+
 // TestTransferKill9 kills the transfer process mid-stream; after a restart
 // the engine holds every message exactly once.
 func TestTransferKill9(t *testing.T) {

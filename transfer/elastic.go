@@ -234,7 +234,7 @@ func requestError(ctx context.Context, err error) error {
 // and the parsed ECS fields so Kibana needs no mapping work.
 func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 	pattern := e.cfg.IndexName(topic, "*")
-	body, err := templateBody(pattern)
+	body, err := TemplateBody(pattern)
 	if err != nil {
 		return err
 	}
@@ -245,11 +245,15 @@ func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 	return nil
 }
 
-// templateBody builds the template. Its priority grows with the pattern's
-// length: overlapping composable templates must not share a priority, and
-// the longer pattern ("web-x-*" over "web-*") is the more specific. The base
-// 200 stays above Elasticsearch's built-in logs-*-* (100).
-func templateBody(pattern string) (string, error) {
+// TemplateBody is the index template PutTemplate installs for an index
+// pattern such as web_log-*. It is exported so that assets relying on its
+// field names and types (deploy/kibana) can be checked against it.
+//
+// Its priority grows with the pattern's length: overlapping composable
+// templates must not share a priority, and the longer pattern ("web-x-*"
+// over "web-*") is the more specific. The base 200 stays above
+// Elasticsearch's built-in logs-*-* (100).
+func TemplateBody(pattern string) (string, error) {
 	type m = map[string]any
 	keyword := m{"type": "keyword"}
 	long := m{"type": "long"}

@@ -14,6 +14,8 @@ type Metrics struct {
 	BatchSeconds prometheus.Histogram // one batch from first bulk to all stored
 	BatchSize    prometheus.Histogram
 	Lag          *prometheus.GaugeVec // by topic, partition: high watermark - next offset
+	// IndicesDeleted counts daily indices Retention deleted.
+	IndicesDeleted prometheus.Counter
 }
 
 // NewMetrics creates and registers the transfer's metrics.
@@ -24,12 +26,13 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		return c
 	}
 	m := &Metrics{
-		Consumed:     counter("messages_consumed_total", "Kafka messages received."),
-		Indexed:      counter("documents_indexed_total", "Documents the search engine stored."),
-		Retried:      counter("documents_retried_total", "Documents sent again after a retryable failure or a missing answer."),
-		DeadLettered: counter("documents_dead_lettered_total", "Documents written to the DLQ topic."),
-		Committed:    counter("batches_committed_total", "Batches whose offsets were committed."),
-		BulkRequests: counter("bulk_requests_total", "Bulk requests sent."),
+		Consumed:       counter("messages_consumed_total", "Kafka messages received."),
+		Indexed:        counter("documents_indexed_total", "Documents the search engine stored."),
+		Retried:        counter("documents_retried_total", "Documents sent again after a retryable failure or a missing answer."),
+		DeadLettered:   counter("documents_dead_lettered_total", "Documents written to the DLQ topic."),
+		Committed:      counter("batches_committed_total", "Batches whose offsets were committed."),
+		BulkRequests:   counter("bulk_requests_total", "Bulk requests sent."),
+		IndicesDeleted: counter("indices_deleted_total", "Daily indices deleted because they were older than retention_days."),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "batch_index_seconds",
 			Help: "Time to store one batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "batch_documents",

@@ -12,6 +12,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
 	"github.com/logagent/logagent/internal/ops"
+	"github.com/logagent/logagent/internal/service"
 	"github.com/logagent/logagent/transfer"
 )
 
@@ -52,17 +53,61 @@ func run(cfg *conf.Transfer) error {
 	if err != nil {
 		return err
 	}
-	dlq, err := connectDLQ(ctx, cfg, log)
+	metrics := transfer.NewMetrics(prom)
+	// Retention needs only the engine: it starts before Kafka is reachable.
+	stopRetention, err := startRetention(ctx, cfg, idx, metrics, log)
 	if err != nil {
 		return err
 	}
+	defer stopRetention()
+	// The watchdog only proves the process is not wedged: the consumer has
+	// no loop that turns while Kafka is idle.
+	life := service.Start(ctx, log, func() bool { return true })
+	service.Status(log, "waiting for Kafka")
+	dlq, err := connectDLQ(ctx, cfg, log)
+	if err != nil {
+		stop()
+		life.Wait()
+		if ctx.Err() != nil { // SIGTERM while Kafka was away is a clean stop
+			log.Info("logtransfer stopped before Kafka was reachable")
+			return nil
+		}
+		return err
+	}
 	defer dlq.Close()
-	t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, transfer.NewMetrics(prom), log)
+	t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, metrics, log)
 	log.Info("logtransfer starting", "version", cli.Version, "group", cfg.GroupID, "topics", cfg.Topics)
-	err = t.Run(ctx, func() { ready.Store(true) })
+	err = t.Run(ctx, func() {
+		ready.Store(true)
+		life.Ready(fmt.Sprintf("consuming %v as group %s", cfg.Topics, cfg.GroupID))
+	})
 	ready.Store(false)
+	stop()
+	life.Wait()
 	log.Info("logtransfer stopped")
 	return err
+}
+
+// startRetention runs index retention beside the consumer when
+// retention_days is set. The returned func stops it and waits until it has.
+func startRetention(ctx context.Context, cfg *conf.Transfer, es *transfer.Elastic, m *transfer.Metrics, log *slog.Logger) (stop func(), err error) {
+	if cfg.RetentionDays == 0 {
+		return func() {}, nil
+	}
+	r, err := transfer.NewRetention(cfg, es, m, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}, nil
 }
 
 // connectDLQ retries while Kafka is unreachable, so the daemon can be started

@@ -172,6 +172,11 @@ func esRoutes() []route {
 		// Indexes, mappings, settings, analysis, aliases.
 		{http.MethodPut, "/:target", "index.CreateES", true, index.CreateES, false},
 		{http.MethodHead, "/:target", "index.Exists", true, index.Exists, false},
+		// Zinc's own index delete (upstream at /api/index/:target), so index
+		// retention can be tested here. It answers {"message":"deleted"}
+		// instead of {"acknowledged":true}, 400 for a missing index, and takes
+		// wildcards.
+		{http.MethodDelete, "/:target", "index.Delete", true, index.Delete, false},
 		{http.MethodGet, "/:target/_mapping", "index.GetESMapping", true, index.GetESMapping, false},
 		{http.MethodPut, "/:target/_mapping", "index.SetMapping", true, index.SetMapping, false},
 		{http.MethodGet, "/:target/_settings", "index.GetSettings", true, index.GetSettings, false},
