@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need: Go modules (through the module proxy), a C
-# toolchain for `go test -race` (it needs cgo) and Debian's kcat, an
-# independent Kafka client the tests verify with.
+# toolchain for `go test -race` (it needs cgo), Debian's kcat, an
+# independent Kafka client the tests verify with, and systemd-analyze, which
+# checks the unit files (scripts/test-units.sh).
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,6 +17,7 @@ go mod download
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Go turns cgo off by itself when it finds no C compiler, and -race fails.
 [ "$(go env CGO_ENABLED)" = 1 ] || missing+=(gcc)
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -37,8 +39,10 @@ fi
 echo "deps: installing ${missing[*]} (apt-get)" >&2
 "${apt[@]}" update -qq
 "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for cmd in kcat gcc; do
-	if [[ " ${missing[*]} " == *" $cmd "* ]] && ! command -v "$cmd" >/dev/null 2>&1; then
+for cmd in kcat gcc systemd-analyze; do
+	pkg=$cmd
+	[ "$cmd" = systemd-analyze ] && pkg=systemd
+	if [[ " ${missing[*]} " == *" $pkg "* ]] && ! command -v "$cmd" >/dev/null 2>&1; then
 		echo "deps: $cmd still missing after apt-get install" >&2
 		exit 1
 	fi
