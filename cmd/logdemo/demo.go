@@ -59,7 +59,7 @@ type demo struct {
 	writer       *logWriter
 	brokers      []string
 	etcdEPs      []string
-	ctlBin       string // logctl, for the commands the banner suggests
+	ctlBin       string    // logctl, for the commands the banner suggests
 	httpBase     string    // the agent's /metrics and /readyz
 	transferBase string    // logtransfer's
 	started      time.Time // when the writer started

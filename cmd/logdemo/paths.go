@@ -115,7 +115,7 @@ func display(p string) string {
 // bins are the programs the demo runs.
 type bins struct {
 	agent, devstack, transfer, ctl string // built from this repo (cmd/...)
-	zinc                      string // zincsearch-es, built by scripts/build-zinc.sh
+	zinc                           string // zincsearch-es, built by scripts/build-zinc.sh
 }
 
 // binaries returns the paths of the demo's programs. Without -bin, logagent,
