@@ -50,6 +50,9 @@ type registryFile struct {
 	Inputs []string `json:"inputs,omitempty"`
 }
 
+// registryVersion is the registry file's format; a newer file is refused.
+const registryVersion = 1
+
 // OpenRegistry loads the registry at path, or starts an empty one when the
 // file does not exist.
 func OpenRegistry(path string) (*Registry, error) {
@@ -64,6 +67,11 @@ func OpenRegistry(path string) (*Registry, error) {
 	var f registryFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("registry %s is corrupt (move it away to re-ship every file from the start): %w", path, err)
+	}
+	if f.Version > registryVersion {
+		// A downgrade: the older agent would misread the newer format and
+		// ship files again or skip lines.
+		return nil, fmt.Errorf("registry %s has format version %d; this logagent understands up to %d: run the newer logagent", path, f.Version, registryVersion)
 	}
 	for _, in := range f.Inputs {
 		r.inputs[in] = true
@@ -238,7 +246,7 @@ func (r *Registry) Save() error {
 		r.mu.Unlock()
 		return nil
 	}
-	f := registryFile{Version: 1, Inputs: sortedKeys(r.inputs)}
+	f := registryFile{Version: registryVersion, Inputs: sortedKeys(r.inputs)}
 	for _, e := range r.attached {
 		c := *e
 		f.Entries = append(f.Entries, &c)

@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +65,16 @@ func TestRegistryCorruptFileIsAClearError(t *testing.T) {
 	}
 	if _, err := OpenRegistry(path); err == nil {
 		t.Fatal("corrupt registry accepted")
+	}
+}
+
+// A registry written by a newer agent is refused (a downgrade), not misread.
+func TestRegistryFromANewerAgentIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	if err := os.WriteFile(path, []byte(`{"version":2,"entries":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenRegistry(path); err == nil || !strings.Contains(err.Error(), "format version 2") {
+		t.Fatalf("got %v, want a refusal naming the version", err)
 	}
 }
