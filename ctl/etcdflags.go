@@ -55,7 +55,9 @@ func (f *EtcdFlags) Config() conf.Etcd {
 		password = f.password
 	}
 	c.Username, c.Password = user, conf.Secret(password)
-	if f.cacert != "" || f.cert != "" || f.insecureTLS || anyHTTPS(c.Endpoints) {
+	// As in etcdctl, TLS is on for https:// endpoints or given certificates;
+	// --insecure-skip-tls-verify alone does not turn it on.
+	if f.cacert != "" || f.cert != "" || anyHTTPS(c.Endpoints) {
 		c.TLS = conf.TLS{Enabled: true, CAFile: f.cacert, CertFile: f.cert, KeyFile: f.key, InsecureSkipVerify: f.insecureTLS}
 	}
 	if !strings.HasSuffix(c.Prefix, "/") {

@@ -39,7 +39,8 @@ etcd flags follow etcdctl (same names and ETCDCTL_* variables): --endpoints,
 --dial-timeout, --command-timeout; --prefix (LOGCTL_PREFIX) is etcd.prefix
 of agent.yaml. Kafka flags of dlq: --brokers (LOGCTL_BROKERS) or
 --transfer-config /etc/logagent/transfer.yaml (its kafka section, with TLS
-and SASL). Run "logctl <command> -h" for a command's flags.
+and SASL). Flags may come before or after the command. Run
+"logctl <command> -h" for a command's flags.
 `
 
 // exitUsage is the exit status for a command line that cannot be run.
@@ -83,6 +84,7 @@ type runner struct {
 }
 
 func (r *runner) dispatch(ctx context.Context, args []string) error {
+	args = hoistFlags(args)
 	if len(args) == 0 {
 		return usagef("no command")
 	}
@@ -118,6 +120,27 @@ func (r *runner) dispatch(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usagef("unknown command %q", cmd)
+}
+
+// boolFlags are the flags that take no value.
+var boolFlags = map[string]bool{"insecure-skip-tls-verify": true, "dry-run": true, "yes": true, "all-hosts": true,
+	"h": true, "help": true, "version": true}
+
+// hoistFlags moves flags written before the command, as etcdctl allows
+// (logctl --endpoints X status), behind it, where the command parses them.
+func hoistFlags(args []string) []string {
+	var flags []string
+	i := 0
+	for i < len(args) && len(args[i]) > 1 && args[i][0] == '-' && args[i] != "--" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		flags = append(flags, args[i])
+		i++
+		if !hasValue && !boolFlags[name] && i < len(args) {
+			flags = append(flags, args[i])
+			i++
+		}
+	}
+	return append(args[i:len(args):len(args)], flags...)
 }
 
 // flagSet is a command's flags; parse errors are usage errors.

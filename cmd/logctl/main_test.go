@@ -234,6 +234,20 @@ func TestEtcdFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
+// etcdctl takes its connection flags before the command too.
+func TestFlagsBeforeTheCommand(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	l := logctl{t: t}
+	eps := strings.Join(e.Endpoints(), ",")
+	l.run("--endpoints", eps, "--dial-timeout=3s", "collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log").must(t)
+	if r := l.run("--endpoints="+eps, "collect", "get", "--host", "web1").must(t); !strings.Contains(r.stdout, "/var/log/a.log") {
+		t.Fatalf("get: %s", r.stdout)
+	}
+	if r := l.run("--insecure-skip-tls-verify", "--endpoints", eps, "status", "-o", "json").must(t); !strings.Contains(r.stdout, `"host": "web1"`) {
+		t.Fatalf("status: %s", r.stdout)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	l := logctl{t: t}
 	for _, args := range [][]string{

@@ -4,63 +4,36 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/internal/testenv"
 )
-
-// listen binds a notify socket like systemd's and points NOTIFY_SOCKET at it.
-func listen(t *testing.T) *net.UnixConn {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return conn
-}
-
-func receive(t *testing.T, conn *net.UnixConn) string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v", err)
-	}
-	return string(buf[:n])
-}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestReadyStatusStopping(t *testing.T) {
-	conn := listen(t)
-	Ready(discard, "shipping 3 files")
-	if got := receive(t, conn); got != "READY=1\nSTATUS=shipping 3 files" {
-		t.Fatalf("ready: got %q", got)
-	}
-	Status(discard, "etcd unreachable")
-	if got := receive(t, conn); got != "STATUS=etcd unreachable" {
-		t.Fatalf("status: got %q", got)
-	}
-	Stopping(discard, "draining")
-	if got := receive(t, conn); got != "STOPPING=1\nSTATUS=draining" {
-		t.Fatalf("stopping: got %q", got)
+	sock := testenv.ListenNotify(t, 0)
+	for _, c := range []struct {
+		send func()
+		want string
+	}{
+		{func() { Ready(discard, "shipping 3 files") }, "READY=1\nSTATUS=shipping 3 files"},
+		{func() { Status(discard, "etcd unreachable") }, "STATUS=etcd unreachable"},
+		{func() { Stopping(discard, "draining") }, "STOPPING=1\nSTATUS=draining"},
+	} {
+		c.send()
+		if got, err := sock.Receive(5 * time.Second); err != nil || got != c.want {
+			t.Fatalf("got %q (%v), want %q", got, err, c.want)
+		}
 	}
 }
 
 func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
-	conn := listen(t)
-	t.Setenv("WATCHDOG_USEC", "100000") // 100ms: pings every 50ms
+	sock := testenv.ListenNotify(t, 100*time.Millisecond) // pings every 50ms
 	t.Setenv("WATCHDOG_PID", "")
 	alive := make(chan bool, 1)
-	alive <- true
 	state := true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -75,19 +48,16 @@ func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 		})
 	}()
 	for range 3 {
-		if got := receive(t, conn); got != "WATCHDOG=1" {
-			t.Fatalf("got %q, want WATCHDOG=1", got)
-		}
+		sock.Expect(t, "WATCHDOG=1", 5*time.Second)
 	}
 	alive <- false
-	// Drain pings sent before the change was seen, then expect silence.
+	// Pings sent before the change was seen may still arrive; then three
+	// read windows longer than the ping interval in a row must stay empty.
 	deadline := time.Now().Add(2 * time.Second)
-	buf := make([]byte, 64)
 	quiet := 0
 	for time.Now().Before(deadline) && quiet < 3 {
-		_ = conn.SetReadDeadline(time.Now().Add(120 * time.Millisecond))
-		if _, err := conn.Read(buf); err != nil {
-			quiet++ // one read window longer than the ping interval with nothing
+		if _, err := sock.Receive(120 * time.Millisecond); err != nil {
+			quiet++
 			continue
 		}
 		quiet = 0
@@ -100,7 +70,7 @@ func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 }
 
 func TestWatchdogOffWithoutWatchdogSec(t *testing.T) {
-	listen(t)
+	testenv.ListenNotify(t, 0)
 	t.Setenv("WATCHDOG_USEC", "")
 	done := make(chan struct{})
 	go func() {

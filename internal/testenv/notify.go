@@ -33,22 +33,31 @@ func ListenNotify(t *testing.T, watchdog time.Duration) *NotifySocket {
 	return &NotifySocket{conn: conn}
 }
 
+// Receive returns the next message, or an error when none arrives within
+// timeout.
+func (n *NotifySocket) Receive(timeout time.Duration) (string, error) {
+	if err := n.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 4096)
+	k, err := n.conn.Read(buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:k]), nil
+}
+
 // Expect reads messages until one contains the line want (e.g. "READY=1"),
 // failing the test after timeout. It returns that message and the ones
 // skipped before it.
 func (n *NotifySocket) Expect(t *testing.T, want string, timeout time.Duration) (msg string, skipped []string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	buf := make([]byte, 4096)
 	for {
-		if err := n.conn.SetReadDeadline(deadline); err != nil {
-			t.Fatal(err)
-		}
-		k, err := n.conn.Read(buf)
+		msg, err := n.Receive(time.Until(deadline))
 		if err != nil {
 			t.Fatalf("testenv: no %q on the notify socket within %v (got %q): %v", want, timeout, skipped, err)
 		}
-		msg = string(buf[:k])
 		for line := range strings.SplitSeq(msg, "\n") {
 			if line == want {
 				return msg, skipped
