@@ -28,8 +28,11 @@ DAEMONS = logagent logtransfer
 
 all: build
 
+# The version the daemons report (-version, the status key, logs).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "-X github.com/logagent/logagent/internal/cli.Version=$(VERSION)" -o bin/ ./cmd/...
 
 deps:
 	./scripts/deps.sh
