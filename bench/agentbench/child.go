@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,15 +9,14 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
 )
@@ -42,16 +42,6 @@ func registerChildFlags() childArgs {
 		config:     flag.String("config", "", "internal (-child agent): agent.yaml"),
 		cpuprofile: flag.String("cpuprofile", "", "internal (-child): write a CPU profile here"),
 	}
-}
-
-func runChild(mode string, a childArgs) error {
-	switch mode {
-	case "bare":
-		return runBareChild(a)
-	case "agent":
-		return runAgentChild(a)
-	}
-	return fmt.Errorf("unknown child mode %q", mode)
 }
 
 // bareReport is what the bare child prints on stdout when every message is
@@ -120,7 +110,7 @@ func runBareChild(a childArgs) error {
 		return fmt.Errorf("producer: %w", err)
 	}
 	runtime.GC()
-	stopProfile, err := startProfile(*a.cpuprofile)
+	stopProfile, err := benchkit.StartCPUProfile(*a.cpuprofile)
 	if err != nil {
 		return err
 	}
@@ -143,14 +133,14 @@ func runBareChild(a childArgs) error {
 		}
 	}()
 
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	t0 := time.Now()
 	for i := range msgs {
 		p.Input() <- &msgs[i]
 	}
 	<-allAcked
 	elapsed := time.Since(t0)
-	cpu := selfCPU() - cpu0
+	cpu := benchkit.SelfCPU() - cpu0
 	stopProfile()
 
 	rep := bareReport{Messages: n, AvgValueBytes: float64(valueBytes) / float64(n), SendSeconds: elapsed.Seconds(),
@@ -170,37 +160,7 @@ func runAgentChild(a childArgs) error {
 	if err != nil {
 		return err
 	}
-	stopProfile, err := startProfile(*a.cpuprofile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	ctx, stop := cli.SignalContext()
-	defer stop()
-	return agent.New(cfg, cli.Version, cli.Logger(cfg.LogLevel)).Run(ctx, nil)
-}
-
-func startProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
-}
-
-// selfCPU is this process's user+system time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return benchkit.RunProfiled(*a.cpuprofile, func(ctx context.Context) error {
+		return agent.New(cfg, cli.Version, cli.Logger(cfg.LogLevel)).Run(ctx, nil)
+	})
 }

@@ -29,16 +29,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/logagent/logagent/bench/internal/benchkit"
 )
+
+// prog prefixes what the bench says on stderr.
+const prog benchkit.Prog = "agentbench"
 
 type options struct {
 	lines      int
@@ -67,55 +65,18 @@ func main() {
 	flag.Parse()
 
 	if *child != "" {
-		if err := runChild(*child, childArgs); err != nil {
-			fmt.Fprintf(os.Stderr, "agentbench child %s: %v\n", *child, err)
-			os.Exit(1)
-		}
+		prog.Child(*child, map[string]func() error{
+			"bare":  func() error { return runBareChild(childArgs) },
+			"agent": func() error { return runAgentChild(childArgs) },
+		})
 		return
 	}
 
-	for _, r := range strings.Split(runs, ",") {
-		switch r = strings.TrimSpace(r); r {
-		case "bare", "agent", "raw":
-			o.runs = append(o.runs, r)
-		case "":
-		default:
-			fmt.Fprintf(os.Stderr, "agentbench: -runs: unknown run %q (want bare, agent, raw)\n", r)
-			os.Exit(2)
-		}
-	}
-	if *agentEnv != "" {
-		o.agentEnv = strings.Split(*agentEnv, ",")
-	}
+	o.runs = prog.Runs(runs, "bare", "agent", "raw")
+	o.agentEnv = benchkit.List(*agentEnv)
 	if o.lines < 1 || o.partitions < 1 || len(o.runs) == 0 {
-		fmt.Fprintln(os.Stderr, "agentbench: -lines and -partitions must be positive and -runs not empty")
-		os.Exit(2)
+		prog.Exit(2, "-lines and -partitions must be positive and -runs not empty")
 	}
-	if o.profileDir != "" {
-		abs, err := filepath.Abs(o.profileDir)
-		if err == nil {
-			err = os.MkdirAll(abs, 0o755)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "agentbench: -profile: %v\n", err)
-			os.Exit(2)
-		}
-		o.profileDir = abs
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			err = fmt.Errorf("interrupted: %w", err)
-		}
-		fmt.Fprintf(os.Stderr, "agentbench: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// logf prints progress to stderr, so stdout carries only the report.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "agentbench: "+format+"\n", args...)
+	o.profileDir = prog.ProfileDir(o.profileDir)
+	prog.Main(func(ctx context.Context) error { return run(ctx, o) })
 }

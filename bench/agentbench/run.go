@@ -5,18 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/etcd"
 )
 
@@ -43,111 +42,71 @@ func (r row) rate() float64 { return float64(r.lines) / r.span.Seconds() }
 
 // env is what the runs share.
 type env struct {
-	o          options
-	dir        string
-	bin        string // logagent and devstack
-	self       string // this binary, for -child modes
-	logFile    string
-	stack      *stack
-	counter    *counter
-	notes      []string
-	envBytes   float64 // average envelope size, from the bare child
-	loadBefore string
-}
-
-// loadAvg is the 1, 5 and 15 minute load average.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+	*benchkit.Workspace // Bin: logagent and devstack
+	o                   options
+	logFile             string
+	stack               *benchkit.Devstack
+	counter             *counter
+	notes               []string
+	envBytes            float64 // average envelope size, from the bare child
+	loadBefore          string
 }
 
 func run(ctx context.Context, o options) (err error) {
 	began := time.Now()
-	root, err := moduleRoot(ctx)
+	ws, err := prog.NewWorkspace(ctx)
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "agentbench-")
-	if err != nil {
-		return err
-	}
-	e := &env{o: o, dir: dir, bin: filepath.Join(dir, "bin"), self: self}
+	e := &env{Workspace: ws, o: o}
 	defer func() {
 		if e.counter != nil {
 			e.counter.close()
 		}
-		if e.stack != nil {
-			if serr := e.stack.stop(); serr != nil {
-				logf("devstack stop: %v", serr)
-			}
-		}
-		killAll()
-		if o.keep || err != nil && o.verbose {
-			logf("kept %s", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
+		ws.Close(o.keep || err != nil && o.verbose)
 	}()
 
-	logf("building logagent and devstack")
-	t := time.Now()
-	if err := buildBinaries(ctx, root, e.bin); err != nil {
+	prog.Logf("building logagent and devstack")
+	buildTime, err := ws.Build(ctx, "./cmd/logagent", "./cmd/devstack")
+	if err != nil {
 		return err
 	}
-	buildTime := time.Since(t)
 
 	var topics []string
 	for _, r := range o.runs {
 		topics = append(topics, runTopics[r])
 	}
-	logf("starting devstack (etcd + kfake, topics %s)", strings.Join(topics, ","))
-	if e.stack, err = startStack(ctx, filepath.Join(e.bin, "devstack"), dir, topics, o.partitions); err != nil {
+	prog.Logf("starting devstack (etcd + kfake, topics %s)", strings.Join(topics, ","))
+	if e.stack, err = ws.StartDevstack(ctx, topics, o.partitions); err != nil {
 		return err
 	}
-	if e.counter, err = newCounter(e.stack.kafkaBrokers); err != nil {
+	if e.counter, err = newCounter(e.stack.KafkaBrokers); err != nil {
 		return err
 	}
 
-	logf("writing %d lines", o.lines)
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+	prog.Logf("writing %d lines", o.lines)
+	if err := os.MkdirAll(filepath.Join(e.Dir, "logs"), 0o755); err != nil {
 		return err
 	}
-	e.logFile = filepath.Join(dir, "logs", "access.log")
+	e.logFile = filepath.Join(e.Dir, "logs", "access.log")
 	size, err := writeLogFile(e.logFile, o.lines)
 	if err != nil {
 		return err
 	}
 
-	e.loadBefore = loadAvg()
-	var rows []row
-	for _, r := range o.runs {
-		logf("run %s", r)
-		rctx, cancel := context.WithTimeout(ctx, o.timeout)
-		var got []row
-		switch r {
+	e.loadBefore = benchkit.LoadAvg()
+	rows, err := benchkit.RunAll(ctx, prog, o.runs, o.timeout, func(ctx context.Context, run string) ([]row, error) {
+		switch run {
 		case "bare":
-			got, err = e.runBare(rctx, "envelope")
+			return e.runBare(ctx, "envelope")
 		case "raw":
-			got, err = e.runBare(rctx, "raw")
-		case "agent":
-			got, err = e.runAgent(rctx)
+			return e.runBare(ctx, "raw")
+		default: // "agent"
+			return e.runAgent(ctx)
 		}
-		cancel()
-		if err != nil {
-			return fmt.Errorf("run %s: %w", r, err)
-		}
-		rows = append(rows, got...)
+	})
+	if err != nil {
+		return err
 	}
 
 	e.report(os.Stdout, rows, size, buildTime, time.Since(began))
@@ -165,25 +124,25 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-child", "bare", "-brokers", strings.Join(e.stack.kafkaBrokers, ","), "-topic", topic,
+	args := []string{"-child", "bare", "-brokers", strings.Join(e.stack.KafkaBrokers, ","), "-topic", topic,
 		"-file", e.logFile, "-format", format, "-host", hostID}
 	if e.o.profileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(e.o.profileDir, format+"-bare.pprof"))
 	}
 	var out bytes.Buffer
-	logPath := filepath.Join(e.dir, "bare-"+format+".log")
-	p, err := startProc("bare "+format, logPath, &out, true, nil, e.self, args...)
+	logPath := filepath.Join(e.Dir, "bare-"+format+".log")
+	p, err := benchkit.Start("bare "+format, logPath, benchkit.Options{Stdout: &out, Stdin: true}, e.Self, args...)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p)
-	p.stdin.Close()
+	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Proc)
+	p.Stdin.Close()
 	if err != nil {
-		_ = p.stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\n%s", err, tailFile(logPath, 4000))
+		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
+		return nil, fmt.Errorf("%w\n%s", err, benchkit.TailFile(logPath, 4000))
 	}
-	if err := p.stop(0, 60*time.Second); err != nil { // signal 0: just wait
-		return nil, fmt.Errorf("bare child: %w\n%s", err, tailFile(logPath, 4000))
+	if err := p.Stop(0, 60*time.Second); err != nil { // signal 0: just wait
+		return nil, fmt.Errorf("bare child: %w\n%s", err, benchkit.TailFile(logPath, 4000))
 	}
 	var rep bareReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
@@ -193,7 +152,7 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 		return nil, err
 	}
 	e.sample(topic)
-	_, rss, err := p.rusage()
+	_, rss, err := p.Rusage()
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +172,10 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 // runAgent ships the file with logagent and measures it from process start.
 func (e *env) runAgent(ctx context.Context) ([]row, error) {
 	topic := runTopics["agent"]
-	state := filepath.Join(e.dir, "agent-state")
-	cfgPath := filepath.Join(e.dir, "agent.yaml")
+	state := filepath.Join(e.Dir, "agent-state")
+	cfgPath := filepath.Join(e.Dir, "agent.yaml")
 	cfg := fmt.Sprintf("host_id: %s\nstate_dir: %s\nhttp_listen: \"off\"\nkafka:\n  brokers: [%s]\netcd:\n  endpoints: [%s]\n  prefix: %s\n",
-		hostID, state, strings.Join(e.stack.kafkaBrokers, ", "), strings.Join(e.stack.etcdEndpoints, ", "), etcdPrefix)
+		hostID, state, strings.Join(e.stack.KafkaBrokers, ", "), strings.Join(e.stack.EtcdEndpoints, ", "), etcdPrefix)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -228,46 +187,46 @@ func (e *env) runAgent(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 
-	bin, args, label := filepath.Join(e.bin, "logagent"), []string{"-config", cfgPath}, ""
+	bin, args, label := filepath.Join(e.Bin, "logagent"), []string{"-config", cfgPath}, ""
 	if e.o.profileDir != "" {
 		// Same code as cmd/logagent's main, in a child of this binary, profiled.
-		bin, args = e.self, []string{"-child", "agent", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, "agent.pprof")}
+		bin, args = e.Self, []string{"-child", "agent", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, "agent.pprof")}
 		label = " (profiled)"
 	}
 	if len(e.o.agentEnv) > 0 {
 		label += " " + strings.Join(e.o.agentEnv, " ")
 	}
-	logPath := filepath.Join(e.dir, "agent.log")
-	p, err := startProc("logagent", logPath, nil, false, e.o.agentEnv, bin, args...)
+	logPath := filepath.Join(e.Dir, "agent.log")
+	p, err := benchkit.Start("logagent", logPath, benchkit.Options{Env: e.o.agentEnv}, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p)
+	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Proc)
 	if err != nil {
-		_ = p.stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\nagent log:\n%s", err, tailFile(logPath, 4000))
+		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
+		return nil, fmt.Errorf("%w\nagent log:\n%s", err, benchkit.TailFile(logPath, 4000))
 	}
 	stopped := time.Now()
-	if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("agent exit: %w\nagent log:\n%s", err, tailFile(logPath, 4000))
+	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("agent exit: %w\nagent log:\n%s", err, benchkit.TailFile(logPath, 4000))
 	}
 	shutdown := time.Since(stopped)
 	if err := e.checkCount(topic, base); err != nil {
 		return nil, err
 	}
 	e.sample(topic)
-	cpu, rss, err := p.rusage()
+	cpu, rss, err := p.Rusage()
 	if err != nil {
 		return nil, err
 	}
 	logText, _ := os.ReadFile(logPath)
 	warns := bytes.Count(logText, []byte("level=WARN")) + bytes.Count(logText, []byte("level=ERROR"))
 	e.note("agent: first record %.3f s after start; SIGTERM to exit %.3f s (in the from-start CPU); %d warnings/errors in its log",
-		pr.first.Sub(p.started).Seconds(), shutdown.Seconds(), warns)
+		pr.first.Sub(p.Started).Seconds(), shutdown.Seconds(), warns)
 	return []row{
 		{name: "agent, 1st record → all acked" + label, lines: int64(e.o.lines) - pr.atFirst, span: pr.done.Sub(pr.first),
 			cpu: pr.cpuAtDone - pr.cpuAtFirst, rssKiB: rss, broker: pr.brokerAtDone - pr.brokerAtFirst},
-		{name: "agent, from process start" + label, lines: int64(e.o.lines), span: pr.done.Sub(p.started),
+		{name: "agent, from process start" + label, lines: int64(e.o.lines), span: pr.done.Sub(p.Started),
 			cpu: cpu, rssKiB: rss},
 	}, nil
 }
@@ -303,7 +262,7 @@ func (e *env) sample(topic string) {
 }
 
 func (e *env) putCollectConfig(ctx context.Context, topic string) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.stack.etcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.stack.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("etcd client: %w", err)
 	}
@@ -324,7 +283,7 @@ func (e *env) note(format string, args ...any) {
 	e.notes = append(e.notes, fmt.Sprintf(format, args...))
 }
 
-func (e *env) report(w *os.File, rows []row, size int64, build, total time.Duration) {
+func (e *env) report(w io.Writer, rows []row, size int64, build, total time.Duration) {
 	o := e.o
 	fmt.Fprintf(w, "\nagentbench: %d lines, %.1f MB file (avg %.1f B/line", o.lines, float64(size)/1e6, float64(size)/float64(o.lines))
 	if e.envBytes > 0 {
@@ -333,8 +292,8 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 	fmt.Fprintf(w, "), one topic per run with %d partitions\n", o.partitions)
 	fmt.Fprintf(w, "broker: one kfake (devstack child, data dir with SyncWrites) + embedded etcd, 127.0.0.1\n")
 	fmt.Fprintf(w, "producer (agent and bare alike): sarama %s via conf.Kafka.Sarama defaults: Kafka 2.8.0, snappy, acks all, idempotent (MaxOpenRequests 1), hash partitioner, key host+path, headers event.id + format\n",
-		depVersion("github.com/IBM/sarama"))
-	fmt.Fprintf(w, "machine: %d CPUs (shared), %s; each run is a separate child process; CPU and RSS are the child's\n\n", runtime.NumCPU(), runtime.Version())
+		benchkit.DepVersion("github.com/IBM/sarama"))
+	fmt.Fprintf(w, "%s\n\n", benchkit.Machine())
 
 	var bare float64
 	for _, r := range rows {
@@ -342,28 +301,21 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 			bare = r.rate()
 		}
 	}
-	width := len("run") // fmt pads in runes, as RuneCountInString counts
-	for _, r := range rows {
-		width = max(width, utf8.RuneCountInString(r.name))
-	}
+	width := benchkit.NameWidth(rows, func(r row) string { return r.name })
 	fmt.Fprintf(w, "%-*s %9s %8s %10s %9s %12s %13s\n", width, "run", "lines", "seconds", "lines/s", "vs bare", "CPU µs/line", "peak RSS MiB")
 	for _, r := range rows {
 		ratio := "-"
 		if bare > 0 {
 			ratio = fmt.Sprintf("%.2f", r.rate()/bare)
 		}
-		rss := fmt.Sprintf("%.1f", float64(r.rssKiB)/1024)
-		if r.rssNote != "" {
-			rss += " (" + r.rssNote + ")"
-		}
 		fmt.Fprintf(w, "%-*s %9d %8.3f %10.0f %9s %12.2f  %s\n", width, r.name, r.lines, r.span.Seconds(), r.rate(), ratio,
-			float64(r.cpu.Nanoseconds())/1e3/float64(r.lines), rss)
+			benchkit.MicrosEach(r.cpu, r.lines), benchkit.RSS(r.rssKiB, r.rssNote))
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		if r.broker > 0 {
 			fmt.Fprintf(w, "broker (devstack) during %q: %.2f µs CPU/line, %.2f cores\n", r.name,
-				float64(r.broker.Nanoseconds())/1e3/float64(r.lines), r.broker.Seconds()/r.span.Seconds())
+				benchkit.MicrosEach(r.broker, r.lines), r.broker.Seconds()/r.span.Seconds())
 		}
 	}
 	fmt.Fprintln(w, "seconds: from the first record of the run's topic visible on the broker to all of them (polled every 10 ms);")
@@ -374,31 +326,13 @@ func (e *env) report(w *os.File, rows []row, size int64, build, total time.Durat
 	}
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "agent, from process start") && bare > 0 {
-			ratio, cpu, rss := r.rate()/bare, float64(r.cpu.Nanoseconds())/1e3/float64(r.lines), float64(r.rssKiB)/1024
+			ratio, cpu, rss := r.rate()/bare, benchkit.MicrosEach(r.cpu, r.lines), float64(r.rssKiB)/1024
 			fmt.Fprintf(w, "targets (agent from process start): ratio %.2f (≥ 0.90: %s), CPU %.2f µs/line (≤ 3: %s), peak RSS %.1f MiB (≤ 50: %s)\n",
-				ratio, verdict(ratio >= 0.9), cpu, verdict(cpu <= 3), rss, verdict(rss <= 50))
+				ratio, benchkit.Verdict(ratio >= 0.9), cpu, benchkit.Verdict(cpu <= 3), rss, benchkit.Verdict(rss <= 50))
 		}
 	}
 	fmt.Fprintf(w, "command: %s (effective: -lines %d -partitions %d -runs %s -timeout %v)\n",
-		strings.Join(append([]string{"go run ./bench/agentbench"}, os.Args[1:]...), " "), o.lines, o.partitions, strings.Join(o.runs, ","), o.timeout)
-	fmt.Fprintf(w, "load average: %s before, %s after (other work shares these CPUs)\n", e.loadBefore, loadAvg())
+		prog.Command(), o.lines, o.partitions, strings.Join(o.runs, ","), o.timeout)
+	fmt.Fprintf(w, "load average: %s before, %s after (other work shares these CPUs)\n", e.loadBefore, benchkit.LoadAvg())
 	fmt.Fprintf(w, "time: %.1f s in all (build %.1f s)\n", total.Seconds(), build.Seconds())
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func depVersion(path string) string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == path {
-				return d.Version
-			}
-		}
-	}
-	return "?"
 }

@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 
+	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
 	"github.com/logagent/logagent/internal/ops"
@@ -34,16 +34,6 @@ func registerChildFlags() childArgs {
 		config:     flag.String("config", "", "internal (-child): a transfer.yaml"),
 		cpuprofile: flag.String("cpuprofile", "", "internal (-child): write a CPU profile here"),
 	}
-}
-
-func runChild(mode string, a childArgs) error {
-	switch mode {
-	case "bare":
-		return runBareChild(a)
-	case "transfer":
-		return runTransferChild(a)
-	}
-	return fmt.Errorf("unknown child mode %q", mode)
 }
 
 // bareStart is the bare child's first stdout line, printed just before its
@@ -141,13 +131,13 @@ func runBareChild(a childArgs) error {
 	start.PrepareSec = time.Since(prepStart).Seconds()
 
 	runtime.GC()
-	stopProfile, err := startProfile(*a.cpuprofile)
+	stopProfile, err := benchkit.StartCPUProfile(*a.cpuprofile)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
 	enc := json.NewEncoder(os.Stdout)
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	t0 := time.Now()
 	start.UnixNano = t0.UnixNano()
 	if err := enc.Encode(start); err != nil {
@@ -189,7 +179,7 @@ func runBareChild(a childArgs) error {
 				}
 				firstOnce.Do(func() {
 					rep.FirstAckNano, rep.AtFirstAck = time.Now().UnixNano(), n
-					rep.CPUAtFirstAck = (selfCPU() - cpu0).Nanoseconds()
+					rep.CPUAtFirstAck = (benchkit.SelfCPU() - cpu0).Nanoseconds()
 				})
 			}
 		})
@@ -199,7 +189,7 @@ func runBareChild(a childArgs) error {
 		return firstErr
 	}
 	rep.DoneUnixNano = time.Now().UnixNano()
-	rep.CPUNanos = (selfCPU() - cpu0).Nanoseconds()
+	rep.CPUNanos = (benchkit.SelfCPU() - cpu0).Nanoseconds()
 	rep.Docs, rep.Requests, rep.MaxBatchMillis, rep.BatchNanos = acked.Load(), requests.Load(), maxBatch.Load(), batchNanos.Load()
 	if err := enc.Encode(rep); err != nil {
 		return err
@@ -285,55 +275,31 @@ func runTransferChild(a childArgs) error {
 	if err != nil {
 		return err
 	}
-	stopProfile, err := startProfile(*a.cpuprofile)
-	if err != nil {
+	return benchkit.RunProfiled(*a.cpuprofile, func(ctx context.Context) error {
+		log := cli.Logger(cfg.LogLevel)
+		prom := ops.NewRegistry()
+		var ready atomic.Bool
+		srv, err := ops.Serve(cfg.HTTPListen, prom, &ready)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		conv, err := transfer.NewConverter(cfg)
+		if err != nil {
+			return err
+		}
+		idx, err := transfer.NewElastic(cfg, log)
+		if err != nil {
+			return err
+		}
+		dlq, err := transfer.NewKafkaDeadLetters(cfg)
+		if err != nil {
+			return err
+		}
+		defer dlq.Close()
+		t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, transfer.NewMetrics(prom), log)
+		err = t.Run(ctx, func() { ready.Store(true) })
+		ready.Store(false)
 		return err
-	}
-	defer stopProfile()
-	log := cli.Logger(cfg.LogLevel)
-	ctx, stop := cli.SignalContext()
-	defer stop()
-
-	prom := ops.NewRegistry()
-	var ready atomic.Bool
-	srv, err := ops.Serve(cfg.HTTPListen, prom, &ready)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	conv, err := transfer.NewConverter(cfg)
-	if err != nil {
-		return err
-	}
-	idx, err := transfer.NewElastic(cfg, log)
-	if err != nil {
-		return err
-	}
-	dlq, err := transfer.NewKafkaDeadLetters(cfg)
-	if err != nil {
-		return err
-	}
-	defer dlq.Close()
-	t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, transfer.NewMetrics(prom), log)
-	err = t.Run(ctx, func() { ready.Store(true) })
-	ready.Store(false)
-	return err
-}
-
-func startProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
+	})
 }

@@ -53,14 +53,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/logagent/logagent/bench/internal/benchkit"
 )
+
+// prog prefixes what the bench says on stderr.
+const prog benchkit.Prog = "transferbench"
 
 const hostID = "bench"
 
@@ -103,92 +105,49 @@ func main() {
 	flag.Parse()
 
 	if *child != "" {
-		if err := runChild(*child, childArgs); err != nil {
-			fmt.Fprintf(os.Stderr, "transferbench child %s: %v\n", *child, err)
-			os.Exit(1)
-		}
+		prog.Child(*child, map[string]func() error{
+			"bare":     func() error { return runBareChild(childArgs) },
+			"transfer": func() error { return runTransferChild(childArgs) },
+		})
 		return
 	}
 
-	for _, r := range strings.Split(runs, ",") {
-		switch r = strings.TrimSpace(r); r {
-		case "transfer", "bare", "sink":
-			o.runs = append(o.runs, r)
-		case "":
-		default:
-			fmt.Fprintf(os.Stderr, "transferbench: -runs: unknown run %q (want transfer, bare, sink)\n", r)
-			os.Exit(2)
-		}
-	}
-	if *transferEnv != "" {
-		o.transferEnv = strings.Split(*transferEnv, ",")
-	}
-	if *zincEnv != "" {
-		o.zincEnv = strings.Split(*zincEnv, ",")
-	}
+	o.runs = prog.Runs(runs, "transfer", "bare", "sink")
+	o.transferEnv = benchkit.List(*transferEnv)
+	o.zincEnv = benchkit.List(*zincEnv)
 	switch o.parse {
 	case "nginx", "combined", "json", "none":
 	default:
-		fmt.Fprintf(os.Stderr, "transferbench: -parse: %q is not nginx, combined, json or none\n", o.parse)
-		os.Exit(2)
+		prog.Exit(2, "-parse: %q is not nginx, combined, json or none", o.parse)
 	}
 	if o.searchWait <= 0 || o.docs < 1 || o.partitions < 1 || o.filesPerPart < 1 || o.batch < 1 || o.maxWait <= 0 || len(o.runs) == 0 {
-		fmt.Fprintln(os.Stderr, "transferbench: -docs, -partitions, -files-per-partition, -batch and -max-wait must be positive and -runs not empty")
-		os.Exit(2)
+		prog.Exit(2, "-docs, -partitions, -files-per-partition, -batch and -max-wait must be positive and -runs not empty")
 	}
-	if o.profileDir != "" {
-		abs, err := filepath.Abs(o.profileDir)
-		if err == nil {
-			err = os.MkdirAll(abs, 0o755)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "transferbench: -profile: %v\n", err)
-			os.Exit(2)
-		}
-		o.profileDir = abs
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	interrupted := ctx.Err() != nil // before stop, which cancels ctx
-	stop()
-	if err != nil {
-		if interrupted {
-			err = fmt.Errorf("interrupted: %w", err)
-		}
-		fmt.Fprintf(os.Stderr, "transferbench: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// logf prints progress to stderr, so stdout carries only the report.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "transferbench: "+format+"\n", args...)
+	o.profileDir = prog.ProfileDir(o.profileDir)
+	prog.Main(func(ctx context.Context) error { return run(ctx, o) })
 }
 
 // env is what the runs share.
 type env struct {
-	o          options
-	dir        string
-	bin        string // logtransfer and devstack
-	self       string // this binary, for -child modes
-	runID      string
-	topic      string
-	docs       int
-	brokers    []string
-	devstack   *proc
-	zincBin    string
-	zinc       *zinc // the running ZincSearch, if any
-	samples    map[string]map[string]string
-	files      []logFile
-	pre        prefillStats
-	sampleIDs  []string
-	srcAvg     float64
-	engine     []engineCPU
-	shares     []string           // CPU use during each run
-	others     map[string]float64 // cores used by other processes during a Zinc run
-	notes      []string
-	loadBefore string
+	*benchkit.Workspace // Bin: logtransfer and devstack
+	o                   options
+	runID               string
+	topic               string
+	docs                int
+	brokers             []string
+	devstack            *benchkit.Devstack
+	zincBin             string
+	zinc                *zinc // the running ZincSearch, if any
+	samples             map[string]map[string]string
+	files               []logFile
+	pre                 prefillStats
+	sampleIDs           []string
+	srcAvg              float64
+	engine              []engineCPU
+	shares              []string           // CPU use during each run
+	others              map[string]float64 // cores used by other processes during a Zinc run
+	notes               []string
+	loadBefore          string
 }
 
 func (e *env) note(format string, args ...any) {
@@ -197,106 +156,57 @@ func (e *env) note(format string, args ...any) {
 
 func run(ctx context.Context, o options) (err error) {
 	began := time.Now()
-	root, err := moduleRoot(ctx)
+	ws, err := prog.NewWorkspace(ctx)
 	if err != nil {
 		return err
 	}
-	zincBin, err := zincBinary(root)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "transferbench-")
-	if err != nil {
-		return err
-	}
-	e := &env{o: o, dir: dir, bin: filepath.Join(dir, "bin"), self: self, docs: o.docs, zincBin: zincBin, samples: map[string]map[string]string{}, others: map[string]float64{},
+	e := &env{Workspace: ws, o: o, docs: o.docs, samples: map[string]map[string]string{}, others: map[string]float64{},
 		runID: strconv.FormatInt(time.Now().Unix(), 36) + strconv.Itoa(os.Getpid()), topic: "transferbench"}
-	defer func() {
-		if e.devstack != nil {
-			if serr := e.devstack.stop(syscall.SIGTERM, 20*time.Second); serr != nil {
-				logf("devstack stop: %v", serr)
-			}
-		}
-		killAll()
-		if o.keep || err != nil && o.verbose {
-			logf("kept %s", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
-	}()
-
-	logf("building logtransfer and devstack")
-	t := time.Now()
-	if err := buildBinaries(ctx, root, e.bin); err != nil {
+	defer func() { ws.Close(o.keep || err != nil && o.verbose) }()
+	if e.zincBin, err = zincBinary(ws.Root); err != nil {
 		return err
 	}
-	buildTime := time.Since(t)
 
-	logf("starting devstack (kfake)")
+	prog.Logf("building logtransfer and devstack")
+	buildTime, err := ws.Build(ctx, "./cmd/logtransfer", "./cmd/devstack")
+	if err != nil {
+		return err
+	}
+
+	prog.Logf("starting devstack (kfake)")
 	topics := []string{e.topic, e.topic + "-dlq"} // created explicitly; the DLQ topic must exist
-	if e.devstack, e.brokers, err = startDevstack(ctx, filepath.Join(e.bin, "devstack"), dir, topics, o.partitions); err != nil {
+	if e.devstack, err = ws.StartDevstack(ctx, topics, o.partitions); err != nil {
 		return err
 	}
+	e.brokers = e.devstack.KafkaBrokers
 
 	if e.files, err = pickFiles(e.topic, o.partitions, o.filesPerPart, o.docs); err != nil {
 		return err
 	}
-	logf("pre-filling %s with %d envelopes from %d files", e.topic, o.docs, len(e.files))
+	prog.Logf("pre-filling %s with %d envelopes from %d files", e.topic, o.docs, len(e.files))
 	if e.pre, err = prefill(ctx, e.brokers, e.topic, o.partitions, e.files, time.Now()); err != nil {
 		return err
 	}
 	e.sampleIDs = e.pre.sampleIDs
 	debug.FreeOSMemory() // the pre-fill's messages: children must not start from a big parent
 
-	e.loadBefore = loadAvg()
-	var rows []row
-	for _, r := range o.runs {
-		logf("run %s", r)
-		rctx, cancel := context.WithTimeout(ctx, o.timeout)
-		var got []row
-		switch r {
+	e.loadBefore = benchkit.LoadAvg()
+	rows, err := benchkit.RunAll(ctx, prog, o.runs, o.timeout, func(ctx context.Context, run string) ([]row, error) {
+		switch run {
 		case "transfer":
-			got, err = e.runTransferZinc(rctx)
+			return e.runTransferZinc(ctx)
 		case "bare":
-			got, err = e.runBare(rctx)
-		case "sink":
-			got, err = e.runTransferSink(rctx)
+			return e.runBare(ctx)
+		default: // "sink"
+			return e.runTransferSink(ctx)
 		}
-		cancel()
-		if err != nil {
-			return fmt.Errorf("run %s: %w", r, err)
-		}
-		rows = append(rows, got...)
+	})
+	if err != nil {
+		return err
 	}
-	if has(o.runs, "transfer") && has(o.runs, "bare") {
+	if slices.Contains(o.runs, "transfer") && slices.Contains(o.runs, "bare") {
 		e.compareSamples()
 	}
 	e.report(os.Stdout, rows, buildTime, time.Since(began))
 	return nil
-}
-
-func has(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// loadAvg is the 1, 5 and 15 minute load average.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -3,59 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/conf"
 )
-
-// Pieces of the generated nginx "combined" lines (as in bench/agentbench).
-var (
-	genMethods = []string{"GET", "GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD"}
-	genPaths   = []string{
-		"/", "/index.html", "/api/v1/items", "/api/v1/orders", "/api/v2/users/profile",
-		"/static/js/app.bundle.js", "/static/css/site.min.css", "/images/products/thumb.jpg",
-		"/search", "/checkout/cart", "/account/login", "/health",
-	}
-	genStatus    = []int{200, 200, 200, 200, 200, 200, 301, 302, 304, 400, 403, 404, 500, 503}
-	genReferrers = []string{
-		"-", "https://www.example.com/", "https://www.example.com/search?q=shoes",
-		"https://shop.example.org/cart", "https://news.example.net/article/2026/11/best-deals",
-	}
-	genAgents = []string{
-		"Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36",
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
-		"curl/8.10.1",
-		"Go-http-client/1.1",
-	}
-	genMonths = []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-)
-
-const genLetters = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// genLine appends one nginx-like line (no newline) of about 200 bytes.
-func genLine(dst []byte, r *rand.Rand, i int) []byte {
-	target := 172 + r.IntN(31)
-	ip := [4]int{10 + r.IntN(200), r.IntN(256), r.IntN(256), 1 + r.IntN(254)}
-	sec := i / 50 // ~50 lines per second of log time
-	day := 1 + (sec/86400)%28
-	head := fmt.Appendf(nil, "%d.%d.%d.%d - - [%02d/%s/2026:%02d:%02d:%02d +0000] \"%s %s?id=%d&q=",
-		ip[0], ip[1], ip[2], ip[3], day, genMonths[10], (sec/3600)%24, (sec/60)%60, sec%60,
-		genMethods[r.IntN(len(genMethods))], genPaths[r.IntN(len(genPaths))], r.IntN(100000))
-	tail := fmt.Appendf(nil, " HTTP/1.1\" %d %d \"%s\" \"%s\"",
-		genStatus[r.IntN(len(genStatus))], r.IntN(50000), genReferrers[r.IntN(len(genReferrers))], genAgents[r.IntN(len(genAgents))])
-	pad := max(1, target-len(head)-len(tail))
-	dst = append(dst, head...)
-	for range pad {
-		dst = append(dst, genLetters[r.IntN(len(genLetters))])
-	}
-	return append(dst, tail...)
-}
 
 // logFile is one simulated log file: its path is the agent's origin and,
 // with the host id, the message key that picks the partition.
@@ -112,15 +68,13 @@ type prefillStats struct {
 // watermarks.
 func prefill(ctx context.Context, brokers []string, topic string, partitions int, files []logFile, stamp time.Time) (prefillStats, error) {
 	st := prefillStats{perPartition: make([]int64, partitions)}
-	r := rand.New(rand.NewPCG(20261101, 42))
+	gen := benchkit.NewNginxLines()
 	headerEventID, headerFormat, format := []byte("event.id"), []byte("format"), []byte("envelope")
-	lineNo := 0
 	perFile := make([][]*sarama.ProducerMessage, len(files))
 	for fi, f := range files {
 		lines := make([][]byte, f.lines)
 		for i := range lines {
-			lines[i] = genLine(nil, r, lineNo)
-			lineNo++
+			lines[i] = gen.Append(nil)
 			st.lineBytes += int64(len(lines[i]))
 		}
 		values, ids := agent.EncodeEnvelopes(hostID, f.path, f.path, stamp, lines)
@@ -206,7 +160,7 @@ func prefill(ctx context.Context, brokers []string, topic string, partitions int
 	}
 	st.seconds = time.Since(t0).Seconds()
 	if n := errs.Load(); n > 0 {
-		logf("pre-fill: %d messages were re-sent after errors", n)
+		prog.Logf("pre-fill: %d messages were re-sent after errors", n)
 	}
 
 	// Exactly the expected number in each partition (an idempotent producer
@@ -225,10 +179,7 @@ func prefill(ctx context.Context, brokers []string, topic string, partitions int
 
 // highWatermarks returns each partition's high watermark.
 func highWatermarks(brokers []string, topic string) (map[int32]int64, error) {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.ClientID = "transferbench-counter"
-	cl, err := sarama.NewClient(brokers, cfg)
+	cl, err := sarama.NewClient(brokers, benchkit.KafkaConfig("transferbench-counter"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}

@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"runtime/debug"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/logagent/logagent/bench/internal/benchkit"
 )
 
 func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() float64 }) {
@@ -25,9 +24,9 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 		o.partitions, strings.Join(perPart, "/"), len(e.files), e.pre.seconds)
 	fmt.Fprintf(w, "broker: kfake (devstack child); engine: ZincSearch v0.4.10 /es API (zincsearch-es child, WAL sync 100ms, a fresh one per Zinc run); all on 127.0.0.1\n")
 	fmt.Fprintf(w, "transfer: logtransfer, new consumer group per run, batch max_docs %d, max_bytes 5MiB, max_wait %v, parse %s; indexer olivere/elastic %s; sarama %s\n",
-		o.batch, o.maxWait, o.parse, depVersion("github.com/olivere/elastic/v7"), depVersion("github.com/IBM/sarama"))
+		o.batch, o.maxWait, o.parse, benchkit.DepVersion("github.com/olivere/elastic/v7"), benchkit.DepVersion("github.com/IBM/sarama"))
 	fmt.Fprintf(w, "bare: the transfer's documents and batches, transfer.NewElastic's Bulk, %d goroutines (one per partition, one batch in flight each)\n", o.partitions)
-	fmt.Fprintf(w, "machine: %d CPUs (shared), %s; each run is a separate child process; CPU and RSS are the child's\n\n", runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(w, "%s\n\n", benchkit.Machine())
 
 	ref := map[string]row{}
 	for _, r := range rows {
@@ -35,10 +34,7 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 			ref[r.kind] = r
 		}
 	}
-	width := len("run")
-	for _, r := range rows {
-		width = max(width, utf8.RuneCountInString(r.name))
-	}
+	width := benchkit.NameWidth(rows, func(r row) string { return r.name })
 	srchCol := func(r row) string {
 		switch {
 		case r.srchSpan <= 0:
@@ -63,12 +59,8 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 				sratio = fmt.Sprintf("%.2f", r.searchRate()/b.searchRate())
 			}
 		}
-		rss := fmt.Sprintf("%.1f", float64(r.rssKiB)/1024)
-		if r.rssNote != "" {
-			rss += " (" + r.rssNote + ")"
-		}
 		fmt.Fprintf(w, "%-*s %7d %9.3f %*s %8.0f %7s %7s %7.2f %8s\n", width, r.name, r.docs, r.acked.Seconds(), sw, srchCol(r), r.rate(),
-			ratio, sratio, float64(r.cpu.Nanoseconds())/1e3/float64(r.docs), rss)
+			ratio, sratio, benchkit.MicrosEach(r.cpu, r.docs), benchkit.RSS(r.rssKiB, r.rssNote))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "docs/s: docs / seconds to acked. ratio: docs/s (to acked, to searchable) over the bare load's row of the same kind.")
@@ -85,10 +77,10 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 	fmt.Fprintln(w, "peak RSS: the child's VmHWM when acked (wait4's ru_maxrss would count this bench's memory shared until exec).")
 	for _, c := range e.engine {
 		fmt.Fprintf(w, "zincsearch during %s: %.0f µs CPU/doc until acked (%.2f cores); %.2f cores over %.1f s until %d docs were searchable",
-			c.run, float64(c.toAcked.Nanoseconds())/1e3/float64(c.docs), c.toAcked.Seconds()/c.ackedSpan.Seconds(),
+			c.run, benchkit.MicrosEach(c.toAcked, c.docs), c.toAcked.Seconds()/c.ackedSpan.Seconds(),
 			c.toEnd.Seconds()/c.endSpan.Seconds(), c.endSpan.Seconds(), c.searchable)
 		if c.searchable > 0 {
-			fmt.Fprintf(w, " (%.0f µs CPU per searchable doc)", float64(c.toEnd.Nanoseconds())/1e3/float64(c.searchable))
+			fmt.Fprintf(w, " (%.0f µs CPU per searchable doc)", benchkit.MicrosEach(c.toEnd, c.searchable))
 		}
 		fmt.Fprintln(w)
 	}
@@ -102,7 +94,7 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 	for _, r := range rows {
 		if b, ok := ref[r.kind]; ok && strings.HasPrefix(r.name, "transfer → zinc") {
 			ratio := r.rate() / b.rate()
-			targets = append(targets, fmt.Sprintf("%s %.2f (%s)", strings.TrimPrefix(r.name, "transfer → zinc, "), ratio, verdict(ratio >= 0.9)))
+			targets = append(targets, fmt.Sprintf("%s %.2f (%s)", strings.TrimPrefix(r.name, "transfer → zinc, "), ratio, benchkit.Verdict(ratio >= 0.9)))
 		}
 	}
 	if len(targets) > 0 {
@@ -117,26 +109,8 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 		}
 	}
 	fmt.Fprintf(w, "command: %s (effective: -docs %d -partitions %d -files-per-partition %d -batch %d -max-wait %v -parse %s -runs %s -timeout %v)\n",
-		strings.Join(append([]string{"go run ./bench/transferbench"}, os.Args[1:]...), " "),
+		prog.Command(),
 		o.docs, o.partitions, o.filesPerPart, o.batch, o.maxWait, o.parse, strings.Join(o.runs, ","), o.timeout)
-	fmt.Fprintf(w, "load average: %s before the runs, %s after (other work shares these CPUs)\n", e.loadBefore, loadAvg())
+	fmt.Fprintf(w, "load average: %s before the runs, %s after (other work shares these CPUs)\n", e.loadBefore, benchkit.LoadAvg())
 	fmt.Fprintf(w, "time: %.1f s in all (build %.1f s)\n", total.Seconds(), build.Seconds())
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func depVersion(path string) string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == path {
-				return d.Version
-			}
-		}
-	}
-	return "?"
 }

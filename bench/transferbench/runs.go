@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/bench/internal/benchkit"
 )
 
 // row is one line of the report table.
@@ -70,7 +72,7 @@ func (e *env) yamlConfig(name, group, esURL, user, pass, index, httpListen strin
 		fmt.Fprintf(&b, "parse:\n  %s: %s\n", e.topic, e.o.parse)
 	}
 	fmt.Fprintf(&b, "http_listen: %q\nlog_level: info\n", httpListen)
-	path := filepath.Join(e.dir, name+".yaml")
+	path := filepath.Join(e.Dir, name+".yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
@@ -78,7 +80,7 @@ func (e *env) yamlConfig(name, group, esURL, user, pass, index, httpListen strin
 // no run competes with an earlier run's indexing backlog (Zinc keeps
 // indexing long after it acknowledged a bulk). done stops it.
 func (e *env) freshZinc(ctx context.Context, name string) (done func(), err error) {
-	z, err := startZinc(ctx, e.zincBin, filepath.Join(e.dir, "zinc-"+name), e.o.zincEnv)
+	z, err := startZinc(ctx, e.zincBin, filepath.Join(e.Dir, "zinc-"+name), e.o.zincEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -88,13 +90,13 @@ func (e *env) freshZinc(ctx context.Context, name string) (done func(), err erro
 		// indexed) is cut short.
 		_ = z.stop(10 * time.Second)
 		e.zinc = nil
-		_ = os.RemoveAll(filepath.Join(e.dir, "zinc-"+name, "zinc"))
+		_ = os.RemoveAll(filepath.Join(e.Dir, "zinc-"+name, "zinc"))
 	}, nil
 }
 
 // transferRun is what one run of the transfer measured.
 type transferRun struct {
-	p                  *proc
+	p                  *benchkit.Proc
 	firstAck, acked    time.Time
 	atFirst            int64
 	cpuFirst, cpuAcked time.Duration
@@ -119,7 +121,7 @@ type transferRun struct {
 // window ends.
 func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (*transferRun, error) {
 	z := e.zinc
-	ports, err := freePorts(1)
+	ports, err := benchkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -129,23 +131,23 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	if err != nil {
 		return nil, err
 	}
-	bin, args := filepath.Join(e.bin, "logtransfer"), []string{"-config", cfgPath}
+	bin, args := filepath.Join(e.Bin, "logtransfer"), []string{"-config", cfgPath}
 	if e.o.profileDir != "" {
-		bin, args = e.self, []string{"-child", "transfer", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, name+".pprof")}
+		bin, args = e.Self, []string{"-child", "transfer", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, name+".pprof")}
 	}
 	r := &transferRun{}
-	logPath := filepath.Join(e.dir, name+".log")
+	logPath := filepath.Join(e.Dir, name+".log")
 	before := e.snap(nil)
 	r.zStart = before.zinc
-	p, err := startProc(name, logPath, procOpts{env: e.o.transferEnv}, bin, args...)
+	p, err := benchkit.Start(name, logPath, benchkit.Options{Env: e.o.transferEnv}, bin, args...)
 	if err != nil {
 		return nil, err
 	}
 	r.p = p
-	before.t = p.started
+	before.t = p.Started
 	fail := func(err error) (*transferRun, error) {
-		_ = p.stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\n%s log:\n%s", err, name, tailFile(logPath, 4000))
+		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
+		return nil, fmt.Errorf("%w\n%s log:\n%s", err, name, benchkit.TailFile(logPath, 4000))
 	}
 
 	metricsURL := "http://" + listen + "/metrics"
@@ -168,20 +170,20 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 			last = v
 			if v > 0 && r.firstAck.IsZero() {
 				r.firstAck, r.atFirst = now, v
-				r.cpuFirst, _ = p.cpuSoFar()
+				r.cpuFirst, _ = p.CPUSoFar()
 			}
 			if v >= n {
 				r.acked = now
-				r.cpuAcked, _ = p.cpuSoFar()
+				r.cpuAcked, _ = p.CPUSoFar()
 				after := e.snap(p)
 				r.zAcked = after.zinc
 				r.cpuShare, r.others = share(name, before, after)
-				hwm = p.peakRSSSoFar()
+				hwm = p.PeakRSSSoFar()
 				break
 			}
 		}
-		if p.exited() {
-			return fail(fmt.Errorf("%s exited (%v) with %d of %d documents committed", name, p.waitErr, last, n))
+		if p.Exited() {
+			return fail(fmt.Errorf("%s exited (%v) with %d of %d documents committed", name, p.Err(), last, n))
 		}
 		select {
 		case <-ctx.Done():
@@ -200,11 +202,11 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 
 	// Stopped now: the span is over, and waiting for Zinc needs no transfer.
 	stopAt := time.Now()
-	if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("%s exit: %w\n%s log:\n%s", name, err, name, tailFile(logPath, 4000))
+	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("%s exit: %w\n%s log:\n%s", name, err, name, benchkit.TailFile(logPath, 4000))
 	}
 	r.shutdown = time.Since(stopAt)
-	if r.cpuTotal, r.rssKiB, err = p.rusage(); err != nil {
+	if r.cpuTotal, r.rssKiB, err = p.Rusage(); err != nil {
 		return nil, err
 	}
 	// wait4's ru_maxrss also counts this process's memory, which the child
@@ -217,7 +219,7 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	r.warnings = bytes.Count(logText, []byte("level=WARN")) + bytes.Count(logText, []byte("level=ERROR"))
 
 	if z != nil {
-		if r.srch, err = waitSearchable(ctx, z, e.topic+"-*", n, p.started.Add(e.o.searchWait)); err != nil {
+		if r.srch, err = waitSearchable(ctx, z, e.topic+"-*", n, p.Started.Add(e.o.searchWait)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -243,10 +245,7 @@ type groupOffsets struct {
 }
 
 func newGroupOffsets(brokers []string, group, topic string, partitions int) (*groupOffsets, error) {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.ClientID = "transferbench-offsets"
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	admin, err := sarama.NewClusterAdmin(brokers, benchkit.KafkaConfig("transferbench-offsets"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin: %w", err)
 	}
@@ -302,11 +301,11 @@ func waitSearchable(ctx context.Context, z *zinc, pattern string, n int64, deadl
 			return res, fmt.Errorf("%s: %d documents searchable, more than the %d sent", pattern, got, n)
 		}
 		if res.done || !now.Before(deadline) {
-			res.zinc, _ = z.proc.cpuSoFar()
+			res.zinc, _ = z.proc.CPUSoFar()
 			return res, nil
 		}
-		if z.proc.exited() {
-			return res, fmt.Errorf("zincsearch exited (%v) with %d of %d searchable:\n%s", z.proc.waitErr, got, n, tailFile(z.proc.logPath, 4000))
+		if z.proc.Exited() {
+			return res, fmt.Errorf("zincsearch exited (%v) with %d of %d searchable:\n%s", z.proc.Err(), got, n, benchkit.TailFile(z.proc.LogPath, 4000))
 		}
 		select {
 		case <-ctx.Done():
@@ -374,7 +373,7 @@ func (e *env) runTransferZinc(ctx context.Context) ([]row, error) {
 	}
 	e.samples["transfer"] = e.fetchSamples(ctx, e.topic+"-*")
 	n := int64(e.docs)
-	start := r.p.started
+	start := r.p.Started
 	e.note("transfer → zinc: first batch acknowledged %.3f s after exec (%d docs); %s; SIGTERM to exit %.3f s; %d warnings/errors in its log; %d offset polls",
 		r.firstAck.Sub(start).Seconds(), r.atFirst, e.batchNote(r.final, r.acked.Sub(start)), r.shutdown.Seconds(), r.warnings, r.polls)
 	e.shares = append(e.shares, r.cpuShare)
@@ -399,12 +398,12 @@ func (e *env) runTransferSink(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	defer s.close()
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	r, err := e.runTransfer(ctx, "transfer-sink", s.url, "", "")
 	if err != nil {
 		return nil, err
 	}
-	sinkCPU := selfCPU() - cpu0
+	sinkCPU := benchkit.SelfCPU() - cpu0
 	n := int64(e.docs)
 	if got := s.docs.Load(); got != n {
 		return nil, fmt.Errorf("the sink answered %d documents, want %d", got, n)
@@ -412,11 +411,11 @@ func (e *env) runTransferSink(ctx context.Context) ([]row, error) {
 	if u := s.unexpected.Load(); u > 0 {
 		e.note("sink: %d unexpected requests (last: %v)", u, s.lastOther.Load())
 	}
-	start := r.p.started
+	start := r.p.Started
 	e.shares = append(e.shares, r.cpuShare)
 	e.note("transfer → sink: first batch acknowledged %.3f s after exec; %s; the sink saw %d bulk requests, %d template PUTs; this process (sink + polling) used %.2f µs CPU/doc; SIGTERM to exit %.3f s; %d warnings/errors in its log",
 		r.firstAck.Sub(start).Seconds(), e.batchNote(r.final, r.acked.Sub(start)), s.requests.Load(), s.templates.Load(),
-		float64(sinkCPU.Nanoseconds())/1e3/float64(n), r.shutdown.Seconds(), r.warnings)
+		benchkit.MicrosEach(sinkCPU, n), r.shutdown.Seconds(), r.warnings)
 	return []row{
 		{name: "transfer → instant sink, from exec", docs: n, acked: r.acked.Sub(start), cpu: r.cpuTotal, rssKiB: r.rssKiB, kind: "start"},
 		{name: "transfer → instant sink, 1st ack → all", docs: n - r.atFirst, acked: r.acked.Sub(r.firstAck),
@@ -442,21 +441,21 @@ func (e *env) runBare(ctx context.Context) ([]row, error) {
 	if e.o.profileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(e.o.profileDir, "bare.pprof"))
 	}
-	logPath := filepath.Join(e.dir, "bare.log")
-	p, err := startProc("bare", logPath, procOpts{lines: true, stdin: true}, e.self, args...)
+	logPath := filepath.Join(e.Dir, "bare.log")
+	p, err := benchkit.Start("bare", logPath, benchkit.Options{Lines: true, Stdin: true}, e.Self, args...)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) ([]row, error) {
-		_ = p.stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\nbare log:\n%s", err, tailFile(logPath, 4000))
+		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
+		return nil, fmt.Errorf("%w\nbare log:\n%s", err, benchkit.TailFile(logPath, 4000))
 	}
 	next := func(v any) error {
 		select {
-		case l, ok := <-p.lines:
+		case l, ok := <-p.Lines:
 			if !ok {
-				<-p.done
-				return fmt.Errorf("bare child exited (%v) early", p.waitErr)
+				<-p.Done()
+				return fmt.Errorf("bare child exited (%v) early", p.Err())
 			}
 			return json.Unmarshal([]byte(l), v)
 		case <-ctx.Done():
@@ -473,17 +472,17 @@ func (e *env) runBare(ctx context.Context) ([]row, error) {
 		return fail(fmt.Errorf("bare child: %w", err))
 	}
 	after := e.snap(p) // the child waits for its stdin to close
-	hwm := p.peakRSSSoFar()
+	hwm := p.PeakRSSSoFar()
 	zStart, zAcked := before.zinc, after.zinc
 	before.t, after.t = time.Unix(0, st.UnixNano), time.Unix(0, rep.DoneUnixNano)
 	desc, others := share("bare", before, after)
 	e.shares = append(e.shares, desc)
 	e.others["bare"] = others
-	p.stdin.Close()
-	if err := p.stop(0, 30*time.Second); err != nil {
+	p.Stdin.Close()
+	if err := p.Stop(0, 30*time.Second); err != nil {
 		return fail(fmt.Errorf("bare child exit: %w", err))
 	}
-	_, rss, err := p.rusage()
+	_, rss, err := p.Rusage()
 	if err != nil {
 		return nil, err
 	}

@@ -1,106 +1,28 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/logagent/logagent/bench/internal/benchkit"
 )
-
-// moduleRoot is the main module's directory (where go.mod is).
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the logagent module (run from its directory)")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// buildBinaries builds logtransfer and devstack into binDir.
-func buildBinaries(ctx context.Context, root, binDir string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/logtransfer", "./cmd/devstack")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return nil
-}
-
-// startDevstack launches devstack (embedded etcd, unused here, and the kfake
-// broker) with the topics and returns its Kafka broker address once its
-// ready file appears.
-func startDevstack(ctx context.Context, bin, dir string, topics []string, partitions int) (*proc, []string, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, nil, err
-	}
-	dataDir := filepath.Join(dir, "devstack")
-	readyPath := filepath.Join(dataDir, "ready")
-	logPath := filepath.Join(dir, "devstack.log")
-	p, err := startProc("devstack", logPath, procOpts{}, bin,
-		"-etcd-client-port", strconv.Itoa(ports[0]), "-etcd-peer-port", strconv.Itoa(ports[1]),
-		"-kafka-port", strconv.Itoa(ports[2]), "-partitions", strconv.Itoa(partitions),
-		"-topics", strings.Join(topics, ","), "-data", dataDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		vars, err := readReadyFile(readyPath)
-		if err == nil && vars["DEVSTACK_PID"] == strconv.Itoa(p.cmd.Process.Pid) {
-			return p, strings.Split(vars["KAFKA_BROKERS"], ","), nil
-		}
-		if p.exited() {
-			return nil, nil, fmt.Errorf("devstack exited before it was ready (%v):\n%s", p.waitErr, tailFile(logPath, 4000))
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			_ = p.stop(syscall.SIGKILL, 5*time.Second)
-			return nil, nil, fmt.Errorf("devstack not ready after 90s (or interrupted):\n%s", tailFile(logPath, 4000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func readReadyFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vars[k] = v
-		}
-	}
-	return vars, sc.Err()
-}
 
 // zinc is a ZincSearch server (the zincsearch-es binary that
 // scripts/build-zinc.sh builds) running as a child, configured the way
 // internal/testenv's StartZinc does.
 type zinc struct {
-	proc   *proc
+	proc   *benchkit.Proc
 	url    string // base of the Elasticsearch-compatible API: http://127.0.0.1:PORT/es
 	user   string
 	pass   string
@@ -121,7 +43,7 @@ func zincBinary(root string) (string, error) {
 }
 
 func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, error) {
-	ports, err := freePorts(1)
+	ports, err := benchkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +80,7 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 	)
 	env = append(env, extraEnv...) // later entries win
 	// Zinc reads a .env file from its working directory: the data dir.
-	p, err := startProc("zincsearch", dir+".log", procOpts{replaceEnv: env, dir: dataDir, stdin: true}, bin)
+	p, err := benchkit.Start("zincsearch", dir+".log", benchkit.Options{ReplaceEnv: env, Dir: dataDir, Stdin: true}, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +96,9 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 				return z, nil
 			}
 		}
-		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			_ = p.stop(syscall.SIGKILL, 5*time.Second)
-			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.waitErr, tailFile(p.logPath, 4000))
+		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			_ = p.Stop(syscall.SIGKILL, 5*time.Second)
+			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.Err(), benchkit.TailFile(p.LogPath, 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -184,8 +106,8 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 
 // stop ends the server: SIGTERM, then SIGKILL after grace.
 func (z *zinc) stop(grace time.Duration) error {
-	defer z.proc.stdin.Close()
-	return z.proc.stop(syscall.SIGTERM, grace)
+	defer z.proc.Stdin.Close()
+	return z.proc.Stop(syscall.SIGTERM, grace)
 }
 
 // count is how many documents in the indexes matching pattern are

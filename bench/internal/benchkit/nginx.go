@@ -1,11 +1,8 @@
-package main
+package benchkit
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 )
 
 // Pieces of the generated nginx "combined" lines.
@@ -33,12 +30,28 @@ var (
 
 const genLetters = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-// genLine appends one nginx-like line (no newline) of about target bytes:
-// the query string is padded to reach it.
-func genLine(dst []byte, r *rand.Rand, i int) []byte {
-	target := 172 + r.IntN(31) // 172..202; with the fixed parts' overshoot the mean is ~200
+// NginxLines generates nginx-like access-log lines ("combined" format, about
+// 200 bytes each). Every generator yields the same sequence, so every bench
+// and every run loads the same lines.
+type NginxLines struct {
+	r *rand.Rand
+	i int // lines generated so far: the log time advances with it
+}
+
+// NewNginxLines returns a generator at the start of the sequence.
+func NewNginxLines() *NginxLines {
+	return &NginxLines{r: rand.New(rand.NewPCG(20261101, 42))}
+}
+
+// Append appends the next line (no newline) to dst. Its query string is
+// padded to a target of 172..202 bytes; with the fixed parts' overshoot the
+// mean is ~200.
+func (g *NginxLines) Append(dst []byte) []byte {
+	r := g.r
+	target := 172 + r.IntN(31)
 	ip := [4]int{10 + r.IntN(200), r.IntN(256), r.IntN(256), 1 + r.IntN(254)}
-	sec := i / 50 // ~50 lines per second of log time
+	sec := g.i / 50 // ~50 lines per second of log time
+	g.i++
 	day := 1 + (sec/86400)%28
 	head := fmt.Appendf(nil, "%d.%d.%d.%d - - [%02d/%s/2026:%02d:%02d:%02d +0000] \"%s %s?id=%d&q=",
 		ip[0], ip[1], ip[2], ip[3], day, genMonths[10], (sec/3600)%24, (sec/60)%60, sec%60,
@@ -51,51 +64,4 @@ func genLine(dst []byte, r *rand.Rand, i int) []byte {
 		dst = append(dst, genLetters[r.IntN(len(genLetters))])
 	}
 	return append(dst, tail...)
-}
-
-// writeLogFile writes n deterministic lines and returns the file's size.
-func writeLogFile(path string, n int) (int64, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	r := rand.New(rand.NewPCG(20261101, 42))
-	var line []byte
-	var size int64
-	for i := range n {
-		line = append(genLine(line[:0], r, i), '\n')
-		size += int64(len(line))
-		if _, err := w.Write(line); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	return size, nil
-}
-
-// readLines reads a file of newline-terminated lines into memory, without
-// their newlines (one backing array).
-func readLines(path string) ([][]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var lines [][]byte
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return nil, fmt.Errorf("%s: last line has no newline", path)
-		}
-		lines = append(lines, data[:i:i])
-		data = data[i+1:]
-	}
-	return lines, nil
 }
