@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 // zinc is a ZincSearch server (the zincsearch-es binary that
@@ -57,28 +58,7 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 		pass:   "Bench-Zinc-" + strconv.Itoa(os.Getpid()),
 		client: &http.Client{Timeout: 60 * time.Second},
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, "ZINC_") && k != "ZINC_LOG_LEVEL") || strings.HasPrefix(k, "GIN_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env,
-		"ZINC_SERVER_ADDRESS=127.0.0.1",
-		"ZINC_SERVER_PORT="+strconv.Itoa(ports[0]),
-		"ZINC_DATA_PATH="+dataDir,
-		"ZINC_FIRST_ADMIN_USER="+z.user,
-		"ZINC_FIRST_ADMIN_PASSWORD="+z.pass,
-		"ZINC_TELEMETRY=false", // both default to on and phone home
-		"ZINC_SENTRY=false",
-		"ZINC_PROFILER=false",
-		"GIN_MODE=release",
-		"ZINC_WAL_SYNC_INTERVAL=100ms", // searchable 0.1-0.3 s after the bulk, not ~1 s
-		"ZINC_STOP_ON_STDIN_EOF=true",  // and stdin is a pipe from this process
-	)
-	env = append(env, extraEnv...) // later entries win
+	env := zincenv.Env(zincenv.Server{Port: ports[0], DataDir: dataDir, User: z.user, Password: z.pass, Extra: extraEnv})
 	// Zinc reads a .env file from its working directory: the data dir.
 	p, err := benchkit.Start("zincsearch", dir+".log", benchkit.Options{ReplaceEnv: env, Dir: dataDir, Stdin: true}, bin)
 	if err != nil {

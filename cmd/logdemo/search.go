@@ -17,42 +17,16 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 // zincHTTP is the client for ZincSearch queries. Searches are cheap, but
 // Zinc answers slowly while it indexes a large backlog on a busy machine.
 var zincHTTP = &http.Client{Timeout: 10 * time.Second}
 
-// zincEnv is zincsearch-es's environment: logdemo's, minus Zinc's and gin's
-// settings (a stray ZINC_DATA_PATH must not point the demo elsewhere), plus
-// the demo's. ZINC_LOG_LEVEL passes through.
+// zincEnv is zincsearch-es's environment for the demo.
 func zincEnv(o options, dataDir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, "ZINC_") && k != "ZINC_LOG_LEVEL") || strings.HasPrefix(k, "GIN_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env,
-		"ZINC_SERVER_ADDRESS=127.0.0.1",
-		"ZINC_SERVER_PORT="+strconv.Itoa(o.zincPort),
-		"ZINC_DATA_PATH="+dataDir,
-		"ZINC_FIRST_ADMIN_USER="+zincUser,
-		"ZINC_FIRST_ADMIN_PASSWORD="+zincPassword,
-		// zincsearch-es forces these off anyway; they default to on and
-		// phone home in a stock Zinc.
-		"ZINC_TELEMETRY=false",
-		"ZINC_SENTRY=false",
-		"ZINC_PROFILER=false",
-		"GIN_MODE=release",
-		// Documents become searchable 0.1-0.3 s after the bulk, not ~1 s.
-		"ZINC_WAL_SYNC_INTERVAL=100ms",
-		// Stop when logdemo's end of the stdin pipe closes: Zinc never
-		// outlives logdemo, even without Pdeathsig.
-		"ZINC_STOP_ON_STDIN_EOF=true",
-	)
+	return zincenv.Env(zincenv.Server{Port: o.zincPort, DataDir: dataDir, User: zincUser, Password: zincPassword})
 }
 
 // startZinc starts zincsearch-es on a fresh data dir and waits until its

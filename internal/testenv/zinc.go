@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 const (
@@ -345,33 +347,10 @@ func (z *Zinc) start() error {
 	return nil
 }
 
-// env is the server's environment: the test's, minus Zinc's and gin's
-// settings, plus the ones here. ZINC_LOG_LEVEL passes through.
+// env is the server's environment (zincenv.Env) with the result cap raised.
 func (z *Zinc) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if (strings.HasPrefix(k, "ZINC_") && k != "ZINC_LOG_LEVEL") || strings.HasPrefix(k, "GIN_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env,
-		"ZINC_SERVER_ADDRESS=127.0.0.1",
-		"ZINC_SERVER_PORT="+strconv.Itoa(z.port),
-		"ZINC_DATA_PATH="+z.dir,
-		"ZINC_FIRST_ADMIN_USER="+z.user,
-		"ZINC_FIRST_ADMIN_PASSWORD="+z.pass,
-		// Both default to on and phone home; the binary forces them off too.
-		"ZINC_TELEMETRY=false",
-		"ZINC_SENTRY=false",
-		"ZINC_PROFILER=false",
-		"GIN_MODE=release",
-		// Documents become searchable 0.1-0.3 s after the bulk, not ~1 s.
-		"ZINC_WAL_SYNC_INTERVAL=100ms",
-		"ZINC_MAX_RESULTS="+strconv.Itoa(zincMaxResults),
-		"ZINC_STOP_ON_STDIN_EOF=true",
-	)
+	return zincenv.Env(zincenv.Server{Port: z.port, DataDir: z.dir, User: z.user, Password: z.pass,
+		Extra: []string{"ZINC_MAX_RESULTS=" + strconv.Itoa(zincMaxResults)}})
 }
 
 // waitReady polls the unauthenticated cluster-info endpoint until it
