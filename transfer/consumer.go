@@ -48,6 +48,10 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest // a new group reads what is already there
 	sc.Consumer.Offsets.AutoCommit.Enable = false     // offsets move only after the engine stored the batch
+	// A broker answers one connection's requests in order, so an offset
+	// commit waits behind a fetch long-poll: keep the poll short (commits
+	// are sent in the background, but the last one ends a catch-up).
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Group.Session.Timeout = t.cfg.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = t.cfg.SessionTimeout / 3
@@ -101,10 +105,24 @@ func retryDelay(attempt int) time.Duration {
 type handler struct {
 	t     *Transfer
 	ready func()
+
+	// Per session: claims ask for a commit after marking a stored batch;
+	// one committer goroutine sends them, so a claim never waits for the
+	// broker's answer before indexing its next batch. Setup makes them,
+	// Cleanup (after every claim returned) closes and waits.
+	commitWanted  chan struct{}
+	committerDone chan struct{}
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.t.log.Info("consumer group session started", "member", sess.MemberID(), "claims", sess.Claims())
+	h.commitWanted, h.committerDone = make(chan struct{}, 1), make(chan struct{})
+	go func(wanted <-chan struct{}, done chan<- struct{}) {
+		defer close(done)
+		for range wanted { // coalesced: one commit covers every mark before it
+			sess.Commit()
+		}
+	}(h.commitWanted, h.committerDone)
 	if h.ready != nil {
 		h.ready()
 		h.ready = nil
@@ -112,7 +130,21 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+// Cleanup commits the last marks before the session's claims move on.
+func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	close(h.commitWanted)
+	<-h.committerDone
+	sess.Commit()
+	return nil
+}
+
+// requestCommit asks the committer to commit what is marked; it never blocks.
+func (h *handler) requestCommit() {
+	select {
+	case h.commitWanted <- struct{}{}:
+	default: // one is pending and will include this mark
+	}
+}
 
 // ConsumeClaim batches one partition's messages and stores each batch before
 // taking the next. On a rebalance the batch in progress is either finished
@@ -149,7 +181,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		t.metrics.BatchSize.Observe(float64(len(docs)))
 		last := msgs[len(msgs)-1]
 		sess.MarkMessage(last, "")
-		sess.Commit()
+		h.requestCommit()
 		t.metrics.Committed.Inc()
 		t.metrics.Lag.WithLabelValues(claim.Topic(), partition).Set(float64(max(0, claim.HighWaterMarkOffset()-last.Offset-1)))
 		msgs, bytes = msgs[:0], 0

@@ -30,7 +30,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		Indexed:        counter("documents_indexed_total", "Documents the search engine stored."),
 		Retried:        counter("documents_retried_total", "Documents sent again after a retryable failure or a missing answer."),
 		DeadLettered:   counter("documents_dead_lettered_total", "Documents written to the DLQ topic."),
-		Committed:      counter("batches_committed_total", "Batches whose offsets were committed."),
+		Committed:      counter("batches_committed_total", "Batches stored or dead-lettered whose offsets were marked; they are committed in the background."),
 		BulkRequests:   counter("bulk_requests_total", "Bulk requests sent."),
 		IndicesDeleted: counter("indices_deleted_total", "Daily indices deleted because they were older than retention_days."),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "batch_index_seconds",
