@@ -267,3 +267,23 @@ func TestBatchesStayWithinLimitsForTinyLines(t *testing.T) {
 		t.Fatalf("a batch of %d messages; the limit is %d", tl.sink.maxBatch, batchMaxLines)
 	}
 }
+
+// A collected path that does not exist is reported in the status (so a typo
+// shows in logctl status) and read from its start once it appears.
+func TestMissingFileIsReportedThenRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "later.log")
+	tl := newTailer(t, dir, entry(dir, "later.log"))
+	waitFor(t, 5*time.Second, "the missing file in the status", func() bool {
+		st := tl.mgr.Status()
+		return len(st) == 1 && st[0].Path == path && strings.Contains(st[0].LastError, "no such file")
+	})
+	appendFile(t, path, "first\nsecond\n")
+	if got := tl.waitMessages(2); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("got %q", got)
+	}
+	waitFor(t, 5*time.Second, "the error cleared", func() bool {
+		st := tl.mgr.Status()
+		return len(st) == 1 && st[0].LastError == ""
+	})
+}

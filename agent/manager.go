@@ -304,6 +304,9 @@ func (m *Manager) scan(ctx context.Context) {
 	var status []etcd.FileStatus
 	for _, in := range m.inputs {
 		matches, _ := filepath.Glob(in.entry.Path) // patterns were validated
+		if len(matches) == 0 && !in.entry.IsGlob() {
+			status = append(status, etcd.FileStatus{Path: in.entry.Path, Topic: in.entry.Topic, LastError: m.missing(in.entry.Path)})
+		}
 		for _, path := range matches {
 			if in.entry.Excluded(path) || hasCompressedSuffix(path) {
 				continue
@@ -508,6 +511,20 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 	}
 	e, err = reg.Attach(key, path, fp, newOriginID(), offset)
 	return e, true, err
+}
+
+// missingFile is the status error of a collected path (not a glob) that
+// does not exist.
+const missingFile = "no such file; it is read from its start once it appears"
+
+// missing logs once that a collected path does not exist, and returns the
+// status error. A typo in a path shows in logctl status instead of silence.
+func (m *Manager) missing(path string) string {
+	if m.fileErrs[path] != missingFile {
+		m.fileErrs[path] = missingFile
+		m.log.Warn("collected file does not exist; waiting for it", "path", path)
+	}
+	return missingFile
 }
 
 // fileError logs a file's error once (until it changes) and returns it.
