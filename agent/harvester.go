@@ -44,7 +44,15 @@ type harvesterEnv struct {
 	closeInactive   time.Duration
 	maxMessageBytes int
 	now             func() time.Time
+	// starved is set by the manager while files wait for a descriptor
+	// (files.max_open_files): then idle, fully acknowledged files are closed
+	// after closeWhenStarved instead of close_inactive, to make room.
+	starved atomic.Bool
 }
+
+// closeWhenStarved is how long an idle, fully acknowledged file keeps its
+// descriptor while other files wait for one.
+const closeWhenStarved = time.Second
 
 // errInactive ends a harvester whose file stopped growing for close_inactive.
 var errInactive = errors.New("closed after close_inactive")
@@ -125,6 +133,14 @@ func (h *harvester) currentPath() string { return *h.path.Load() }
 
 // run reads until ctx is done, the file is drained after rotation, it goes
 // inactive, or reading fails. It closes the file.
+// closeAfter is how long the file may be idle before it is closed.
+func (h *harvester) closeAfter() time.Duration {
+	if h.env.starved.Load() {
+		return min(h.env.closeInactive, closeWhenStarved)
+	}
+	return h.env.closeInactive
+}
+
 func (h *harvester) run(ctx context.Context) error {
 	defer h.file.Close()
 	if _, err := h.file.Seek(h.offset, io.SeekStart); err != nil {
@@ -193,7 +209,7 @@ func (h *harvester) run(ctx context.Context) error {
 				return nil
 			}
 		}
-		if !h.draining.Load() && idle >= h.env.closeInactive && acked {
+		if !h.draining.Load() && idle >= h.closeAfter() && acked {
 			return errInactive
 		}
 		timer.Reset(h.env.pollInterval)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,4 +287,32 @@ func TestMissingFileIsReportedThenRead(t *testing.T) {
 		st := tl.mgr.Status()
 		return len(st) == 1 && st[0].LastError == ""
 	})
+}
+
+// More files than files.max_open_files (100 in the harness): the ones
+// waiting for a descriptor are an expected wait, not file errors, and idle
+// files are closed early to make room, so every file ships promptly rather
+// than after close_inactive.
+func TestMoreFilesThanDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	const n = 250
+	var want []string
+	for i := range n {
+		// Two lines past the 1 KiB fingerprint, each under max_line_bytes.
+		a, b := fmt.Sprintf("file-%03d-a-%s", i, strings.Repeat("x", 600)), fmt.Sprintf("file-%03d-b-%s", i, strings.Repeat("y", 600))
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("f%03d.log", i)), a+"\n"+b+"\n")
+		want = append(want, a, b)
+	}
+	slices.Sort(want)
+	tl := newTailer(t, dir, entry(dir, "*.log"))
+	waitFor(t, 30*time.Second, "every file shipped", func() bool { return len(tl.sink.messages()) >= len(want) })
+	got := tl.sink.messages()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d messages, want each of %d lines once", len(got), len(want))
+	}
+	if errs := testutilCounter(tl.metrics.FileErrors); errs != 0 {
+		t.Errorf("file_errors_total = %v: waiting for a descriptor is not an error", errs)
+	}
+	waitFor(t, 10*time.Second, "no file waiting", func() bool { return testutilGauge(tl.metrics.FilesWaiting) == 0 })
 }

@@ -56,6 +56,7 @@ type Manager struct {
 	fileErrs   map[string]string // path → last error logged, to log each once
 	overlaps   map[string]bool
 	lastExpire time.Time
+	unstarted  []*harvesterHandle // attached during a scan, started once the registry is saved
 
 	statusMu sync.Mutex
 	status   []etcd.FileStatus
@@ -182,6 +183,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.log.Warn("fsnotify error; the periodic rescan still finds files", "error", err)
 		case ex := <-m.exits:
 			m.harvesterExited(ex)
+			if m.env.starved.Load() {
+				soon.Reset(50 * time.Millisecond) // a descriptor is free: give it to a waiting file
+			}
 		}
 	}
 }
@@ -299,6 +303,8 @@ func (m *Manager) watchDirs(watcher *fsnotify.Watcher) {
 // scan expands every entry's glob, first entry first, and reconciles the
 // harvesters with what it finds.
 func (m *Manager) scan(ctx context.Context) {
+	waiting := 0 // files with something to ship and no descriptor
+	defer func() { m.setStarved(waiting) }()
 	claimed := map[fileKey]bool{}
 	owner := map[string]string{}
 	var status []etcd.FileStatus
@@ -322,6 +328,10 @@ func (m *Manager) scan(ctx context.Context) {
 			st := etcd.FileStatus{Path: path, Topic: in.entry.Topic}
 			key, size, err := m.track(ctx, in, path)
 			st.LastError = m.fileErrs[path] // also a harvester's read error after its exit
+			if errors.Is(err, errNoDescriptor) {
+				waiting++
+				st.LastError, st.Size = err.Error(), size
+			}
 			if err == nil {
 				claimed[key] = true
 				st.Size = size
@@ -335,6 +345,7 @@ func (m *Manager) scan(ctx context.Context) {
 		}
 		in.scanned = true
 	}
+	m.startHarvesters(ctx)
 	var scanned []string
 	for _, in := range m.inputs {
 		scanned = append(scanned, in.entry.Path)
@@ -428,7 +439,7 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		return key, fi.Size(), nil
 	}
 	if len(m.harvesters) >= m.opts.MaxOpenFiles {
-		return key, fi.Size(), m.fileError(path, fmt.Errorf("files.max_open_files (%d) reached; waiting for a descriptor", m.opts.MaxOpenFiles))
+		return key, fi.Size(), errNoDescriptor // an expected wait, not a file error
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -448,11 +459,6 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		return key, fi.Size(), nil
 	}
 	entry, fresh, err := m.resolveEntry(f, fi, key, path, in)
-	if err == nil {
-		// An origin must be on disk before a line carrying it ships; a failed
-		// save during Attach is retried here, on every scan, until it works.
-		err = m.env.reg.Save()
-	}
 	if err != nil {
 		f.Close()
 		return key, fi.Size(), m.fileError(path, err)
@@ -460,16 +466,47 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 	delete(m.fileErrs, path)
 	h := newHarvester(m.env, f, key, entry, path, in.settings)
 	h.unsure = fresh && !entry.full()
-	hctx, cancel := context.WithCancel(ctx)
-	m.harvesters[key] = &harvesterHandle{h: h, cancel: cancel}
+	hh := &harvesterHandle{h: h}
+	m.harvesters[key] = hh
 	m.byPath[path] = h
-	m.metrics.FilesOpen.Set(float64(len(m.harvesters)))
-	go func() {
-		err := h.run(hctx)
-		cancel()
-		m.exits <- harvesterExit{h: h, err: err}
-	}()
+	m.unstarted = append(m.unstarted, hh)
 	return key, fi.Size(), nil
+}
+
+// startHarvesters saves the registry once for every file this scan attached,
+// then starts their harvesters: an origin must be on disk before a line
+// carrying it ships, and one save for many new files (a start-up with
+// thousands) instead of one each keeps start-up linear. If the save fails,
+// the files are closed and the next scan tries again.
+func (m *Manager) startHarvesters(ctx context.Context) {
+	unstarted := m.unstarted
+	m.unstarted = nil
+	if len(unstarted) == 0 {
+		return
+	}
+	if err := m.env.reg.Save(); err != nil {
+		for _, hh := range unstarted {
+			h := hh.h
+			h.file.Close()
+			delete(m.harvesters, h.key)
+			if m.byPath[h.currentPath()] == h {
+				delete(m.byPath, h.currentPath())
+			}
+			m.fileError(h.currentPath(), err)
+		}
+		return
+	}
+	for _, hh := range unstarted {
+		h := hh.h
+		hctx, cancel := context.WithCancel(ctx)
+		hh.cancel = cancel
+		go func() {
+			err := h.run(hctx)
+			cancel()
+			m.exits <- harvesterExit{h: h, err: err}
+		}()
+	}
+	m.metrics.FilesOpen.Set(float64(len(m.harvesters)))
 }
 
 // resolveEntry finds or creates the registry entry of an opened file: the
@@ -501,16 +538,28 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 	if c := reg.FindCopy(fp, nil); c != nil {
 		if snap := reg.Snapshot(c); size >= snap.Offset {
 			m.log.Info("file is a copy of a known file; continuing from its acked offset", "path", path, "copy_of", snap.Path, "offset", snap.Offset)
-			e, err := reg.Attach(key, path, fp, snap.Origin, snap.Offset)
-			return e, false, err
+			return reg.attachUnsaved(key, path, fp, snap.Origin, snap.Offset), false, nil
 		}
 	}
 	var offset int64
 	if in.entry.Start == etcd.StartEnd && !in.scanned {
 		offset = size
 	}
-	e, err = reg.Attach(key, path, fp, newOriginID(), offset)
-	return e, true, err
+	return reg.attachUnsaved(key, path, fp, newOriginID(), offset), true, nil
+}
+
+// setStarved tells harvesters whether files wait for a descriptor, so idle
+// ones close early, and logs when that starts and ends.
+func (m *Manager) setStarved(waiting int) {
+	was := m.env.starved.Swap(waiting > 0)
+	switch {
+	case waiting > 0 && !was:
+		m.log.Warn("files.max_open_files reached: files wait for a descriptor; idle files are closed after 1s to make room",
+			"max_open_files", m.opts.MaxOpenFiles, "waiting", waiting)
+	case waiting == 0 && was:
+		m.log.Info("every matched file has a descriptor again")
+	}
+	m.metrics.FilesWaiting.Set(float64(waiting))
 }
 
 // missingFile is the status error of a collected path (not a glob) that
@@ -526,6 +575,10 @@ func (m *Manager) missing(path string) string {
 	}
 	return missingFile
 }
+
+// errNoDescriptor is the status error of a file waiting because
+// files.max_open_files are open.
+var errNoDescriptor = errors.New("waiting for a descriptor: files.max_open_files are open; idle files are closed to make room")
 
 // fileError logs a file's error once (until it changes) and returns it.
 func (m *Manager) fileError(path string, err error) error {

@@ -13,6 +13,7 @@ type Metrics struct {
 	SendErrors         *prometheus.CounterVec // by kind: retryable | unhealable
 	BytesInFlight      prometheus.Gauge
 	FilesOpen          prometheus.Gauge
+	FilesWaiting       prometheus.Gauge
 	FileLagBytes       *prometheus.GaugeVec // by path
 	FileErrors         prometheus.Counter
 	HeldDeletedBytes   prometheus.Gauge
@@ -44,6 +45,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		SendErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logagent", Name: "send_errors_total", Help: "Producer errors by kind; unhealable ones (authorization, message too large) need an operator."}, []string{"kind"}),
 		BytesInFlight:      gauge("bytes_in_flight", "Bytes sent to Kafka and not yet acknowledged."),
 		FilesOpen:          gauge("files_open", "Files currently open for reading."),
+		FilesWaiting:       gauge("files_waiting_for_descriptor", "Matched files with data to ship waiting because files.max_open_files are open."),
 		FileLagBytes:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "file_lag_bytes", Help: "File size minus acknowledged offset."}, []string{"path"}),
 		FileErrors:         counter("file_errors_total", "Files that could not be opened or read."),
 		HeldDeletedBytes:   gauge("held_deleted_bytes", "Unread bytes of deleted or rotated-away files still held open."),

@@ -105,6 +105,13 @@ func (r *Registry) Snapshot(e *RegistryEntry) RegistryEntry {
 // the first event carrying it is shipped, or a crash would re-ship those lines
 // under a new id.
 func (r *Registry) Attach(key fileKey, path string, fp fingerprint, origin string, offset int64) (*RegistryEntry, error) {
+	e := r.attachUnsaved(key, path, fp, origin, offset)
+	return e, r.Save()
+}
+
+// attachUnsaved is Attach without the save, for a caller that attaches many
+// files and saves once before any of them ships (Manager.scan).
+func (r *Registry) attachUnsaved(key fileKey, path string, fp fingerprint, origin string, offset int64) *RegistryEntry {
 	r.mu.Lock()
 	if old := r.attached[key]; old != nil {
 		old.Detached = true
@@ -114,7 +121,7 @@ func (r *Registry) Attach(key fileKey, path string, fp fingerprint, origin strin
 	r.attached[key] = e
 	r.dirty = true
 	r.mu.Unlock()
-	return e, r.Save()
+	return e
 }
 
 // Detach marks e as no longer describing the file at its key.
