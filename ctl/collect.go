@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -23,14 +24,16 @@ import (
 // and made with a transaction that compares the key's mod revision with the
 // one read, so a concurrent edit is never overwritten silently.
 type Collect struct {
-	cli    *clientv3.Client
-	prefix string
-	out    io.Writer // diffs and messages
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration // of each etcd request
+	out     io.Writer     // diffs and messages
 }
 
-// NewCollect edits the keys under prefix (etcd.prefix, ending in "/").
-func NewCollect(cli *clientv3.Client, prefix string, out io.Writer) *Collect {
-	return &Collect{cli: cli, prefix: prefix, out: out}
+// NewCollect edits the keys under prefix (etcd.prefix, ending in "/");
+// timeout bounds each etcd request, not the time an editor or a prompt takes.
+func NewCollect(cli *clientv3.Client, prefix string, timeout time.Duration, out io.Writer) *Collect {
+	return &Collect{cli: cli, prefix: prefix, timeout: timeout, out: out}
 }
 
 // WriteOptions control a change.
@@ -63,6 +66,8 @@ type stored struct {
 
 func (c *Collect) read(ctx context.Context, host string) (stored, error) {
 	key := etcd.CollectKey(c.prefix, host)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	resp, err := c.cli.Get(ctx, key)
 	if err != nil {
 		return stored{}, fmt.Errorf("read %s: %w", key, err)
@@ -207,7 +212,9 @@ func (c *Collect) change(ctx context.Context, host string, opt WriteOptions, edi
 	if opt.Confirm != nil && !opt.Confirm() {
 		return ErrCancelled
 	}
-	resp, err := c.cli.Txn(ctx).
+	txnCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.cli.Txn(txnCtx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.revision)).
 		Then(clientv3.OpPut(key, string(next))).
 		Else(clientv3.OpGet(key)).
@@ -237,6 +244,8 @@ type HostConfig struct {
 
 // Hosts lists every host with a collect config under the prefix.
 func (c *Collect) Hosts(ctx context.Context) ([]HostConfig, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	resp, err := c.cli.Get(ctx, c.prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", c.prefix, err)

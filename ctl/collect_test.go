@@ -29,7 +29,7 @@ func TestConcurrentEditIsNotOverwritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	c := NewCollect(cli, "/logagent/", &out)
+	c := NewCollect(cli, "/logagent/", 5*time.Second, &out)
 	other := `[{"path":"/var/log/other.log","topic":"web_log"}]`
 	err := c.Add(ctx, "web1", []byte(`{"path":"/var/log/b.log","topic":"web_log"}`), WriteOptions{
 		Confirm: func() bool { // the other operator writes while this one reads the diff

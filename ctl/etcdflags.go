@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -66,15 +65,18 @@ func (f *EtcdFlags) Config() conf.Etcd {
 	return c
 }
 
-// Connect opens a client; ctx bounds the whole command (--command-timeout).
-func (f *EtcdFlags) Connect(parent context.Context) (*clientv3.Client, context.Context, context.CancelFunc, error) {
+// Connect opens a client that connects exactly as the agent's does.
+func (f *EtcdFlags) Connect() (*clientv3.Client, error) {
 	cli, err := etcd.NewClient(f.Config())
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("etcd %s: %w", f.endpoints, err)
+		return nil, fmt.Errorf("etcd %s: %w", f.endpoints, err)
 	}
-	ctx, cancel := context.WithTimeout(parent, f.commandTimeout)
-	return cli, ctx, func() { cancel(); _ = cli.Close() }, nil
+	return cli, nil
 }
+
+// CommandTimeout bounds each etcd request (etcdctl's --command-timeout);
+// time spent in an editor or at a prompt does not count.
+func (f *EtcdFlags) CommandTimeout() time.Duration { return f.commandTimeout }
 
 // Prefix is the key prefix, ending in "/".
 func (f *EtcdFlags) Prefix() string { return f.Config().Prefix }

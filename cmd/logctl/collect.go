@@ -63,12 +63,12 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		return usagef("collect %s: --host is required", name)
 	}
 
-	cli, ctx, done, err := cf.etcd.Connect(ctx)
+	cli, err := cf.etcd.Connect()
 	if err != nil {
 		return err
 	}
-	defer done()
-	c := ctl.NewCollect(cli, cf.etcd.Prefix(), r.stdout)
+	defer cli.Close()
+	c := ctl.NewCollect(cli, cf.etcd.Prefix(), cf.etcd.CommandTimeout(), r.stdout)
 	opt := ctl.WriteOptions{DryRun: cf.dryRun}
 	if !cf.yes && isTerminal(r.stdin) {
 		opt.Confirm = r.confirm

@@ -191,6 +191,25 @@ func TestCollectEdit(t *testing.T) {
 	}
 }
 
+// --command-timeout bounds each etcd request, not the operator's time in the
+// editor: an edit slower than the timeout is still written.
+func TestSlowEditOutlastsTheCommandTimeout(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log").must(t)
+	editor := filepath.Join(t.TempDir(), "slow-editor")
+	script := "#!/bin/sh\nsleep 2\nsed -i s/web_log/app_log/ \"$1\"\n"
+	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VISUAL", editor)
+	l.run("collect", "edit", "--host", "web1", "--command-timeout", "1s").must(t)
+	if v, _ := stored(t, cli, "web1"); !strings.Contains(v, "app_log") {
+		t.Fatalf("after a slow edit: %s", v)
+	}
+}
+
 func TestCollectGetAllHosts(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	cli := e.Client(t)

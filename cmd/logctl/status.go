@@ -19,11 +19,13 @@ func (r *runner) status(ctx context.Context, args []string) error {
 	if err := checkOutput(*output); err != nil {
 		return err
 	}
-	cli, ctx, done, err := ef.Connect(ctx)
+	cli, err := ef.Connect()
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, ef.CommandTimeout())
+	defer cancel()
 	statuses, err := ctl.Statuses(ctx, cli, ef.Prefix(), *host, time.Now())
 	if err != nil {
 		return err
