@@ -600,7 +600,7 @@ func (d *dlq) planReplay(ctx context.Context, opt DLQOptions, w io.Writer) (repl
 		plan.total++
 		if opt.DryRun {
 			_, err = fmt.Fprintf(w, "would replay %s %d/%d to %s (%d bytes, %d headers)\n",
-				m.Topic, m.Partition, m.Offset, escapeLine([]byte(to), 0), len(m.Value), len(originalHeaders(m)))
+				m.Topic, m.Partition, m.Offset, escapeLine([]byte(to), 0), len(m.Value), len(transfer.OriginalHeaders(m.Headers, 0)))
 		}
 		return err
 	})
@@ -637,30 +637,12 @@ func describeDestinations(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// originalHeaders drops the dead-letter headers. The transfer strips every
-// error.* and source.* header from the original before adding its own, so
-// the same prefixes identify what it added.
-func originalHeaders(m *sarama.ConsumerMessage) []sarama.RecordHeader {
-	out := make([]sarama.RecordHeader, 0, len(m.Headers))
-	for _, h := range m.Headers {
-		if h == nil {
-			continue
-		}
-		k := string(h.Key)
-		if strings.HasPrefix(k, "error.") || strings.HasPrefix(k, "source.") {
-			continue
-		}
-		out = append(out, *h)
-	}
-	return out
-}
-
 // replayMessage rebuilds the original message. Metadata carries the DLQ
 // partition and offset, so a failed send can name where to resume.
 func replayMessage(m *sarama.ConsumerMessage, to string) *sarama.ProducerMessage {
 	pm := &sarama.ProducerMessage{
 		Topic:     to,
-		Headers:   originalHeaders(m),
+		Headers:   transfer.OriginalHeaders(m.Headers, 0),
 		Timestamp: m.Timestamp,
 		Metadata:  dlqOffset{m.Partition, m.Offset},
 	}

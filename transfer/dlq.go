@@ -87,13 +87,8 @@ func (k *KafkaDeadLetters) Write(ctx context.Context, letters []DeadLetter) erro
 
 func (k *KafkaDeadLetters) message(l *DeadLetter) *sarama.ProducerMessage {
 	m := l.Doc.Meta
-	headers := make([]sarama.RecordHeader, 0, len(m.Headers)+5)
-	for _, h := range m.Headers {
-		if h != nil && !isDLQHeader(string(h.Key)) { // a replayed dead letter gets fresh ones
-			headers = append(headers, *h)
-		}
-	}
-	headers = append(headers,
+	headers := append(OriginalHeaders(m.Headers, 5), // a replayed dead letter gets fresh ones
+
 		sarama.RecordHeader{Key: []byte(HeaderErrorReason), Value: []byte(truncateUTF8(l.Reason, maxReasonBytes))},
 		sarama.RecordHeader{Key: []byte(HeaderErrorType), Value: []byte(l.Type)},
 		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(m.Topic)},
@@ -111,8 +106,22 @@ func (k *KafkaDeadLetters) message(l *DeadLetter) *sarama.ProducerMessage {
 	return msg
 }
 
-func isDLQHeader(k string) bool {
-	return strings.HasPrefix(k, "error.") || strings.HasPrefix(k, "source.")
+// OriginalHeaders returns hs without the dead-letter headers (every
+// error.* and source.* one), with room for extra more: what a message carried
+// before it was dead-lettered. The DLQ writer and logctl dlq replay share it,
+// so replay strips exactly what the writer adds.
+func OriginalHeaders(hs []*sarama.RecordHeader, extra int) []sarama.RecordHeader {
+	out := make([]sarama.RecordHeader, 0, len(hs)+extra)
+	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		if k := string(h.Key); strings.HasPrefix(k, "error.") || strings.HasPrefix(k, "source.") {
+			continue
+		}
+		out = append(out, *h)
+	}
+	return out
 }
 
 func truncateUTF8(s string, n int) string {
