@@ -6,8 +6,7 @@ GO ?= go
 GOFLAGS += -buildvcs=false
 export GOFLAGS
 
-# Packages with files behind the e2e build tag. The e2e pass runs only these,
-# so plain tests elsewhere are not run (and linked with -race) a second time.
+# Packages with files behind the e2e build tag (make test-e2e).
 E2E_PKGS = $(shell grep -rlE --include='*.go' --exclude-dir=.git --exclude-dir=.cache \
 	--exclude-dir=.demo --exclude-dir=bin --exclude-dir=vendor --exclude-dir=testdata \
 	'^//go:build .*\be2e\b' . | xargs -r -n1 dirname | sort -u)
@@ -15,7 +14,7 @@ E2E_PKGS = $(shell grep -rlE --include='*.go' --exclude-dir=.git --exclude-dir=.
 # test's prerequisites must run in order (deps first), even under make -j.
 .NOTPARALLEL:
 
-.PHONY: all build deps test vet test-unit test-e2e test-units bench demo clean install uninstall
+.PHONY: all build deps test vet test-all test-unit test-e2e test-units bench demo clean install uninstall
 
 # Where `make install` puts things. DESTDIR stages into another root (for
 # packages and for the unit checks); PREFIX is baked into the units' ExecStart.
@@ -38,13 +37,17 @@ deps:
 	./scripts/deps.sh
 	./scripts/build-zinc.sh
 
-test: deps vet test-unit test-e2e test-units
+test: deps vet test-all test-units
 
+# The e2e tag only adds files, so one pass with it vets and tests everything
+# once.
 vet:
-	$(GO) vet ./...
-	@pkgs='$(E2E_PKGS)'; if [ -n "$$pkgs" ]; then \
-		echo "$(GO) vet -tags e2e $$pkgs"; $(GO) vet -tags e2e $$pkgs; fi
+	$(GO) vet -tags e2e ./...
 
+test-all:
+	$(GO) test -race -count=1 -tags e2e -timeout 30m ./...
+
+# For development: the fast tests only, or the e2e packages only.
 test-unit:
 	$(GO) test -race -count=1 ./...
 

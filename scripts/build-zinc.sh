@@ -13,7 +13,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 src=tools/zincsearch
 out=.cache/bin/zincsearch-es
-zinc_version=v0.4.10 # keep in step with $src/go.mod
 GO=${GO:-go}
 
 force=false
@@ -36,6 +35,13 @@ for f in "$src/go.mod" "$src/go.sum" "$src/main.go"; do
 		exit 1
 	fi
 done
+
+# The version go.mod requires, stamped into the binary and named in messages.
+zinc_version=$(awk '$1 == "github.com/zincsearch/zincsearch" { print $2; exit }' "$src/go.mod")
+if [ -z "$zinc_version" ]; then
+	echo "build-zinc: $src/go.mod does not require github.com/zincsearch/zincsearch" >&2
+	exit 1
+fi
 
 if ! $force && [ -x "$out" ]; then
 	newer=$(find "$src" scripts/build-zinc.sh -type f \( -name '*.go' -o -name go.mod -o -name go.sum -o -name build-zinc.sh \) \

@@ -42,11 +42,10 @@ type Record struct {
 type KafkaOption func(*kafkaConfig)
 
 type kafkaConfig struct {
-	brokers    int
 	partitions int32
 	topics     []string
-	dataDir    string
 	persistent bool
+	dataDir    string // set by StartKafka when persistent
 	extra      []kfake.Opt
 	sasl       *kafkaSASL
 }
@@ -92,18 +91,8 @@ func Partitions(n int32) KafkaOption {
 	return func(c *kafkaConfig) { c.partitions = n }
 }
 
-// KafkaBrokers sets the number of brokers (default 1).
-func KafkaBrokers(n int) KafkaOption {
-	return func(c *kafkaConfig) { c.brokers = n }
-}
-
-// KafkaDataDir makes the broker persist its state in dir with synchronous
-// writes, so records and committed offsets survive Stop/Restart.
-func KafkaDataDir(dir string) KafkaOption {
-	return func(c *kafkaConfig) { c.dataDir = dir }
-}
-
-// KafkaPersistent is KafkaDataDir with a fresh t.TempDir().
+// KafkaPersistent makes the broker keep its state in a fresh t.TempDir()
+// with synchronous writes, so it survives Stop and Restart.
 func KafkaPersistent() KafkaOption {
 	return func(c *kafkaConfig) { c.persistent = true }
 }
@@ -131,20 +120,20 @@ type Kafka struct {
 // given by Topics and stops the cluster when the test ends.
 func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	t.Helper()
-	cfg := kafkaConfig{brokers: 1, partitions: 3}
+	cfg := kafkaConfig{partitions: 3}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.brokers < 1 || cfg.partitions < 1 {
-		t.Fatalf("testenv: StartKafka: need at least 1 broker and 1 partition, got %d and %d", cfg.brokers, cfg.partitions)
+	if cfg.partitions < 1 {
+		t.Fatalf("testenv: StartKafka: need at least 1 partition, got %d", cfg.partitions)
 	}
-	if cfg.persistent && cfg.dataDir == "" {
+	if cfg.persistent {
 		cfg.dataDir = t.TempDir()
 	}
 
 	k := &Kafka{cfg: cfg}
 	// Port 0 lets the kernel pick free ports; Restart reuses what it picked.
-	if err := k.start(make([]int, cfg.brokers)); err != nil {
+	if err := k.start(make([]int, 1)); err != nil { // one broker
 		t.Fatalf("testenv: start kfake: %v", err)
 	}
 	t.Cleanup(k.Close)

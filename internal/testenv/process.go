@@ -13,7 +13,19 @@ import (
 var (
 	buildMu  sync.Mutex
 	builtBin = map[string]string{}
+	binDir   string // holds what Build built; Main removes it
 )
+
+// Main runs a package's tests and then removes the daemons Build compiled
+// for them (tens of MiB each). A package that calls Build calls it from
+// TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // Build compiles a main package of this module (e.g. "./cmd/logagent")
 // once per test binary and returns the executable's path.
@@ -28,11 +40,12 @@ func Build(t testing.TB, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "testenv-bin-")
-	if err != nil {
-		t.Fatal(err)
+	if binDir == "" {
+		if binDir, err = os.MkdirTemp("", "testenv-bin-"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	bin := filepath.Join(dir, filepath.Base(pkg))
+	bin := filepath.Join(binDir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
