@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/logagent/logagent/internal/backoff"
 )
 
 // Shipper is the Sink that sends batches through one sarama AsyncProducer.
@@ -281,9 +282,7 @@ func (s *Shipper) readErrors() {
 // because the in-flight limit, not the backoff, is what protects the agent;
 // a short cap means a returning broker is used within seconds.
 func retryBackoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 6)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 }
 
 func (s *Shipper) enqueueRetry(msg *sarama.ProducerMessage) {

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/backoff"
 )
 
 // Transfer consumes its topics as one member of a Kafka consumer group and
@@ -73,7 +73,7 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 			continue // a rebalance ended the session: join the next one
 		}
 		t.log.Warn("consumer group session failed; retrying", "error", err, "attempt", attempt)
-		if err := sleep(ctx, retryDelay(attempt)); err != nil {
+		if err := backoff.Sleep(ctx, connectBackoff(attempt)); err != nil {
 			break
 		}
 	}
@@ -82,23 +82,32 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 
 // joinGroup retries while the brokers are unreachable.
 func (t *Transfer) joinGroup(ctx context.Context, sc *sarama.Config) (sarama.ConsumerGroup, error) {
+	return connect(ctx, t.log, t.cfg.Kafka.Brokers, func() (sarama.ConsumerGroup, error) {
+		return sarama.NewConsumerGroup(t.cfg.Kafka.Brokers, t.cfg.GroupID, sc)
+	})
+}
+
+// connect calls dial until it succeeds or ctx is done, so the daemon can be
+// started before its brokers. Only the connection is retried: settings are
+// built (and their errors reported) once, before.
+func connect[T any](ctx context.Context, log *slog.Logger, brokers []string, dial func() (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		g, err := sarama.NewConsumerGroup(t.cfg.Kafka.Brokers, t.cfg.GroupID, sc)
+		c, err := dial()
 		if err == nil {
-			return g, nil
+			return c, nil
 		}
 		if attempt == 1 || attempt%10 == 0 {
-			t.log.Warn("Kafka not reachable yet; retrying", "brokers", t.cfg.Kafka.Brokers, "error", err, "attempt", attempt)
+			log.Warn("Kafka not reachable yet; retrying", "brokers", brokers, "error", err, "attempt", attempt)
 		}
-		if err := sleep(ctx, retryDelay(attempt)); err != nil {
-			return nil, fmt.Errorf("stopped before Kafka was reachable: %w", err)
+		if err := backoff.Sleep(ctx, connectBackoff(attempt)); err != nil {
+			return c, fmt.Errorf("stopped before Kafka was reachable: %w", err)
 		}
 	}
 }
 
-func retryDelay(attempt int) time.Duration {
-	d := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
-	return d/2 + rand.N(d/2+1)
+// connectBackoff paces reconnects and session retries: 100 ms to 5 s.
+func connectBackoff(attempt int) time.Duration {
+	return backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 }
 
 // handler is the sarama.ConsumerGroupHandler.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -32,12 +33,40 @@ const maxReasonBytes = 2048
 type KafkaDeadLetters struct {
 	producer sarama.SyncProducer
 	topicFor func(source string) string
-	own      bool // Close closes the producer
 }
 
 // NewKafkaDeadLetters starts a SyncProducer from cfg.Kafka (acks all,
-// idempotent by default) that writes to the topics of cfg.DLQTopic.
+// idempotent by default) that writes to the topics of cfg.DLQTopic; it fails
+// when Kafka is unreachable.
 func NewKafkaDeadLetters(cfg *conf.Transfer) (*KafkaDeadLetters, error) {
+	sc, err := deadLetterConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sarama.NewSyncProducer(cfg.Kafka.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter producer: %w", err)
+	}
+	return &KafkaDeadLetters{producer: p, topicFor: cfg.DLQTopicFor}, nil
+}
+
+// ConnectDeadLetters is NewKafkaDeadLetters retrying while Kafka is
+// unreachable, until ctx is done; a bad setting fails at once.
+func ConnectDeadLetters(ctx context.Context, cfg *conf.Transfer, log *slog.Logger) (*KafkaDeadLetters, error) {
+	sc, err := deadLetterConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := connect(ctx, log, cfg.Kafka.Brokers, func() (sarama.SyncProducer, error) {
+		return sarama.NewSyncProducer(cfg.Kafka.Brokers, sc)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter producer: %w", err)
+	}
+	return &KafkaDeadLetters{producer: p, topicFor: cfg.DLQTopicFor}, nil
+}
+
+func deadLetterConfig(cfg *conf.Transfer) (*sarama.Config, error) {
 	sc, err := cfg.Kafka.Sarama()
 	if err != nil {
 		return nil, err
@@ -45,20 +74,7 @@ func NewKafkaDeadLetters(cfg *conf.Transfer) (*KafkaDeadLetters, error) {
 	sc.Producer.Return.Successes = true // required by SyncProducer
 	sc.Producer.Return.Errors = true
 	sc.Producer.Partitioner = sarama.NewHashPartitioner // the original key keeps its lines together
-	p, err := sarama.NewSyncProducer(cfg.Kafka.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter producer: %w", err)
-	}
-	d := NewDeadLetterProducer(p, cfg.DLQTopicFor)
-	d.own = true
-	return d, nil
-}
-
-// NewDeadLetterProducer writes through an existing producer; topicFor names
-// the DLQ topic of a source topic (conf.Transfer.DLQTopicFor). Close does
-// not close p.
-func NewDeadLetterProducer(p sarama.SyncProducer, topicFor func(source string) string) *KafkaDeadLetters {
-	return &KafkaDeadLetters{producer: p, topicFor: topicFor}
+	return sc, nil
 }
 
 // Write implements DeadLetterWriter. sarama's SyncProducer does not take a
@@ -136,9 +152,6 @@ func truncateUTF8(s string, n int) string {
 
 // Close closes the producer if NewKafkaDeadLetters made it.
 func (k *KafkaDeadLetters) Close() error {
-	if !k.own {
-		return nil
-	}
 	if err := k.producer.Close(); err != nil {
 		return fmt.Errorf("close dead-letter producer: %w", err)
 	}

@@ -28,8 +28,6 @@ type Converter struct {
 	index   []patternPart
 	parse   map[string]parseMode
 	jsonKey []byte // the json_target field name as a quoted JSON string
-	// now stands in for a missing Kafka timestamp (pre-0.10 message format).
-	now func() time.Time
 }
 
 type parseMode uint8
@@ -43,7 +41,7 @@ const (
 // NewConverter compiles the index pattern and parse settings of a validated
 // config.
 func NewConverter(cfg *conf.Transfer) (*Converter, error) {
-	c := &Converter{parse: make(map[string]parseMode), now: time.Now}
+	c := &Converter{parse: make(map[string]parseMode)}
 	var err error
 	if c.index, err = compilePattern(cfg.Index); err != nil {
 		return nil, err
@@ -132,7 +130,7 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 		Key: msg.Key, Value: msg.Value, Headers: msg.Headers,
 	}}
 	var headerID []byte
-	var format string
+	isRaw := false
 	for _, h := range msg.Headers {
 		if h == nil {
 			continue
@@ -141,19 +139,19 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 		case hdrEventID:
 			headerID = h.Value
 		case hdrFormat:
-			format = string(h.Value)
+			isRaw = string(h.Value) == "raw" // compared without a copy
 		}
 	}
 	kts := msg.Timestamp
 	if kts.IsZero() {
-		kts = c.now() // messages older than Kafka 0.10 carry no time
+		kts = time.Now() // messages older than Kafka 0.10 carry no time
 	}
 	mode := c.parse[msg.Topic]
 
 	var date [10]byte
 	var envID []byte
 	ok := false
-	if format != "raw" {
+	if !isRaw {
 		d.Source, envID, date, ok = c.envelope(msg.Value, mode, kts)
 	}
 	if !ok {
@@ -178,17 +176,34 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 	return d
 }
 
+// jsonObject returns b, trimmed, when it is a valid JSON object, compacted
+// if it spans lines: bulk bodies are newline-delimited.
+func jsonObject(b []byte) ([]byte, bool) {
+	v := bytes.TrimSpace(b)
+	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
+		return nil, false
+	}
+	if bytes.IndexByte(v, '\n') >= 0 {
+		var c bytes.Buffer
+		_ = json.Compact(&c, v) // v is valid
+		v = c.Bytes()
+	}
+	return v, true
+}
+
 // stampLayout matches the agent's envelope: RFC 3339, nine fraction digits, UTC.
 const stampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // additions are the fields a document gets beyond the event's own.
 type additions struct {
-	stamp   []byte // @timestamp, when the event has none
-	eventID []byte // raw lines: event.id from the header
-	invalid bool   // raw lines: bytes that were not UTF-8
-	jsonObj []byte // the message parsed as a JSON object
-	access  *accessLog
-	failure bool // the topic's parser could not parse the message
+	stamp   []byte    // @timestamp, when the event has none
+	eventID []byte    // raw lines: event.id from the header
+	invalid bool      // raw lines: bytes that were not UTF-8
+	jsonObj []byte    // the message parsed as a JSON object
+	access  accessLog // the message parsed as an access log, if hasAccess
+	failure bool      // the topic's parser could not parse the message
+
+	hasAccess bool
 }
 
 // raw builds {"@timestamp","message",…} around a line.
@@ -201,8 +216,7 @@ func (c *Converter) raw(value, headerID []byte, mode parseMode, kts time.Time) [
 	var add additions
 	dst, add.invalid = jsonx.AppendString(dst, line)
 	add.eventID = headerID
-	var al accessLog
-	c.parseMessage(&add, &al, line, mode)
+	c.parseMessage(&add, line, mode)
 	dst = c.appendAdditions(dst, &add)
 	return append(dst, '}')
 }
@@ -210,15 +224,9 @@ func (c *Converter) raw(value, headerID []byte, mode parseMode, kts time.Time) [
 // envelope splices additions into a JSON envelope. ok is false when value is
 // not a JSON object.
 func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, id []byte, date [10]byte, ok bool) {
-	v := bytes.TrimSpace(value)
-	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
+	v, isObject := jsonObject(value)
+	if !isObject {
 		return nil, nil, date, false
-	}
-	if bytes.IndexByte(v, '\n') >= 0 {
-		// Bulk bodies are newline-delimited: a pretty-printed event must be compacted.
-		var b bytes.Buffer
-		_ = json.Compact(&b, v) // v is valid
-		v = b.Bytes()
 	}
 	var membersBuf [16]member
 	ms := scanMembers(v, membersBuf[:0])
@@ -240,16 +248,15 @@ func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, 
 		id, _ = unquote(ev)
 	}
 
-	var al accessLog
 	if mode != parseNone {
 		msg, isString := unquote(findMember(ms, `"message"`))
 		if isString {
-			c.parseMessage(&add, &al, msg, mode)
+			c.parseMessage(&add, msg, mode)
 		} else {
 			add.failure = true
 		}
 	}
-	if add.stamp == nil && add.jsonObj == nil && add.access == nil && !add.failure {
+	if add.stamp == nil && add.jsonObj == nil && !add.hasAccess && !add.failure {
 		return v, id, date, true // nothing to add: the event is the document
 	}
 	if c.conflicts(ms, &add) {
@@ -267,26 +274,14 @@ func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, 
 }
 
 // parseMessage runs the topic's parser on a message.
-func (c *Converter) parseMessage(add *additions, al *accessLog, msg []byte, mode parseMode) {
+func (c *Converter) parseMessage(add *additions, msg []byte, mode parseMode) {
 	switch mode {
 	case parseJSON:
-		obj := bytes.TrimSpace(msg)
-		if len(obj) == 0 || obj[0] != '{' || !json.Valid(obj) {
-			add.failure = true
-			return
-		}
-		if bytes.IndexByte(obj, '\n') >= 0 {
-			var b bytes.Buffer
-			_ = json.Compact(&b, obj)
-			obj = b.Bytes()
-		}
-		add.jsonObj = obj
+		obj, ok := jsonObject(msg)
+		add.jsonObj, add.failure = obj, !ok
 	case parseAccess:
-		if parseAccessLog(msg, al) {
-			add.access = al
-		} else {
-			add.failure = true
-		}
+		add.hasAccess = parseAccessLog(msg, &add.access)
+		add.failure = !add.hasAccess
 	}
 }
 
@@ -311,7 +306,7 @@ func (c *Converter) appendAdditions(dst []byte, add *additions) []byte {
 		dst = append(dst, ':')
 		dst = append(dst, add.jsonObj...)
 	}
-	if add.access != nil {
+	if add.hasAccess {
 		dst = add.access.appendECS(dst)
 	}
 	if add.failure {
@@ -329,7 +324,7 @@ func (c *Converter) conflicts(ms []member, add *additions) bool {
 	if add.failure && has(`"tags"`) {
 		return true
 	}
-	if a := add.access; a != nil {
+	if a := &add.access; add.hasAccess {
 		if has(`"source"`) || has(`"http"`) ||
 			(a.user != nil && has(`"user"`)) || (a.url != nil && has(`"url"`)) || (a.agent != nil && has(`"user_agent"`)) {
 			return true

@@ -79,9 +79,13 @@ func (e *Elastic) Stop() { e.client.Stop() }
 // sets it (a string, with HTTP 200 and errors:false) when a document aborted
 // the bulk.
 type bulkResponse struct {
-	Errors bool                  `json:"errors"`
-	Error  json.RawMessage       `json:"error"`
-	Items  []map[string]bulkItem `json:"items"`
+	Errors bool            `json:"errors"`
+	Error  json.RawMessage `json:"error"`
+	// Items answer "index" actions, the only ones Bulk sends; a struct, not
+	// a map per item, keeps decoding cheap.
+	Items []struct {
+		Index *bulkItem `json:"index"`
+	} `json:"items"`
 }
 
 type bulkItem struct {
@@ -124,15 +128,16 @@ func (e *Elastic) Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error) {
 		if i == len(docs) {
 			break
 		}
-		var it bulkItem
-		for _, v := range m { // one key: the action
-			it = v
-		}
-		if it.ID != "" && it.ID != docs[i].ID {
+		it := m.Index
+		if it == nil || (it.ID != "" && it.ID != docs[i].ID) {
 			// Answers out of step with the request cannot be trusted: treat
 			// this and the rest as unanswered, which retries them.
+			answered := "(no index answer)"
+			if it != nil {
+				answered = it.ID
+			}
 			e.log.Warn("bulk response item does not match the request; retrying the rest",
-				"position", i, "sent_id", docs[i].ID, "answered_id", it.ID)
+				"position", i, "sent_id", docs[i].ID, "answered_id", answered)
 			inStep = false
 			break
 		}

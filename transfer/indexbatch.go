@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/logagent/logagent/internal/backoff"
 )
 
 // DeadLetter is a document the engine refused, with why.
@@ -46,7 +47,6 @@ type Stats struct {
 	DeadLettered int // documents written to the DLQ
 	Requests     int // bulk requests sent
 	Retries      int // documents sent again (retryable or missing)
-	Splits       int // groups split to isolate a document
 }
 
 // IndexBatch indexes docs with the default Policy; see Policy.IndexBatch.
@@ -94,7 +94,7 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 		g := queue[0]
 		queue = queue[1:]
 		if g.attempt > 0 {
-			if err := sleep(ctx, p.backoff(g.attempt)); err != nil {
+			if err := backoff.Sleep(ctx, p.backoff(g.attempt)); err != nil {
 				return st, fmt.Errorf("index batch of %d: %w", len(docs), err)
 			}
 		}
@@ -111,7 +111,6 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 				return st, fmt.Errorf("index batch of %d: %w", len(docs), err)
 			case failure == SplitRequest && len(g.docs) > 1:
 				h := len(g.docs) / 2
-				st.Splits++
 				queue = append([]group{{docs: g.docs[:h]}, {docs: g.docs[h:]}}, queue...)
 			case failure == SplitRequest:
 				dead = append(dead, DeadLetter{Doc: docs[g.docs[0]], Type: "request_entity_too_large",
@@ -156,7 +155,6 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 			next = append(next, group{docs: rest})
 		case len(rest) > 1:
 			h := len(rest) / 2
-			st.Splits++
 			next = append(next, group{docs: rest[:h]}, group{docs: rest[h:]})
 		default: // a single document without an answer
 			i := rest[0]
@@ -200,7 +198,7 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 			return st, fmt.Errorf("write %d dead letters: %w", len(dead), ctx.Err())
 		}
 		log.Error("dead-letter write failed; retrying (offsets stay uncommitted)", "docs", len(dead), "attempt", attempt, "error", err)
-		if err := sleep(ctx, p.backoff(attempt)); err != nil {
+		if err := backoff.Sleep(ctx, p.backoff(attempt)); err != nil {
 			return st, fmt.Errorf("write %d dead letters: %w", len(dead), err)
 		}
 	}
@@ -224,22 +222,7 @@ func (p Policy) withDefaults() Policy {
 // between half and all of the step, so many partitions retrying at once
 // spread out without ever retrying immediately.
 func (p Policy) backoff(attempt int) time.Duration {
-	d := p.InitialBackoff << min(attempt-1, 30)
-	if d <= 0 || d > p.MaxBackoff {
-		d = p.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Delay(attempt, p.InitialBackoff, p.MaxBackoff)
 }
 
 func itemReason(it ItemResult) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
@@ -53,6 +52,7 @@ func run(cfg *conf.Transfer) error {
 	if err != nil {
 		return err
 	}
+	defer idx.Stop()
 	metrics := transfer.NewMetrics(prom)
 	// Retention needs only the engine: it starts before Kafka is reachable.
 	stopRetention, err := startRetention(ctx, cfg, idx, metrics, log)
@@ -64,11 +64,12 @@ func run(cfg *conf.Transfer) error {
 	// no loop that turns while Kafka is idle.
 	life := service.Start(ctx, log, func() bool { return true })
 	service.Status(log, "waiting for Kafka")
-	dlq, err := connectDLQ(ctx, cfg, log)
+	dlq, err := transfer.ConnectDeadLetters(ctx, cfg, log)
 	if err != nil {
+		stopped := ctx.Err() != nil // SIGTERM while Kafka was away is a clean stop
 		stop()
 		life.Wait()
-		if ctx.Err() != nil { // SIGTERM while Kafka was away is a clean stop
+		if stopped {
 			log.Info("logtransfer stopped before Kafka was reachable")
 			return nil
 		}
@@ -108,23 +109,4 @@ func startRetention(ctx context.Context, cfg *conf.Transfer, es *transfer.Elasti
 		cancel()
 		<-done
 	}, nil
-}
-
-// connectDLQ retries while Kafka is unreachable, so the daemon can be started
-// before its brokers.
-func connectDLQ(ctx context.Context, cfg *conf.Transfer, log *slog.Logger) (*transfer.KafkaDeadLetters, error) {
-	for attempt := 1; ; attempt++ {
-		dlq, err := transfer.NewKafkaDeadLetters(cfg)
-		if err == nil {
-			return dlq, nil
-		}
-		if attempt == 1 || attempt%10 == 0 {
-			log.Warn("Kafka not reachable yet; retrying", "brokers", cfg.Kafka.Brokers, "error", err, "attempt", attempt)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("stopped before Kafka was reachable: %w", err)
-		case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 5*time.Second)):
-		}
-	}
 }
