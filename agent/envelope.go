@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -68,7 +70,7 @@ func newEnvelopeEncoder(host, path string, fields map[string]string) *envelopeEn
 	e.pathPart = append(e.pathPart, `},"offset":`...)
 	if len(fields) > 0 {
 		e.fieldsPart = append(e.fieldsPart, `,"fields":{`...)
-		for i, k := range sortedKeys(fields) {
+		for i, k := range slices.Sorted(maps.Keys(fields)) {
 			if i > 0 {
 				e.fieldsPart = append(e.fieldsPart, ',')
 			}

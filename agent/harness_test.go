@@ -89,7 +89,7 @@ func (tl *tailer) restart(entries ...etcd.Entry) {
 }
 
 func entry(dir, pattern string) etcd.Entry {
-	return etcd.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: etcd.StartBeginning, Format: etcd.FormatEnvelope, Timestamp: "none"}
+	return etcd.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: etcd.StartBeginning, Format: etcd.FormatEnvelope, Timestamp: etcd.TimestampNone}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/logagent/logagent/etcd"
 )
 
 const (
@@ -388,9 +390,9 @@ func (h *harvester) emit(b *batchBuilder, s *fileSettings, line []byte, start, e
 		h.emit(b, s, line[half:], start+int64(half), end, flags|FlagSplit, readTime)
 		return
 	}
-	format := "envelope"
+	format := etcd.FormatEnvelope
 	if s.raw {
-		format = "raw"
+		format = etcd.FormatRaw
 	}
 	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
 }

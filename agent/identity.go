@@ -47,10 +47,11 @@ func fingerprintOf(prefix []byte) fingerprint {
 // fingerprints are distinctive enough to recognise a copy of a file.
 func (f fingerprint) full() bool { return f.Len == fingerprintBytes }
 
-// readFingerprint hashes the first min(n, size) bytes of f.
+// readFingerprint hashes the first min(n, size) bytes of f, n at most
+// fingerprintBytes. Harvesters call it on every read and idle poll.
 func readFingerprint(f *os.File, n int) (fingerprint, error) {
-	buf := make([]byte, n)
-	got, err := f.ReadAt(buf, 0)
+	var buf [fingerprintBytes]byte
+	got, err := f.ReadAt(buf[:n], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fingerprint{}, fmt.Errorf("read fingerprint: %w", err)
 	}

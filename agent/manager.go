@@ -68,7 +68,6 @@ type Manager struct {
 type input struct {
 	entry    etcd.Entry
 	settings *fileSettings
-	scanned  bool // the first scan after applying it happened (start: end applies before that only)
 }
 
 type harvesterHandle struct {
@@ -222,17 +221,9 @@ func (m *Manager) harvesterExited(ex harvesterExit) {
 // setInputs applies a new config: entries keep their identity by path
 // pattern, so a changed topic applies to the next lines of running files.
 func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
-	old := map[string]*input{}
-	for _, in := range m.inputs {
-		old[in.entry.Path] = in
-	}
 	m.inputs = m.inputs[:0:0]
 	for _, e := range entries {
-		in := &input{entry: e, settings: m.settingsFor(e), scanned: m.env.reg.InputScanned(e.Path)}
-		if prev := old[e.Path]; prev != nil {
-			in.scanned = in.scanned || prev.scanned
-		}
-		m.inputs = append(m.inputs, in)
+		m.inputs = append(m.inputs, &input{entry: e, settings: m.settingsFor(e)})
 	}
 	for _, hh := range m.harvesters {
 		if in := m.inputFor(hh.h.settings.Load().input); in != nil {
@@ -278,7 +269,7 @@ func (m *Manager) watchDirs(watcher *fsnotify.Watcher) {
 	want := map[string]bool{}
 	for _, in := range m.inputs {
 		dir := filepath.Dir(in.entry.Path)
-		if !strings.ContainsAny(dir, `*?[\`) {
+		if !etcd.HasGlobMeta(dir) {
 			want[dir] = true
 		}
 	}
@@ -325,6 +316,9 @@ func (m *Manager) scan(ctx context.Context) {
 				continue
 			}
 			owner[path] = in.entry.Path
+			if m.fileErrs[path] == missingFile {
+				delete(m.fileErrs, path) // it is back, whichever way track finds it
+			}
 			st := etcd.FileStatus{Path: path, Topic: in.entry.Topic}
 			key, size, err := m.track(ctx, in, path)
 			st.LastError = m.fileErrs[path] // also a harvester's read error after its exit
@@ -343,7 +337,6 @@ func (m *Manager) scan(ctx context.Context) {
 			}
 			status = append(status, st)
 		}
-		in.scanned = true
 	}
 	m.startHarvesters(ctx)
 	var scanned []string
@@ -542,7 +535,8 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 		}
 	}
 	var offset int64
-	if in.entry.Start == etcd.StartEnd && !in.scanned {
+	// start: end applies only before the entry's first scan is recorded.
+	if in.entry.Start == etcd.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
 		offset = size
 	}
 	return reg.attachUnsaved(key, path, fp, newOriginID(), offset), true, nil

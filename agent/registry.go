@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -253,7 +254,7 @@ func (r *Registry) Save() error {
 		r.mu.Unlock()
 		return nil
 	}
-	f := registryFile{Version: registryVersion, Inputs: sortedKeys(r.inputs)}
+	f := registryFile{Version: registryVersion, Inputs: slices.Sorted(maps.Keys(r.inputs))}
 	for _, e := range r.attached {
 		c := *e
 		f.Entries = append(f.Entries, &c)

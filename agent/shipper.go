@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/backoff"
 )
 
@@ -139,8 +140,8 @@ func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
 }
 
 var (
-	formatEnvelope = []byte("envelope")
-	formatRaw      = []byte("raw")
+	formatEnvelope = []byte(etcd.FormatEnvelope)
+	formatRaw      = []byte(etcd.FormatRaw)
 	headerEventID  = []byte("event.id")
 	headerFormat   = []byte("format")
 )
@@ -167,7 +168,7 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 	for i := range b.Messages {
 		m := &b.Messages[i]
 		format := formatEnvelope
-		if m.Format == "raw" {
+		if m.Format == etcd.FormatRaw {
 			format = formatRaw
 		}
 		if key == nil || !sameSlice(m.Key, lastKey) { // a batch is one file: one key

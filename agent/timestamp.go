@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"time"
+
+	"github.com/logagent/logagent/etcd"
 )
 
 // timestampParser finds the event time in a line. ok is false when the line
@@ -10,11 +12,11 @@ import (
 type timestampParser func(line []byte, now time.Time) (t time.Time, ok bool)
 
 // timestampParsers maps the collect entry's "timestamp" setting to a parser.
-// "none" has no parser.
+// etcd.TimestampNone has no parser.
 var timestampParsers = map[string]timestampParser{
-	"nginx":   parseNginxTime,
-	"iso8601": parseISO8601Prefix,
-	"syslog":  parseSyslogTime,
+	etcd.TimestampNginx:   parseNginxTime,
+	etcd.TimestampISO8601: parseISO8601Prefix,
+	etcd.TimestampSyslog:  parseSyslogTime,
 }
 
 // parseNginxTime reads nginx's $time_local, the first [...] of the line:
@@ -28,8 +30,9 @@ func parseNginxTime(line []byte, _ time.Time) (time.Time, bool) {
 	return t, err == nil
 }
 
-// iso8601Layouts are the prefixes accepted by the iso8601 parser, longest
-// first. A missing zone means UTC.
+// iso8601Layouts are the prefixes accepted by the iso8601 parser: with 'T',
+// then with ' ' between date and time, each with a zone first. A missing
+// zone means UTC.
 var iso8601Layouts = []string{
 	"2006-01-02T15:04:05.999999999Z07:00",
 	"2006-01-02T15:04:05.999999999",
@@ -49,12 +52,18 @@ func parseISO8601Prefix(line []byte, _ time.Time) (time.Time, bool) {
 	for end < len(line) && bytes.IndexByte([]byte("0123456789.,:+-Z"), line[end]) >= 0 {
 		end++
 	}
-	s := []byte(string(line[:end]))
+	var buf [64]byte // stamps are shorter; a longer run simply fails to parse
+	s := append(buf[:0], line[:min(end, len(buf))]...)
 	if i := bytes.IndexByte(s[19:], ','); i >= 0 {
 		s[19+i] = '.' // log4j and Python write a comma before the fraction
 	}
-	for _, layout := range iso8601Layouts {
-		if t, err := time.Parse(layout, string(s)); err == nil {
+	layouts := iso8601Layouts[:2] // only the layouts with this separator can match
+	if line[10] == ' ' {
+		layouts = iso8601Layouts[2:]
+	}
+	str := string(s)
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, str); err == nil {
 			return t, true
 		}
 	}

@@ -116,9 +116,11 @@ func (e Entry) Matches(path string) bool {
 }
 
 // IsGlob reports whether Path contains glob metacharacters.
-func (e Entry) IsGlob() bool {
-	return strings.ContainsAny(e.Path, `*?[\`)
-}
+func (e Entry) IsGlob() bool { return HasGlobMeta(e.Path) }
+
+// HasGlobMeta reports whether s has a character filepath.Match treats
+// specially.
+func HasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
 // ConfigError is what ParseCollectConfig returns for a rejected value: every
 // problem it found, in order, each naming the entry index and field.
