@@ -46,11 +46,15 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 func newTailer(t *testing.T, dir string, entries ...etcd.Entry) *tailer {
+	return newTailerWith(t, testOptions(), dir, entries...)
+}
+
+func newTailerWith(t *testing.T, opts ManagerOptions, dir string, entries ...etcd.Entry) *tailer {
 	tl := &tailer{t: t, dir: dir, regPath: filepath.Join(dir, "state", "registry.json"), sink: &recordingSink{}}
 	if err := os.MkdirAll(filepath.Dir(tl.regPath), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	tl.start(testOptions(), entries)
+	tl.start(opts, entries)
 	t.Cleanup(tl.stop)
 	return tl
 }

@@ -316,3 +316,31 @@ func TestMoreFilesThanDescriptors(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "no file waiting", func() bool { return testutilGauge(tl.metrics.FilesWaiting) == 0 })
 }
+
+// A file that went missing and came back without being reopened (closed
+// after close_inactive, already shipped to its end) loses its "no such
+// file" status too.
+func TestMissingStatusClearsForAClosedFileThatReturns(t *testing.T) {
+	dir := t.TempDir()
+	path, away := filepath.Join(dir, "app.log"), filepath.Join(dir, "away")
+	appendFile(t, path, "one\n")
+	opts := testOptions()
+	opts.CloseInactive = 200 * time.Millisecond
+	tl := newTailerWith(t, opts, dir, entry(dir, "app.log"))
+	tl.waitMessages(1)
+	waitFor(t, 5*time.Second, "the idle file closed", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 0 })
+	lastError := func() string {
+		if st := tl.mgr.Status(); len(st) == 1 {
+			return st[0].LastError
+		}
+		return "no status row"
+	}
+	if err := os.Rename(path, away); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "no such file", func() bool { return strings.Contains(lastError(), "no such file") })
+	if err := os.Rename(away, path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the error cleared", func() bool { return lastError() == "" })
+}
