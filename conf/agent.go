@@ -93,7 +93,7 @@ func (a *Agent) SetDefaultsAndValidate() error {
 	setDefault(&a.HTTPListen, "127.0.0.1:9431")
 	setDefault(&a.LogLevel, "info")
 	a.Kafka.SetDefaults("logagent")
-	a.Etcd.setDefaults()
+	a.Etcd.SetDefaults()
 	setDefault(&a.Limits.MaxLineBytes, 256<<10)
 	setDefault(&a.Limits.MaxBytesInFlight, 16<<20)
 	f := &a.Files

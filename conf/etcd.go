@@ -20,7 +20,9 @@ type Etcd struct {
 	TLS         TLS           `yaml:"tls"`
 }
 
-func (e *Etcd) setDefaults() {
+// SetDefaults fills what was left empty; LoadAgent calls it, and logctl for
+// settings from flags.
+func (e *Etcd) SetDefaults() {
 	if len(e.Endpoints) == 0 {
 		e.Endpoints = []string{"127.0.0.1:2379"}
 	}

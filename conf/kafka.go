@@ -3,6 +3,7 @@ package conf
 import (
 	"crypto/sha256"
 	"crypto/sha512"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -180,3 +181,26 @@ func (c *scramClient) Begin(user, password, authzID string) error {
 
 func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
 func (c *scramClient) Done() bool                            { return c.conv.Done() }
+
+// maxTopicLen is Kafka's limit on topic name length.
+const maxTopicLen = 249
+
+// ValidateTopicName applies Kafka's rules for topic names. The agent's
+// collect config (etcd) and transfer.yaml both use it.
+func ValidateTopicName(t string) error {
+	switch {
+	case t == "":
+		return errors.New("must not be empty")
+	case t == "." || t == "..":
+		return fmt.Errorf("%q is not a legal Kafka topic name", t)
+	case len(t) > maxTopicLen:
+		return fmt.Errorf("is %d characters long; Kafka allows at most %d", len(t), maxTopicLen)
+	}
+	for _, c := range t {
+		legal := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !legal {
+			return fmt.Errorf("%q contains %q; Kafka allows only letters, digits, '.', '_' and '-'", t, c)
+		}
+	}
+	return nil
+}

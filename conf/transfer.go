@@ -138,7 +138,7 @@ func (t *Transfer) validate() error {
 		return fmt.Errorf("group_id: must not be empty")
 	}
 	for i, topic := range t.Topics {
-		if err := validateTopicName(topic); err != nil {
+		if err := ValidateTopicName(topic); err != nil {
 			return fmt.Errorf("topics: %w", err)
 		}
 		if slices.Contains(t.Topics[:i], topic) {
@@ -252,7 +252,7 @@ func (t *Transfer) validateDLQTopic() error {
 	}
 	for _, topic := range t.Topics {
 		dlq := t.DLQTopicFor(topic)
-		if err := validateTopicName(dlq); err != nil {
+		if err := ValidateTopicName(dlq); err != nil {
 			return fmt.Errorf("dlq_topic: for topic %q: %w", topic, err)
 		}
 		// A DLQ that is also consumed would feed rejected documents back in a loop.
@@ -272,22 +272,6 @@ func onlyPlaceholders(pattern string, allowed ...string) error {
 	}
 	if strings.ContainsAny(rest, "{}") {
 		return fmt.Errorf("%q has an unknown placeholder; allowed: %s", pattern, strings.Join(allowed, " "))
-	}
-	return nil
-}
-
-// validateTopicName applies Kafka's topic name rules.
-func validateTopicName(name string) error {
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("%q is not a valid Kafka topic name", name)
-	}
-	if len(name) > 249 {
-		return fmt.Errorf("%q is longer than Kafka's 249 characters", name)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%q has %q; Kafka topic names allow only letters, digits, '.', '_' and '-'", name, c)
-		}
 	}
 	return nil
 }

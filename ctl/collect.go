@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
 
@@ -252,7 +253,7 @@ func (c *Collect) Hosts(ctx context.Context) ([]HostConfig, error) {
 	}
 	var hosts []HostConfig
 	for _, kv := range resp.Kvs {
-		host, ok := hostOf(c.prefix, string(kv.Key), "/collect_config")
+		host, ok := etcd.HostOfCollectKey(c.prefix, string(kv.Key))
 		if !ok {
 			continue
 		}
@@ -267,23 +268,13 @@ func (c *Collect) Hosts(ctx context.Context) ([]HostConfig, error) {
 	return hosts, nil
 }
 
-// hostOf extracts <host> from <prefix><host><suffix>.
-func hostOf(prefix, key, suffix string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, prefix)
-	if !ok {
-		return "", false
-	}
-	host, ok := strings.CutSuffix(rest, suffix)
-	return host, ok && host != "" && !strings.Contains(host, "/")
-}
-
 // checkHost refuses names that would address another key.
 func checkHost(host string) error {
 	if host == "" {
 		return errors.New("--host is required")
 	}
-	if strings.ContainsAny(host, "/ \t\n") {
-		return fmt.Errorf("host %q: must not contain / or spaces", host)
+	if err := conf.ValidateHostID(host); err != nil {
+		return fmt.Errorf("host: %w", err)
 	}
 	return nil
 }

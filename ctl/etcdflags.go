@@ -59,9 +59,7 @@ func (f *EtcdFlags) Config() conf.Etcd {
 	if f.cacert != "" || f.cert != "" || anyHTTPS(c.Endpoints) {
 		c.TLS = conf.TLS{Enabled: true, CAFile: f.cacert, CertFile: f.cert, KeyFile: f.key, InsecureSkipVerify: f.insecureTLS}
 	}
-	if !strings.HasSuffix(c.Prefix, "/") {
-		c.Prefix += "/"
-	}
+	c.SetDefaults() // the prefix ends in "/", as the agent's does
 	return c
 }
 

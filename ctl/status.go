@@ -52,9 +52,9 @@ func Statuses(ctx context.Context, cli *clientv3.Client, prefix, host string, no
 		return byHost[h]
 	}
 	for _, kv := range resp.Kvs {
-		if h, ok := hostOf(prefix, string(kv.Key), "/collect_config"); ok {
+		if h, ok := etcd.HostOfCollectKey(prefix, string(kv.Key)); ok {
 			get(h).ConfigRevision = kv.ModRevision
-		} else if h, ok := hostOf(prefix, string(kv.Key), "/status"); ok {
+		} else if h, ok := etcd.HostOfStatusKey(prefix, string(kv.Key)); ok {
 			var st etcd.Status
 			if err := json.Unmarshal(kv.Value, &st); err != nil {
 				return nil, fmt.Errorf("status of %s is not valid JSON: %w", h, err)

@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/logagent/logagent/conf"
 )
 
 // Allowed values of Entry.Start.
@@ -49,9 +51,6 @@ const (
 // MinMaxLineBytes is the smallest MaxLineBytes an entry may set; smaller
 // values would split lines into uselessly small events.
 const MinMaxLineBytes = 64
-
-// maxTopicLen is Kafka's limit on topic name length.
-const maxTopicLen = 249
 
 var (
 	startValues     = []string{StartBeginning, StartEnd}
@@ -301,7 +300,7 @@ func (e *Entry) validate() []string {
 		}
 	}
 
-	if err := checkTopic(e.Topic); err != nil {
+	if err := conf.ValidateTopicName(e.Topic); err != nil {
 		bad("topic", "%v", err)
 	}
 
@@ -339,25 +338,6 @@ func oneOf(v, def string, allowed []string, field string, bad func(string, strin
 		bad(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
 	return v
-}
-
-// checkTopic applies Kafka's rules for topic names.
-func checkTopic(t string) error {
-	switch {
-	case t == "":
-		return errors.New("must not be empty")
-	case t == "." || t == "..":
-		return fmt.Errorf("%q is not a legal Kafka topic name", t)
-	case len(t) > maxTopicLen:
-		return fmt.Errorf("is %d characters long; Kafka allows at most %d", len(t), maxTopicLen)
-	}
-	for _, c := range t {
-		legal := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !legal {
-			return fmt.Errorf("%q contains %q; Kafka allows only letters, digits, '.', '_' and '-'", t, c)
-		}
-	}
-	return nil
 }
 
 // checkGlob reports a malformed filepath.Match pattern. filepath.Match only

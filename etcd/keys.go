@@ -20,6 +20,21 @@ func StatusKey(prefix, host string) string {
 	return normPrefix(prefix) + host + statusSuffix
 }
 
+// HostOfCollectKey returns <host> of a key <prefix><host>/collect_config.
+func HostOfCollectKey(prefix, key string) (string, bool) { return hostOf(prefix, key, collectSuffix) }
+
+// HostOfStatusKey returns <host> of a key <prefix><host>/status.
+func HostOfStatusKey(prefix, key string) (string, bool) { return hostOf(prefix, key, statusSuffix) }
+
+func hostOf(prefix, key, suffix string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, normPrefix(prefix))
+	if !ok {
+		return "", false
+	}
+	host, ok := strings.CutSuffix(rest, suffix)
+	return host, ok && host != "" && !strings.Contains(host, "/")
+}
+
 // normPrefix makes a non-empty prefix end in "/", so "/logagent" and
 // "/logagent/" name the same keys.
 func normPrefix(prefix string) string {
