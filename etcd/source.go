@@ -156,10 +156,11 @@ func (s *Source) watch(ctx context.Context, from int64, tr *tracker, apply func(
 
 // deliver applies obs unless it was already applied.
 func (s *Source) deliver(tr *tracker, obs observation, apply func(Update)) {
+	lastSeen := tr.seen
 	ok, replaced := tr.accept(obs)
 	if replaced {
 		s.log.Warn("etcd: revisions went backwards; the etcd data was restored or rebuilt, following it",
-			"revision", obs.rev, "last_seen_revision", tr.prevSeen)
+			"revision", obs.rev, "last_seen_revision", lastSeen)
 	}
 	if !ok {
 		return
@@ -189,12 +190,11 @@ type observation struct {
 // reconnect or compaction never applies the same revision twice or an older
 // one.
 type tracker struct {
-	started  bool
-	seen     int64 // newest revision observed
-	prevSeen int64 // seen before the last accept, for logs
-	present  bool
-	modRev   int64
-	value    []byte
+	started bool
+	seen    int64 // newest revision observed
+	present bool
+	modRev  int64
+	value   []byte
 }
 
 // accept reports whether obs is news to apply, and records it. replaced is
@@ -202,7 +202,6 @@ type tracker struct {
 // backwards, which happens only when its data was restored or rebuilt); obs
 // then starts a new history and is applied.
 func (t *tracker) accept(obs observation) (apply, replaced bool) {
-	t.prevSeen = t.seen
 	if t.started {
 		backwards := obs.rev < t.seen ||
 			obs.present && t.present && (obs.modRev < t.modRev ||

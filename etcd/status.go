@@ -151,9 +151,8 @@ type publishState struct {
 	lease       clientv3.LeaseID // 0: none
 	keepAlive   <-chan *clientv3.LeaseKeepAliveResponse
 	stopKeep    context.CancelFunc
-	written     []byte    // last written status with UpdatedAt zeroed
+	written     []byte    // last written status with UpdatedAt zeroed; nil: write regardless (none yet, or the lease was lost)
 	lastWrite   time.Time // when it was written
-	rewrite     bool      // the key is gone with a lost lease: write regardless
 	nextAttempt time.Time // backoff after a failure
 	bo          *retryBackoff
 	outage      *outageLog
@@ -164,6 +163,9 @@ func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot f
 	now := time.Now()
 	if now.Before(st.nextAttempt) {
 		return
+	}
+	if st.written != nil && now.Sub(st.lastWrite) < p.minInterval {
+		return // nothing may be written yet: skip building the snapshot
 	}
 
 	snap := snapshot()
@@ -176,10 +178,8 @@ func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot f
 		p.log.Error("etcd: cannot encode status", "err", err)
 		return
 	}
-	due := st.written == nil || st.rewrite ||
-		!bytes.Equal(cmp, st.written) && now.Sub(st.lastWrite) >= p.minInterval
-	if !due {
-		return
+	if st.written != nil && bytes.Equal(cmp, st.written) {
+		return // unchanged
 	}
 
 	if err := p.write(ctx, st, snap, cmp, now); err != nil {
@@ -214,7 +214,7 @@ func (p *StatusPublisher) write(ctx context.Context, st *publishState, snap Stat
 		}
 		return fmt.Errorf("put %s: %w", p.key, err)
 	}
-	st.written, st.lastWrite, st.rewrite = cmp, now, false
+	st.written, st.lastWrite = cmp, now
 	return nil
 }
 
@@ -244,7 +244,7 @@ func (p *StatusPublisher) dropLease(st *publishState) {
 		st.stopKeep()
 	}
 	st.lease, st.keepAlive, st.stopKeep = 0, nil, nil
-	st.rewrite = true
+	st.written = nil // the key went with the lease
 	st.nextAttempt = time.Time{}
 }
 

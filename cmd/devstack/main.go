@@ -154,25 +154,17 @@ func run(ctx context.Context, stopSignals func(), cfg config) error {
 		slog.Info("etcd stopped")
 	}()
 	etcdEndpoint := fmt.Sprintf("127.0.0.1:%d", cfg.etcdClientPort)
-	etcdClient, err := checkEtcd(ctx, etcdEndpoint)
-	if err != nil {
+	if err := checkEtcd(ctx, etcdEndpoint); err != nil {
 		return err
 	}
 
 	kafka, err := startKfake(cfg)
 	if err != nil {
-		_ = etcdClient.Close()
 		return err
 	}
 	defer func() {
 		kafka.Close()
 		slog.Info("kfake stopped")
-	}()
-	defer func() {
-		// Closing the clients is best effort: we are shutting down anyway.
-		if err := etcdClient.Close(); err != nil {
-			slog.Warn("close etcd client", "err", err)
-		}
 	}()
 	kafkaBroker := fmt.Sprintf("127.0.0.1:%d", cfg.kafkaPort)
 	kafkaClient, err := kgo.NewClient(kgo.SeedBrokers(kafkaBroker))
@@ -270,22 +262,22 @@ func startEtcd(ctx context.Context, cfg config, logLevel zap.AtomicLevel) (*embe
 
 // checkEtcd proves the client port serves requests, not just that the
 // server reported ready internally.
-func checkEtcd(ctx context.Context, endpoint string) (*clientv3.Client, error) {
+func checkEtcd(ctx context.Context, endpoint string) error {
 	cl, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(), // errors come back as values; we log those
 	})
 	if err != nil {
-		return nil, fmt.Errorf("new etcd client for %s: %w", endpoint, err)
+		return fmt.Errorf("new etcd client for %s: %w", endpoint, err)
 	}
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if _, err := cl.Status(ctx, endpoint); err != nil {
-		_ = cl.Close()
-		return nil, fmt.Errorf("etcd status on %s: %w", endpoint, err)
+		return fmt.Errorf("etcd status on %s: %w", endpoint, err)
 	}
-	return cl, nil
+	return nil
 }
 
 func startKfake(cfg config) (*kfake.Cluster, error) {
