@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 // prog prefixes what the bench says on stderr.
@@ -163,7 +164,7 @@ func run(ctx context.Context, o options) (err error) {
 	e := &env{Workspace: ws, o: o, docs: o.docs, samples: map[string]map[string]string{}, others: map[string]float64{},
 		runID: strconv.FormatInt(time.Now().Unix(), 36) + strconv.Itoa(os.Getpid()), topic: "transferbench"}
 	defer func() { ws.Close(o.keep || err != nil && o.verbose) }()
-	if e.zincBin, err = zincBinary(ws.Root); err != nil {
+	if e.zincBin, err = zincenv.Binary(ws.Root); err != nil {
 		return err
 	}
 

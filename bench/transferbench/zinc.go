@@ -30,19 +30,6 @@ type zinc struct {
 	client *http.Client
 }
 
-// zincBinary is $LOGAGENT_ZINC_BIN or <root>/.cache/bin/zincsearch-es.
-func zincBinary(root string) (string, error) {
-	const hint = "run `make deps` (or scripts/build-zinc.sh) to build it"
-	p := os.Getenv("LOGAGENT_ZINC_BIN")
-	if p == "" {
-		p = filepath.Join(root, ".cache", "bin", "zincsearch-es")
-	}
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("ZincSearch binary: %v; %s", err, hint)
-	}
-	return p, nil
-}
-
 func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, error) {
 	ports, err := benchkit.FreePorts(1)
 	if err != nil {
@@ -110,7 +97,7 @@ func (z *zinc) count(ctx context.Context, pattern string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if resp.StatusCode == http.StatusBadRequest && (bytes.Contains(b, []byte("does not exist")) || bytes.Contains(b, []byte("no index found"))) {
+	if zincenv.NoIndex(resp.StatusCode, b) {
 		return 0, nil
 	}
 	if resp.StatusCode != http.StatusOK {

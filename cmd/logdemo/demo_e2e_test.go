@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 var (
@@ -41,7 +42,7 @@ func TestDemo(t *testing.T) {
 	}
 	// The demo needs the ZincSearch stand-in; a missing one fails the test
 	// rather than skipping it, so CI cannot pass without the search half.
-	zincBin := filepath.Join(root, zincRelPath)
+	zincBin := filepath.Join(root, zincenv.RelPath)
 	if fi, err := os.Stat(zincBin); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("ZincSearch binary %s is missing (%v): %s", zincBin, err, zincBinHint)
 	}

@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 // Fixed names of the demo's world.
@@ -90,7 +92,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 50, "nginx access lines appended per second")
 	fs.StringVar(&o.dataDir, "data", ".demo", "data directory; a relative path is taken from the repo root")
 	fs.StringVar(&o.binDir, "bin", "", "directory holding logagent, logtransfer and devstack (default: <repo>/bin, built if missing)")
-	fs.StringVar(&o.zincBin, "zinc-bin", "", "the zincsearch-es binary (default: <repo>/"+zincRelPath+", built by scripts/build-zinc.sh if missing)")
+	fs.StringVar(&o.zincBin, "zinc-bin", "", "the zincsearch-es binary (default: <repo>/"+zincenv.RelPath+", built by scripts/build-zinc.sh if missing)")
 	fs.IntVar(&o.etcdPort, "etcd-port", 23790, "etcd client port on 127.0.0.1")
 	fs.IntVar(&o.etcdPeerPort, "etcd-peer-port", 23800, "etcd peer port on 127.0.0.1")
 	fs.IntVar(&o.kafkaPort, "kafka-port", 29092, "kfake (Kafka protocol) port on 127.0.0.1")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/logagent/logagent/internal/zincenv"
 )
 
 const modulePath = "github.com/logagent/logagent"
@@ -163,11 +165,11 @@ func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, er
 	if l.root == "" {
 		return b, errors.New("not inside the logagent repo: pass -zinc-bin with the zincsearch-es binary that scripts/build-zinc.sh builds")
 	}
-	b.zinc = filepath.Join(l.root, zincRelPath)
+	b.zinc = filepath.Join(l.root, zincenv.RelPath)
 	if isFile(b.zinc) {
 		return b, nil
 	}
-	fmt.Printf("%s is missing; building it: ./scripts/build-zinc.sh (the first build downloads ~260 MB of Go modules and takes 2-3 minutes)\n", zincRelPath)
+	fmt.Printf("%s is missing; building it: ./scripts/build-zinc.sh (the first build downloads ~260 MB of Go modules and takes 2-3 minutes)\n", zincenv.RelPath)
 	cmd := exec.CommandContext(ctx, filepath.Join(l.root, "scripts", "build-zinc.sh"))
 	cmd.Dir = l.root
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -179,10 +181,6 @@ func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, er
 	}
 	return b, nil
 }
-
-// zincRelPath is where scripts/build-zinc.sh puts the ZincSearch binary,
-// relative to the repo root.
-const zincRelPath = ".cache/bin/zincsearch-es"
 
 func isFile(p string) bool {
 	fi, err := os.Stat(p)

@@ -141,7 +141,7 @@ func (s *searchView) query(ctx context.Context, body string) (*searchResponse, e
 		return nil, fmt.Errorf("search: read answer: %w", err)
 	}
 	// Zinc answers 400 "no index found" for a pattern matching no index.
-	if resp.StatusCode == http.StatusBadRequest && (bytes.Contains(b, []byte("no index found")) || bytes.Contains(b, []byte("does not exist"))) {
+	if zincenv.NoIndex(resp.StatusCode, b) {
 		return nil, errNoIndex
 	}
 	if resp.StatusCode != http.StatusOK {

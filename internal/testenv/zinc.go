@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,9 +22,6 @@ import (
 )
 
 const (
-	// zincBinEnv names a zincsearch-es binary to use instead of the one
-	// scripts/build-zinc.sh puts in <repo>/.cache/bin.
-	zincBinEnv = "LOGAGENT_ZINC_BIN"
 	// zincReadyTimeout bounds the wait for a started Zinc to answer. It is
 	// ready ~0.1 s after launch; the margin is for a busy 2-core machine.
 	zincReadyTimeout = 30 * time.Second
@@ -247,7 +243,7 @@ func (z *Zinc) search(t testing.TB, indexPattern, body string, resp *zincSearchR
 		t.Fatalf("testenv: zinc search: empty index pattern")
 	}
 	status, b := z.do(t, http.MethodPost, "/"+url.PathEscape(indexPattern)+"/_search", body)
-	if status == http.StatusBadRequest && (bytes.Contains(b, []byte("does not exist")) || bytes.Contains(b, []byte("no index found"))) {
+	if zincenv.NoIndex(status, b) {
 		return false
 	}
 	if status != http.StatusOK {
@@ -410,27 +406,13 @@ func truncate(b []byte, n int) string {
 	return string(b)
 }
 
-// zincBinary finds the zincsearch-es binary.
+// zincBinary finds the zincsearch-es binary (zincenv.Binary).
 func zincBinary() (string, error) {
-	const hint = "run `make deps` (or scripts/build-zinc.sh) to build it"
-	if p := os.Getenv(zincBinEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %v; unset it or %s", zincBinEnv, p, err, hint)
-		}
-		return p, nil
-	}
 	root, err := repoRoot()
 	if err != nil {
-		return "", fmt.Errorf("find the ZincSearch binary: %v; set %s or %s", err, zincBinEnv, hint)
+		return "", fmt.Errorf("find the ZincSearch binary: %v; set %s or run `make deps`", err, zincenv.BinEnv)
 	}
-	p := filepath.Join(root, ".cache", "bin", "zincsearch-es")
-	if _, err := os.Stat(p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("ZincSearch binary %s not found; %s", p, hint)
-		}
-		return "", fmt.Errorf("ZincSearch binary: %v; %s", err, hint)
-	}
-	return p, nil
+	return zincenv.Binary(root)
 }
 
 // repoRoot walks up from the working directory (a test's package

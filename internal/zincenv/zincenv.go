@@ -4,7 +4,12 @@
 package zincenv
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -49,4 +54,37 @@ func Env(s Server) []string {
 		"ZINC_STOP_ON_STDIN_EOF=true",
 	)
 	return append(env, s.Extra...)
+}
+
+// RelPath is where scripts/build-zinc.sh puts the binary, from the repo root.
+const RelPath = ".cache/bin/zincsearch-es"
+
+// BinEnv names a zincsearch-es binary to use instead of RelPath's.
+const BinEnv = "LOGAGENT_ZINC_BIN"
+
+// Binary is $LOGAGENT_ZINC_BIN, or RelPath under root; an error says how to
+// get it.
+func Binary(root string) (string, error) {
+	const hint = "run `make deps` (or scripts/build-zinc.sh) to build it"
+	if p := os.Getenv(BinEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %v; unset it or %s", BinEnv, p, err, hint)
+		}
+		return p, nil
+	}
+	p := filepath.Join(root, RelPath)
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("ZincSearch binary %s not found; %s", p, hint)
+		}
+		return "", fmt.Errorf("ZincSearch binary: %v; %s", err, hint)
+	}
+	return p, nil
+}
+
+// NoIndex reports whether a search answer is Zinc's way of saying that no
+// index matches the pattern yet (HTTP 400), which callers count as none.
+func NoIndex(status int, body []byte) bool {
+	return status == http.StatusBadRequest &&
+		(bytes.Contains(body, []byte("does not exist")) || bytes.Contains(body, []byte("no index found")))
 }
