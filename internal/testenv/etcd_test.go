@@ -102,12 +102,21 @@ func TestEtcdPartition(t *testing.T) {
 	}
 }
 
+// TestFreePortUnique also checks the ports stay clear of the ephemeral
+// range, where a port may be taken while a test has its service down.
 func TestFreePortUnique(t *testing.T) {
+	ephemeralStart, err := ephemeralRangeStart()
+	if err != nil {
+		t.Fatalf("read the ephemeral port range: %v", err)
+	}
 	seen := map[int]bool{}
 	for range 20 {
 		p := FreePort(t)
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)
+		}
+		if p < lowestPort || p >= ephemeralStart {
+			t.Fatalf("port %d outside [%d, %d)", p, lowestPort, ephemeralStart)
 		}
 		seen[p] = true
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))

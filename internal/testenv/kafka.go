@@ -132,9 +132,16 @@ func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	}
 
 	k := &Kafka{cfg: cfg}
-	// Port 0 lets the kernel pick free ports; Restart reuses what it picked.
-	if err := k.start(make([]int, 1)); err != nil { // one broker
-		t.Fatalf("testenv: start kfake: %v", err)
+	// One broker on a FreePort, not port 0: Restart binds the same port
+	// again, and one from the ephemeral range may be taken meanwhile.
+	for attempt := 1; ; attempt++ {
+		err := k.start([]int{FreePort(t)})
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("testenv: start kfake: %v", err)
+		}
 	}
 	t.Cleanup(k.Close)
 	if err := k.ensureTopics(); err != nil {
@@ -252,20 +259,8 @@ func (k *Kafka) Restart(t testing.TB) {
 	k.mu.Lock()
 	ports := slices.Clone(k.ports)
 	k.mu.Unlock()
-
-	// The old listeners are closed synchronously, but the ports come from
-	// the ephemeral range, so an outgoing connection may hold one for a
-	// moment during the outage: retry a bind failure briefly.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := k.start(ports)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			t.Fatalf("testenv: restart kfake on ports %v: %v", ports, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the port, not synchronising
+	if err := k.start(ports); err != nil {
+		t.Fatalf("testenv: restart kfake on ports %v: %v", ports, err)
 	}
 	if err := k.ensureTopics(); err != nil {
 		t.Fatalf("testenv: re-create kafka topics after restart: %v", err)
