@@ -84,7 +84,8 @@ func TestKill9MidStream(t *testing.T) {
 }
 
 // TestSIGTERMDrainsAndExitsZero: a graceful stop exits 0 with everything
-// acked and saved, so a restart ships nothing twice.
+// acked and saved, so a restart ships nothing twice. The first run also
+// writes a CPU profile (-cpuprofile), complete once the process has exited.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	s := newStack(t)
 	bin := buildAgent(t)
@@ -93,10 +94,14 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	log := filepath.Join(dir, "app.log")
 	s.putConfig(t, configJSON(entry(log, "web_log")))
 	want := appendLines(t, log, "t", 0, 20000)
-	p := startAgentProcess(t, bin, cfgPath)
+	profile := filepath.Join(dir, "cpu.pprof")
+	p := testenv.StartProcess(t, filepath.Join(dir, "agent.log"), bin, "-config", cfgPath, "-cpuprofile", profile)
 	testenv.Eventually(t, 20*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 20000 }, "all lines shipped")
 	if err := p.Terminate(t, 20*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("-cpuprofile: want a gzipped pprof profile, got %d bytes, %v", len(b), err)
 	}
 	more := appendLines(t, log, "t", 20000, 20100)
 	startAgentProcess(t, bin, cfgPath)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -110,7 +109,7 @@ func runBareChild(a childArgs) error {
 		return fmt.Errorf("producer: %w", err)
 	}
 	runtime.GC()
-	stopProfile, err := benchkit.StartCPUProfile(*a.cpuprofile)
+	stopProfile, err := cli.StartCPUProfile(*a.cpuprofile)
 	if err != nil {
 		return err
 	}
@@ -150,17 +149,4 @@ func runBareChild(a childArgs) error {
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
 	return p.Close()
-}
-
-// runAgentChild runs the agent in this process, exactly as cmd/logagent's
-// main does, optionally under the CPU profiler. It is the -profile variant
-// of the agent run; the normal run uses the logagent binary.
-func runAgentChild(a childArgs) error {
-	cfg, err := conf.LoadAgent(*a.config)
-	if err != nil {
-		return err
-	}
-	return benchkit.RunProfiled(*a.cpuprofile, func(ctx context.Context) error {
-		return agent.New(cfg, cli.Version, cli.Logger(cfg.LogLevel)).Run(ctx, nil)
-	})
 }

@@ -22,9 +22,9 @@
 // start, which includes its start-up (etcd, Kafka metadata).
 //
 // Usage: go run ./bench/agentbench [-lines 1000000] [-runs bare,agent,raw]
-// or `make bench`. -profile DIR runs the agent in-process in a child of this
-// binary (same code as cmd/logagent's main) under the CPU profiler and writes
-// DIR/agent.pprof; inspect it with `go tool pprof -top DIR/agent.pprof`.
+// or `make bench`. -profile DIR runs the logagent binary with -cpuprofile and
+// the bare producer under the same profiler, writing DIR/agent.pprof and
+// DIR/<format>-bare.pprof; inspect it with `go tool pprof -top DIR/agent.pprof`.
 package main
 
 import (
@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&runs, "runs", "bare,agent,raw", "runs, in order: bare (envelopes), agent, raw (bare on raw lines)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, data)")
-	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles here (the agent then runs in-process in a child of this binary)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (its -cpuprofile) and the bare producer here")
 	flag.BoolVar(&o.verbose, "v", false, "log progress details and sample record values")
 	agentEnv := flag.String("agent-env", "", "extra environment for the agent child, comma-separated KEY=VALUE (e.g. GOGC=200)")
 	childArgs := registerChildFlags()
@@ -66,8 +66,7 @@ func main() {
 
 	if *child != "" {
 		prog.Child(*child, map[string]func() error{
-			"bare":  func() error { return runBareChild(childArgs) },
-			"agent": func() error { return runAgentChild(childArgs) },
+			"bare": func() error { return runBareChild(childArgs) },
 		})
 		return
 	}

@@ -187,17 +187,16 @@ func (e *env) runAgent(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 
-	bin, args, label := filepath.Join(e.Bin, "logagent"), []string{"-config", cfgPath}, ""
+	args, label := []string{"-config", cfgPath}, ""
 	if e.o.profileDir != "" {
-		// Same code as cmd/logagent's main, in a child of this binary, profiled.
-		bin, args = e.Self, []string{"-child", "agent", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, "agent.pprof")}
+		args = append(args, "-cpuprofile", filepath.Join(e.o.profileDir, "agent.pprof"))
 		label = " (profiled)"
 	}
 	if len(e.o.agentEnv) > 0 {
 		label += " " + strings.Join(e.o.agentEnv, " ")
 	}
 	logPath := filepath.Join(e.Dir, "agent.log")
-	p, err := benchkit.Start("logagent", logPath, benchkit.Options{Env: e.o.agentEnv}, bin, args...)
+	p, err := benchkit.Start("logagent", logPath, benchkit.Options{Env: e.o.agentEnv}, filepath.Join(e.Bin, "logagent"), args...)
 	if err != nil {
 		return nil, err
 	}

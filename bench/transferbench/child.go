@@ -19,7 +19,6 @@ import (
 	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
-	"github.com/logagent/logagent/internal/ops"
 	"github.com/logagent/logagent/transfer"
 )
 
@@ -131,7 +130,7 @@ func runBareChild(a childArgs) error {
 	start.PrepareSec = time.Since(prepStart).Seconds()
 
 	runtime.GC()
-	stopProfile, err := benchkit.StartCPUProfile(*a.cpuprofile)
+	stopProfile, err := cli.StartCPUProfile(*a.cpuprofile)
 	if err != nil {
 		return err
 	}
@@ -265,41 +264,4 @@ func readTopic(cfg *conf.Transfer, topic string) ([][]*sarama.ConsumerMessage, e
 		out[i] = msgs
 	}
 	return out, nil
-}
-
-// runTransferChild runs the transfer in this process exactly as
-// cmd/logtransfer's run does, under the CPU profiler: the -profile variant
-// of the transfer runs (the normal runs use the logtransfer binary).
-func runTransferChild(a childArgs) error {
-	cfg, err := conf.LoadTransfer(*a.config)
-	if err != nil {
-		return err
-	}
-	return benchkit.RunProfiled(*a.cpuprofile, func(ctx context.Context) error {
-		log := cli.Logger(cfg.LogLevel)
-		prom := ops.NewRegistry()
-		var ready atomic.Bool
-		srv, err := ops.Serve(cfg.HTTPListen, prom, &ready)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		conv, err := transfer.NewConverter(cfg)
-		if err != nil {
-			return err
-		}
-		idx, err := transfer.NewElastic(cfg, log)
-		if err != nil {
-			return err
-		}
-		dlq, err := transfer.NewKafkaDeadLetters(cfg)
-		if err != nil {
-			return err
-		}
-		defer dlq.Close()
-		t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, transfer.NewMetrics(prom), log)
-		err = t.Run(ctx, func() { ready.Store(true) })
-		ready.Store(false)
-		return err
-	})
 }

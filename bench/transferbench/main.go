@@ -42,8 +42,8 @@
 //
 // Usage: go run ./bench/transferbench [-docs 200000] [-runs transfer,bare,sink]
 // (`make bench` runs it; TRANSFERBENCHFLAGS passes flags). -profile DIR runs
-// the transfer in-process in a child of this binary (same code as
-// cmd/logtransfer's run) under the CPU profiler and writes
+// the logtransfer binary with -cpuprofile and the bare load under the same
+// profiler, writing
 // DIR/transfer-zinc.pprof, DIR/transfer-sink.pprof and DIR/bare.pprof;
 // inspect them with `go tool pprof -top DIR/transfer-sink.pprof`.
 package main
@@ -98,7 +98,7 @@ func main() {
 	flag.DurationVar(&o.searchWait, "search-wait", 2*time.Minute, "longest wait, from a Zinc run's start, for every document to be searchable; then the searchable count is reported (200k documents need ~5 min on 2 CPUs)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, configs, logs, data)")
-	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles here (the transfer then runs in-process in a child of this binary)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the transfer (its -cpuprofile) and the bare load here")
 	flag.BoolVar(&o.verbose, "v", false, "more detail in notes")
 	zincEnv := flag.String("zinc-env", "", "extra environment for ZincSearch, comma-separated KEY=VALUE (e.g. ZINC_WAL_SYNC_INTERVAL=1s)")
 	transferEnv := flag.String("transfer-env", "", "extra environment for the transfer child, comma-separated KEY=VALUE (e.g. GOGC=200)")
@@ -107,8 +107,7 @@ func main() {
 
 	if *child != "" {
 		prog.Child(*child, map[string]func() error{
-			"bare":     func() error { return runBareChild(childArgs) },
-			"transfer": func() error { return runTransferChild(childArgs) },
+			"bare": func() error { return runBareChild(childArgs) },
 		})
 		return
 	}

@@ -131,15 +131,15 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	if err != nil {
 		return nil, err
 	}
-	bin, args := filepath.Join(e.Bin, "logtransfer"), []string{"-config", cfgPath}
+	args := []string{"-config", cfgPath}
 	if e.o.profileDir != "" {
-		bin, args = e.Self, []string{"-child", "transfer", "-config", cfgPath, "-cpuprofile", filepath.Join(e.o.profileDir, name+".pprof")}
+		args = append(args, "-cpuprofile", filepath.Join(e.o.profileDir, name+".pprof"))
 	}
 	r := &transferRun{}
 	logPath := filepath.Join(e.Dir, name+".log")
 	before := e.snap(nil)
 	r.zStart = before.zinc
-	p, err := benchkit.Start(name, logPath, benchkit.Options{Env: e.o.transferEnv}, bin, args...)
+	p, err := benchkit.Start(name, logPath, benchkit.Options{Env: e.o.transferEnv}, filepath.Join(e.Bin, "logtransfer"), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,17 @@ func main() {
 		fmt.Printf("%s: OK (host_id %s, %d Kafka brokers, etcd %v)\n", flags.Config, cfg.HostID, len(cfg.Kafka.Brokers), cfg.Etcd.Endpoints)
 		return
 	}
+	if err := run(cfg, flags.CPUProfile); err != nil {
+		cli.Fatal("logagent", err)
+	}
+}
+
+func run(cfg *conf.Agent, cpuProfile string) error {
+	stopProfile, err := cli.StartCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ctx, stop := cli.SignalContext()
 	defer stop()
 	log := cli.Logger(cfg.LogLevel)
@@ -28,7 +39,5 @@ func main() {
 	err = a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
 	stop()
 	life.Wait()
-	if err != nil {
-		cli.Fatal("logagent", err)
-	}
+	return err
 }

@@ -26,12 +26,17 @@ func main() {
 			flags.Config, cfg.GroupID, cfg.Topics, len(cfg.Kafka.Brokers), cfg.Elasticsearch.URLs)
 		return
 	}
-	if err := run(cfg); err != nil {
+	if err := run(cfg, flags.CPUProfile); err != nil {
 		cli.Fatal("logtransfer", err)
 	}
 }
 
-func run(cfg *conf.Transfer) error {
+func run(cfg *conf.Transfer, cpuProfile string) error {
+	stopProfile, err := cli.StartCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	log := cli.Logger(cfg.LogLevel)
 	ctx, stop := cli.SignalContext()
 	defer stop()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -16,17 +17,19 @@ var Version = "dev"
 
 // Flags are the options every daemon takes.
 type Flags struct {
-	Config  string
-	Check   bool
-	Version bool
+	Config     string
+	Check      bool
+	Version    bool
+	CPUProfile string
 }
 
-// ParseFlags parses -config, -check and -version.
+// ParseFlags parses -config, -check, -version and -cpuprofile.
 func ParseFlags(name, defaultConfig string) Flags {
 	var f Flags
 	flag.StringVar(&f.Config, "config", defaultConfig, "config file")
 	flag.BoolVar(&f.Check, "check", false, "validate the config file and exit")
 	flag.BoolVar(&f.Version, "version", false, "print the version and exit")
+	flag.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the daemon stops")
 	flag.Parse()
 	if f.Version {
 		fmt.Printf("%s %s\n", name, Version)
@@ -51,4 +54,25 @@ func SignalContext() (context.Context, context.CancelFunc) {
 func Fatal(name string, err error) {
 	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	os.Exit(1)
+}
+
+// StartCPUProfile starts the CPU profiler writing to path; "" profiles
+// nothing. stop ends it and closes the file. The daemons' -cpuprofile, and
+// how the benchmarks profile the real binaries.
+func StartCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
