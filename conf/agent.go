@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -115,6 +116,9 @@ func (a *Agent) validate() error {
 	if err := validateLogLevel(a.LogLevel); err != nil {
 		return err
 	}
+	if err := validateHTTPListen(a.HTTPListen); err != nil {
+		return err
+	}
 	if err := a.Kafka.validate(); err != nil {
 		return err
 	}
@@ -161,6 +165,18 @@ func ValidateHostID(h string) error {
 	}
 	if bytes.ContainsAny([]byte(h), "/ \t\n") {
 		return fmt.Errorf("%q must not contain '/' or white space", h)
+	}
+	return nil
+}
+
+// validateHTTPListen checks the metrics and health address, so a typo is
+// reported by -check rather than when the daemon starts listening.
+func validateHTTPListen(addr string) error {
+	if addr == "off" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("http_listen: %q is not host:port or off", addr)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package conf
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -170,10 +169,8 @@ func (t *Transfer) validate() error {
 	if err := validateJSONTarget(t.JSONTarget); err != nil {
 		return fmt.Errorf("json_target: %w", err)
 	}
-	if t.HTTPListen != "off" {
-		if _, _, err := net.SplitHostPort(t.HTTPListen); err != nil {
-			return fmt.Errorf("http_listen: %q is not host:port or off", t.HTTPListen)
-		}
+	if err := validateHTTPListen(t.HTTPListen); err != nil {
+		return err
 	}
 	b := t.Batch
 	if b.MaxDocs < 1 {
