@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -76,7 +77,7 @@ const pollInterval = 10 * time.Millisecond
 // waitForRecords polls topic until it holds base+n records, sampling p's CPU
 // (and the broker's, if not nil) when the first record shows up and when the
 // last one does.
-func waitForRecords(ctx context.Context, c *counter, topic string, base, n int64, p, broker *benchkit.Proc) (progress, error) {
+func waitForRecords(ctx context.Context, c *counter, topic string, base, n int64, p, broker *proc.Process) (progress, error) {
 	var pr progress
 	var last int64
 	t := time.NewTicker(pollInterval)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ type env struct {
 	*benchkit.Workspace // Bin: logagent and devstack
 	o                   options
 	logFile             string
-	stack               *benchkit.Devstack
+	stack               *proc.Devstack
 	counter             *counter
 	notes               []string
 	envBytes            float64 // average envelope size, from the bare child
@@ -131,18 +132,18 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 	}
 	var out bytes.Buffer
 	logPath := filepath.Join(e.Dir, "bare-"+format+".log")
-	p, err := benchkit.Start("bare "+format, logPath, benchkit.Options{Stdout: &out, Stdin: true}, e.Self, args...)
+	p, err := proc.Start("bare "+format, logPath, proc.Options{Stdout: &out, Stdin: true}, e.Self, args...)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Proc)
+	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Process)
 	p.Stdin.Close()
 	if err != nil {
 		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\n%s", err, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 4000))
 	}
 	if err := p.Stop(0, 60*time.Second); err != nil { // signal 0: just wait
-		return nil, fmt.Errorf("bare child: %w\n%s", err, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("bare child: %w\n%s", err, proc.Tail(logPath, 4000))
 	}
 	var rep bareReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
@@ -196,18 +197,18 @@ func (e *env) runAgent(ctx context.Context) ([]row, error) {
 		label += " " + strings.Join(e.o.agentEnv, " ")
 	}
 	logPath := filepath.Join(e.Dir, "agent.log")
-	p, err := benchkit.Start("logagent", logPath, benchkit.Options{Env: e.o.agentEnv}, filepath.Join(e.Bin, "logagent"), args...)
+	p, err := proc.Start("logagent", logPath, proc.Options{Env: e.o.agentEnv}, filepath.Join(e.Bin, "logagent"), args...)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Proc)
+	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Process)
 	if err != nil {
 		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\nagent log:\n%s", err, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\nagent log:\n%s", err, proc.Tail(logPath, 4000))
 	}
 	stopped := time.Now()
 	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("agent exit: %w\nagent log:\n%s", err, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\nagent log:\n%s", err, proc.Tail(logPath, 4000))
 	}
 	shutdown := time.Since(stopped)
 	if err := e.checkCount(topic, base); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"runtime"
 	"time"
 
@@ -16,7 +17,7 @@ type cpuSnap struct {
 	child, zinc, kafka, self time.Duration
 }
 
-func (e *env) snap(child *benchkit.Proc) cpuSnap {
+func (e *env) snap(child *proc.Process) cpuSnap {
 	s := cpuSnap{t: time.Now(), busy: benchkit.MachineBusy(), self: benchkit.SelfCPU()}
 	if child != nil {
 		s.child, _ = child.CPUSoFar()
@@ -25,7 +26,7 @@ func (e *env) snap(child *benchkit.Proc) cpuSnap {
 		s.zinc, _ = e.zinc.proc.CPUSoFar()
 	}
 	if e.devstack != nil {
-		s.kafka, _ = e.devstack.Proc.CPUSoFar()
+		s.kafka, _ = e.devstack.Process.CPUSoFar()
 	}
 	return s
 }

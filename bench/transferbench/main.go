@@ -52,6 +52,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -135,7 +136,7 @@ type env struct {
 	topic               string
 	docs                int
 	brokers             []string
-	devstack            *benchkit.Devstack
+	devstack            *proc.Devstack
 	zincBin             string
 	zinc                *zinc // the running ZincSearch, if any
 	samples             map[string]map[string]string

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func (e *env) freshZinc(ctx context.Context, name string) (done func(), err erro
 
 // transferRun is what one run of the transfer measured.
 type transferRun struct {
-	p                  *benchkit.Proc
+	p                  *proc.Process
 	firstAck, acked    time.Time
 	atFirst            int64
 	cpuFirst, cpuAcked time.Duration
@@ -139,7 +140,7 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	logPath := filepath.Join(e.Dir, name+".log")
 	before := e.snap(nil)
 	r.zStart = before.zinc
-	p, err := benchkit.Start(name, logPath, benchkit.Options{Env: e.o.transferEnv}, filepath.Join(e.Bin, "logtransfer"), args...)
+	p, err := proc.Start(name, logPath, proc.Options{Env: e.o.transferEnv}, filepath.Join(e.Bin, "logtransfer"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	before.t = p.Started
 	fail := func(err error) (*transferRun, error) {
 		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\n%s log:\n%s", err, name, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\n%s log:\n%s", err, name, proc.Tail(logPath, 4000))
 	}
 
 	metricsURL := "http://" + listen + "/metrics"
@@ -203,7 +204,7 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	// Stopped now: the span is over, and waiting for Zinc needs no transfer.
 	stopAt := time.Now()
 	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("%s exit: %w\n%s log:\n%s", name, err, name, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\n%s log:\n%s", err, name, proc.Tail(logPath, 4000))
 	}
 	r.shutdown = time.Since(stopAt)
 	if r.cpuTotal, r.rssKiB, err = p.Rusage(); err != nil {
@@ -305,7 +306,7 @@ func waitSearchable(ctx context.Context, z *zinc, pattern string, n int64, deadl
 			return res, nil
 		}
 		if z.proc.Exited() {
-			return res, fmt.Errorf("zincsearch exited (%v) with %d of %d searchable:\n%s", z.proc.Err(), got, n, benchkit.TailFile(z.proc.LogPath, 4000))
+			return res, fmt.Errorf("zincsearch exited (%v) with %d of %d searchable:\n%s", z.proc.Err(), got, n, proc.Tail(z.proc.LogPath, 4000))
 		}
 		select {
 		case <-ctx.Done():
@@ -442,13 +443,13 @@ func (e *env) runBare(ctx context.Context) ([]row, error) {
 		args = append(args, "-cpuprofile", filepath.Join(e.o.profileDir, "bare.pprof"))
 	}
 	logPath := filepath.Join(e.Dir, "bare.log")
-	p, err := benchkit.Start("bare", logPath, benchkit.Options{Lines: true, Stdin: true}, e.Self, args...)
+	p, err := proc.Start("bare", logPath, proc.Options{Lines: true, Stdin: true}, e.Self, args...)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) ([]row, error) {
 		_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("%w\nbare log:\n%s", err, benchkit.TailFile(logPath, 4000))
+		return nil, fmt.Errorf("%w\nbare log:\n%s", err, proc.Tail(logPath, 4000))
 	}
 	next := func(v any) error {
 		select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,7 +24,7 @@ import (
 // scripts/build-zinc.sh builds) running as a child, configured the way
 // internal/testenv's StartZinc does.
 type zinc struct {
-	proc   *benchkit.Proc
+	proc   *proc.Process
 	url    string // base of the Elasticsearch-compatible API: http://127.0.0.1:PORT/es
 	user   string
 	pass   string
@@ -47,7 +48,7 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 	}
 	env := zincenv.Env(zincenv.Server{Port: ports[0], DataDir: dataDir, User: z.user, Password: z.pass, Extra: extraEnv})
 	// Zinc reads a .env file from its working directory: the data dir.
-	p, err := benchkit.Start("zincsearch", dir+".log", benchkit.Options{ReplaceEnv: env, Dir: dataDir, Stdin: true}, bin)
+	p, err := proc.Start("zincsearch", dir+".log", proc.Options{ReplaceEnv: env, Dir: dataDir, Stdin: true}, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 		}
 		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.Err(), benchkit.TailFile(p.LogPath, 4000))
+			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.Err(), proc.Tail(p.LogPath, 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

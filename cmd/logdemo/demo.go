@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"net"
 	"os"
 	"os/signal"
@@ -50,10 +51,10 @@ const (
 type demo struct {
 	o            options
 	l            layout
-	devstack     *child
-	zinc         *child
-	transfer     *child
-	agent        *child
+	devstack     *proc.Process
+	zinc         *proc.Process
+	transfer     *proc.Process
+	agent        *proc.Process
 	kafka        *kafkaView
 	search       *searchView
 	writer       *logWriter
@@ -85,7 +86,7 @@ func runDemo(o options) error {
 		search:       &searchView{base: fmt.Sprintf("http://127.0.0.1:%d/es", o.zincPort)},
 	}
 	// Safety net for error returns: nothing started here may outlive us.
-	defer d.killChildren()
+	defer proc.KillAll() // the last resort: normally every child has exited already
 
 	if err := d.start(ctx); err != nil {
 		interrupted := ctx.Err() != nil // before stopSignals, which cancels ctx
@@ -139,7 +140,7 @@ func runDemo(o options) error {
 // and the agent and prints the banner. On error the caller stops what did
 // start.
 func (d *demo) start(ctx context.Context) error {
-	if pid := runningDevstack(d.l); pid != 0 {
+	if pid := proc.RunningDevstack(d.l.devstackDir); pid != 0 {
 		return fmt.Errorf("a demo is already running on %s (devstack pid %d): stop it first (Ctrl-C in its terminal, or kill %d)",
 			display(d.l.data), pid, pid)
 	}
@@ -177,11 +178,11 @@ func (d *demo) start(ctx context.Context) error {
 	// logtransfer first: joining its consumer group is the slowest start,
 	// and it reads the topic from the oldest offset anyway.
 	fmt.Printf("starting logtransfer (log %s)\n", display(d.l.transferLog))
-	if d.transfer, err = startChild("logtransfer", d.l.transferLog, b.transfer, "-config", d.l.transferYAML); err != nil {
+	if d.transfer, err = proc.Start("logtransfer", d.l.transferLog, proc.Options{}, b.transfer, "-config", d.l.transferYAML); err != nil {
 		return err
 	}
 	fmt.Printf("starting logagent (log %s)\n", display(d.l.agentLog))
-	if d.agent, err = startChild("logagent", d.l.agentLog, b.agent, "-config", d.l.agentYAML); err != nil {
+	if d.agent, err = proc.Start("logagent", d.l.agentLog, proc.Options{}, b.agent, "-config", d.l.agentYAML); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, d.agent, d.httpBase+"/readyz", startTimeout); err != nil {
@@ -240,41 +241,19 @@ func firstPort(busy []string) string {
 }
 
 func (d *demo) startDevstack(ctx context.Context, bin string) error {
-	// resetData removed the devstack dir; this only guards against a
-	// concurrent writer of the same path.
-	if err := os.Remove(d.l.readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale %s: %w", d.l.readyFile, err)
-	}
-	var err error
-	d.devstack, err = startChild("devstack", d.l.devstackLog, bin,
-		"-etcd-client-port", strconv.Itoa(d.o.etcdPort), "-etcd-peer-port", strconv.Itoa(d.o.etcdPeerPort),
-		"-kafka-port", strconv.Itoa(d.o.kafkaPort), "-topics", topic+","+dlqTopic, "-partitions", strconv.Itoa(partitions),
-		"-data", d.l.devstackDir)
+	ds, err := proc.StartDevstack(ctx, proc.DevstackConfig{
+		Bin:            bin,
+		EtcdClientPort: d.o.etcdPort, EtcdPeerPort: d.o.etcdPeerPort, KafkaPort: d.o.kafkaPort,
+		Topics: []string{topic, dlqTopic}, Partitions: partitions,
+		DataDir: d.l.devstackDir,
+		LogPath: d.l.devstackLog,
+		Timeout: startTimeout,
+	})
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		// DEVSTACK_PID tells our devstack's file from one a killed run left.
-		vars, err := readReady(d.l.readyFile)
-		if err == nil && vars["DEVSTACK_PID"] == strconv.Itoa(d.devstack.pid()) {
-			d.etcdEPs = strings.Split(vars["ETCD_ENDPOINTS"], ",")
-			d.brokers = strings.Split(vars["KAFKA_BROKERS"], ",")
-			return nil
-		}
-		if d.devstack.exited() {
-			return d.devstack.died()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("devstack not ready after %v; the end of %s:\n%s",
-				startTimeout, display(d.l.devstackLog), tail(d.l.devstackLog, 3000))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	d.devstack, d.etcdEPs, d.brokers = ds.Process, ds.EtcdEndpoints, ds.KafkaBrokers
+	return nil
 }
 
 // seedEtcd creates the empty sample log and puts the collect config naming
@@ -346,8 +325,8 @@ func (d *demo) banner(configJSON []byte) {
 	p("  nginx log -> logagent -> Kafka topic %s -> logtransfer -> search engine (indices %s)", topic, indexPattern)
 	p("")
 	p("  nginx log    %s  (~%g lines/s appended by logdemo)", display(d.l.accessLog), o.rate)
-	p("  logagent     %s -config %s  (pid %d, log %s)", display(d.agent.cmd.Path), display(d.l.agentYAML), d.agent.pid(), display(d.l.agentLog))
-	p("  logtransfer  %s -config %s  (pid %d, log %s)", display(d.transfer.cmd.Path), display(d.l.transferYAML), d.transfer.pid(), display(d.l.transferLog))
+	p("  logagent     %s -config %s  (pid %d, log %s)", display(d.agent.Path()), display(d.l.agentYAML), d.agent.Pid(), display(d.l.agentLog))
+	p("  logtransfer  %s -config %s  (pid %d, log %s)", display(d.transfer.Path()), display(d.l.transferYAML), d.transfer.Pid(), display(d.l.transferLog))
 	p("               group %s, topics [%s], parse %s: nginx, dead letters to %s", transferGroup, topic, topic, dlqTopic)
 	p("  config       %s = %s", etcd.CollectKey(etcdPrefix, hostID), configJSON)
 	p("")
@@ -355,10 +334,10 @@ func (d *demo) banner(configJSON []byte) {
 	p("  etcd         %s  embedded etcd (in devstack)", strings.Join(d.etcdEPs, ","))
 	p("  kafka        %s  kfake: Kafka-protocol dev broker, not Apache Kafka (in devstack; topic %s, %d partitions; %s)",
 		strings.Join(d.brokers, ","), topic, partitions, dlqTopic)
-	p("  devstack     pid %d, data %s, log %s", d.devstack.pid(), display(d.l.devstackDir), display(d.l.devstackLog))
+	p("  devstack     pid %d, data %s, log %s", d.devstack.Pid(), display(d.l.devstackDir), display(d.l.devstackLog))
 	p("  search       %s  ZincSearch: Elasticsearch-compatible dev engine, not Elasticsearch", d.search.base)
 	p("               user %s, password %s (demo credentials); pid %d, data %s, log %s",
-		zincUser, zincPassword, d.zinc.pid(), display(d.l.zincDir), display(d.l.zincLog))
+		zincUser, zincPassword, d.zinc.Pid(), display(d.l.zincDir), display(d.l.zincLog))
 	p("")
 	p("Look around from another terminal:")
 	cmd := func(comment, c string) { p("  # %s\n  %s", comment, c) }
@@ -387,14 +366,14 @@ func (d *demo) progressLoop(ctx context.Context, writerErr <-chan error) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-d.agent.done:
-			return d.agent.died()
-		case <-d.transfer.done:
-			return d.transfer.died()
-		case <-d.zinc.done:
-			return d.zinc.died()
-		case <-d.devstack.done:
-			return d.devstack.died()
+		case <-d.agent.Done():
+			return d.agent.Died()
+		case <-d.transfer.Done():
+			return d.transfer.Died()
+		case <-d.zinc.Done():
+			return d.zinc.Died()
+		case <-d.devstack.Done():
+			return d.devstack.Died()
 		case err := <-writerErr:
 			if err != nil {
 				return err
@@ -427,7 +406,7 @@ func (d *demo) read(ctx context.Context, withAgent bool) counts {
 	} else {
 		c.searchErr = err
 	}
-	if !d.transfer.exited() {
+	if !d.transfer.Exited() {
 		if m, err := scrapeTransfer(ctx, d.transferBase); err == nil {
 			c.indexed, c.deadLettered = m.indexed, m.deadLettered
 		} else {
@@ -546,14 +525,14 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 		inKafka = -1
 	}
 	var errs []error
-	if !d.agent.exited() {
+	if !d.agent.Exited() {
 		fmt.Println("stopping logagent (SIGTERM; it drains in-flight messages and saves its registry)")
-		if err := d.agent.stop(agentStopGrace); err != nil {
+		if err := d.agent.Stop(syscall.SIGTERM, agentStopGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stop logagent: %w (see %s)", err, display(d.l.agentLog)))
 		}
 	}
 	// Count again: the agent may have shipped more while draining.
-	if clean && !d.devstack.exited() {
+	if clean && !d.devstack.Exited() {
 		if n, err := d.kafka.count(); err == nil {
 			inKafka, countErr = n, nil
 		}
@@ -563,7 +542,7 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 	// event id, and logtransfer indexes them under the same _id.
 	final := counts{searchable: -1, indexed: -1}
 	var waited time.Duration
-	if clean && !d.transfer.exited() && !d.zinc.exited() {
+	if clean && !d.transfer.Exited() && !d.zinc.Exited() {
 		var target int64 = written
 		if countErr == nil && inKafka < written {
 			target = inKafka // lines missing in Kafka cannot become searchable
@@ -574,22 +553,22 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 		}
 	}
 
-	if !d.transfer.exited() {
+	if !d.transfer.Exited() {
 		fmt.Println("stopping logtransfer (SIGTERM; it leaves its consumer group)")
-		if err := d.transfer.stop(transferStopGrace); err != nil {
+		if err := d.transfer.Stop(syscall.SIGTERM, transferStopGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stop logtransfer: %w (see %s)", err, display(d.l.transferLog)))
 		}
 	}
-	if !d.zinc.exited() {
+	if !d.zinc.Exited() {
 		fmt.Println("stopping ZincSearch (SIGTERM; it closes its indexes)")
-		if err := d.zinc.stop(zincStopGrace); err != nil {
+		if err := d.zinc.Stop(syscall.SIGTERM, zincStopGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stop ZincSearch: %w (see %s)", err, display(d.l.zincLog)))
 		}
 	}
 	d.kafka.close()
-	if !d.devstack.exited() {
+	if !d.devstack.Exited() {
 		fmt.Println("stopping devstack")
-		if err := d.devstack.stop(devstackStopGrace); err != nil {
+		if err := d.devstack.Stop(syscall.SIGTERM, devstackStopGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stop devstack: %w (see %s)", err, display(d.l.devstackLog)))
 		}
 	}
@@ -686,7 +665,7 @@ func (d *demo) waitSearchable(ctx context.Context, target int64, pause func(time
 			lastMove = now
 		}
 		prev = c
-		if d.transfer.exited() || d.zinc.exited() {
+		if d.transfer.Exited() || d.zinc.Exited() {
 			break
 		}
 		if now.Sub(lastMove) > searchStallWait {
@@ -717,24 +696,14 @@ func (d *demo) stopChildren() {
 		d.kafka.close()
 	}
 	for _, s := range []struct {
-		c     *child
+		c     *proc.Process
 		grace time.Duration
 	}{{d.agent, agentStopGrace}, {d.transfer, transferStopGrace}, {d.zinc, zincStopGrace}, {d.devstack, devstackStopGrace}} {
 		// One that already exited has been reported by start's error.
-		if s.c != nil && !s.c.exited() {
-			if err := s.c.stop(s.grace); err != nil {
+		if s.c != nil && !s.c.Exited() {
+			if err := s.c.Stop(syscall.SIGTERM, s.grace); err != nil {
 				fmt.Fprintf(os.Stderr, "logdemo: %v\n", err)
 			}
-		}
-	}
-}
-
-// killChildren is the last resort on the way out: normally every child has
-// already exited and this does nothing.
-func (d *demo) killChildren() {
-	for _, c := range []*child{d.agent, d.transfer, d.zinc, d.devstack} {
-		if c != nil {
-			c.kill()
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"net/http"
 	"strconv"
@@ -95,7 +96,7 @@ func scrape(ctx context.Context, what, base string, series map[string]*int64) er
 
 // waitReady polls base+path until it answers 200, the child exits, ctx
 // ends or timeout passes.
-func waitReady(ctx context.Context, c *child, url string, timeout time.Duration) error {
+func waitReady(ctx context.Context, c *proc.Process, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -109,11 +110,11 @@ func waitReady(ctx context.Context, c *child, url string, timeout time.Duration)
 				return nil
 			}
 		}
-		if c.exited() {
-			return c.died()
+		if c.Exited() {
+			return c.Died()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready (%s) after %v; the end of %s:\n%s", c.name, url, timeout, display(c.logPath), tail(c.logPath, 3000))
+			return fmt.Errorf("%s not ready (%s) after %v; the end of %s:\n%s", c.Name, url, timeout, display(c.LogPath), proc.Tail(c.LogPath, 3000))
 		}
 		select {
 		case <-ctx.Done():

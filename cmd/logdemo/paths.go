@@ -9,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/logagent/logagent/internal/zincenv"
 )
@@ -23,7 +21,6 @@ type layout struct {
 	root         string // the repo root; "" when logdemo runs outside the repo
 	data         string
 	devstackDir  string
-	readyFile    string
 	devstackLog  string
 	stateDir     string
 	logsDir      string
@@ -65,7 +62,6 @@ func newLayout(dataFlag string) (layout, error) {
 		transferYAML: filepath.Join(data, "transfer.yaml"),
 		transferLog:  filepath.Join(data, "logtransfer.log"),
 	}
-	l.readyFile = filepath.Join(l.devstackDir, "ready")
 	l.accessLog = filepath.Join(l.logsDir, "access.log")
 	return l, nil
 }
@@ -185,44 +181,6 @@ func binaries(ctx context.Context, l layout, binFlag, zincFlag string) (bins, er
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// readReady parses devstack's ready file (KEY=value lines).
-func readReady(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	vars := map[string]string{}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
-			vars[k] = v
-		}
-	}
-	return vars, nil
-}
-
-// runningDevstack returns the pid of a live devstack that wrote l's ready
-// file, or 0. Starting a second demo on the same data would wipe the first
-// one's files from under it.
-func runningDevstack(l layout) int {
-	vars, err := readReady(l.readyFile)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(vars["DEVSTACK_PID"])
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return 0
-	}
-	// The pid may have been reused by something else since a crash.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err == nil && !bytes.Contains(cmdline, []byte("devstack")) {
-		return 0
-	}
-	return pid
 }
 
 // resetData removes what an earlier run left, so counts start at zero: only

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -32,11 +32,11 @@ func zincEnv(o options, dataDir string) []string {
 // startZinc starts zincsearch-es on a fresh data dir and waits until its
 // Elasticsearch API answers.
 func (d *demo) startZinc(ctx context.Context, bin string) error {
-	cmd := exec.Command(bin)
-	cmd.Dir = d.l.zincDir // Zinc reads a .env file from its working directory
-	cmd.Env = zincEnv(d.o, d.l.zincDir)
+	// Zinc reads a .env file from its working directory. It stops at the end
+	// of its stdin, so it also stops if logdemo dies without Pdeathsig.
+	o := proc.Options{Dir: d.l.zincDir, ReplaceEnv: zincEnv(d.o, d.l.zincDir), Stdin: true}
 	var err error
-	if d.zinc, err = startCmd("zincsearch-es", d.l.zincLog, cmd, true); err != nil {
+	if d.zinc, err = proc.Start("zincsearch-es", d.l.zincLog, o, bin); err != nil {
 		return err
 	}
 	// The cluster info at /es/ needs no auth; 200 means the API is up.

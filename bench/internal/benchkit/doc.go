@@ -1,6 +1,6 @@
 // Package benchkit is what the end-to-end bench programs (bench/agentbench,
-// bench/transferbench) share: their measured children and how CPU and memory
-// are read from them, the devstack child (kfake and etcd), the temporary
+// bench/transferbench) share beyond internal/proc (the child processes and
+// their CPU and memory): the devstack on free ports, the temporary
 // workspace with the freshly built commands, the deterministic nginx line
 // generator, and the flag, progress and report plumbing.
 //

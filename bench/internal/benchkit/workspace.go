@@ -1,6 +1,10 @@
 package benchkit
 
 import (
+	"github.com/logagent/logagent/internal/proc"
+	"syscall"
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Workspace is a bench's temporary directory, which holds the commands it
@@ -20,7 +23,7 @@ type Workspace struct {
 	Bin  string // Dir/bin: the commands Build built
 
 	prog     Prog
-	devstack *Devstack // stopped by Close
+	devstack *proc.Devstack // stopped by Close
 }
 
 // NewWorkspace finds the module and creates the temporary directory (named
@@ -72,7 +75,7 @@ func (w *Workspace) Build(ctx context.Context, pkgs ...string) (time.Duration, e
 
 // StartDevstack starts the devstack that Build built (from ./cmd/devstack),
 // its data and log in the directory; Close stops it.
-func (w *Workspace) StartDevstack(ctx context.Context, topics []string, partitions int) (*Devstack, error) {
+func (w *Workspace) StartDevstack(ctx context.Context, topics []string, partitions int) (*proc.Devstack, error) {
 	d, err := StartDevstack(ctx, filepath.Join(w.Bin, "devstack"), w.Dir, topics, partitions)
 	if err != nil {
 		return nil, err
@@ -85,11 +88,11 @@ func (w *Workspace) StartDevstack(ctx context.Context, topics []string, partitio
 // (KillAll) and removes the directory, unless keep: then it says where it is.
 func (w *Workspace) Close(keep bool) {
 	if w.devstack != nil {
-		if err := w.devstack.Stop(); err != nil {
+		if err := w.devstack.Process.Stop(syscall.SIGTERM, 20*time.Second); err != nil {
 			w.prog.Logf("devstack stop: %v", err)
 		}
 	}
-	KillAll()
+	proc.KillAll()
 	if keep {
 		w.prog.Logf("kept %s", w.Dir)
 	} else {

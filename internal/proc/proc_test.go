@@ -1,4 +1,4 @@
-package benchkit
+package proc
 
 import (
 	"path/filepath"
@@ -10,7 +10,7 @@ import (
 
 func TestProcLinesAndExit(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "sh.log")
-	p, err := Start("sh", log, Options{Lines: true, Env: []string{"BENCHKIT_X=x"}}, "/bin/sh", "-c", `echo one; echo "$BENCHKIT_X"; echo oops >&2`)
+	p, err := Start("sh", log, Options{Lines: true, Env: []string{"PROC_X=x"}}, "/bin/sh", "-c", `echo one; echo "$PROC_X"; echo oops >&2`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +24,8 @@ func TestProcLinesAndExit(t *testing.T) {
 	if strings.Join(got, ",") != "one,x" {
 		t.Errorf("stdout lines %q, want one, x", got)
 	}
-	if tail := TailFile(log, 3); tail != "ps\n" {
-		t.Errorf("log tail %q, want the end of stderr", tail)
+	if tail := Tail(log, 100); tail != "oops\n" {
+		t.Errorf("log tail %q, want stderr", tail)
 	}
 	if cpu, rss, err := p.Rusage(); err != nil || cpu < 0 || rss <= 0 {
 		t.Errorf("rusage %v %d %v", cpu, rss, err)
