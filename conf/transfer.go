@@ -26,7 +26,10 @@ type Transfer struct {
 	// the UTC date of the event's @timestamp as YYYY.MM.DD. Default
 	// {topic}-{date}. The index template covers the pattern with {date} as *.
 	Index string `yaml:"index"`
-	Batch Batch  `yaml:"batch"`
+	// IndexSettings go into the index template, so every index created from
+	// then on has them; existing indices keep theirs.
+	IndexSettings IndexSettings `yaml:"index_settings"`
+	Batch         Batch         `yaml:"batch"`
 	// RetentionDays deletes the daily indices of the transfer's topics once
 	// their date is more than this many days before today (UTC): with 7,
 	// today's index and the 7 before it are kept. 0 (the default) never
@@ -67,6 +70,21 @@ type Elasticsearch struct {
 	// Timeout bounds one HTTP request, so a hung node cannot stall the
 	// transfer forever; default 1m.
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// IndexSettings are settings of the indices the transfer writes to. Unset
+// ones are left to the engine's defaults.
+type IndexSettings struct {
+	// NumberOfShards of each new index; 0 (default) leaves the engine's
+	// (1 in Elasticsearch 7 and later). A daily index of a few GiB needs one.
+	NumberOfShards int `yaml:"number_of_shards"`
+	// NumberOfReplicas of each new index; unset leaves the engine's (1). Set
+	// 0 on a single-node cluster, where a replica is never assigned and every
+	// index stays yellow.
+	NumberOfReplicas *int `yaml:"number_of_replicas"`
+	// RefreshInterval is how soon indexed documents become searchable; unset
+	// leaves the engine's (1s). A longer one (30s) costs the engine less.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
 }
 
 // Batch bounds one bulk request; a batch is sent when any limit is reached.
@@ -150,6 +168,9 @@ func (t *Transfer) validate() error {
 	if err := t.validateIndex(); err != nil {
 		return err
 	}
+	if err := t.IndexSettings.validate(); err != nil {
+		return err
+	}
 	if err := t.validateRetention(); err != nil {
 		return err
 	}
@@ -181,6 +202,19 @@ func (t *Transfer) validate() error {
 	}
 	if b.MaxWait <= 0 {
 		return fmt.Errorf("batch.max_wait: must be a positive duration such as 1s")
+	}
+	return nil
+}
+
+func (s IndexSettings) validate() error {
+	if s.NumberOfShards < 0 || s.NumberOfShards > 1024 { // Elasticsearch's own limit
+		return fmt.Errorf("index_settings.number_of_shards: %d is not between 1 and 1024 (or 0 for the engine's default)", s.NumberOfShards)
+	}
+	if s.NumberOfReplicas != nil && *s.NumberOfReplicas < 0 {
+		return fmt.Errorf("index_settings.number_of_replicas: %d is negative", *s.NumberOfReplicas)
+	}
+	if s.RefreshInterval < 0 || (s.RefreshInterval > 0 && s.RefreshInterval < time.Millisecond) {
+		return fmt.Errorf("index_settings.refresh_interval: %v is not a duration of at least 1ms", s.RefreshInterval)
 	}
 	return nil
 }

@@ -52,6 +52,10 @@ elasticsearch:
   sniff: true
   timeout: 30s
 index: "logs-{topic}-{date}"
+index_settings:
+  number_of_shards: 2
+  number_of_replicas: 0
+  refresh_interval: 30s
 retention_days: 30
 batch:
   max_docs: 500
@@ -75,6 +79,9 @@ log_level: debug
 	if pw, err := c.Elasticsearch.Password.Resolve(); err != nil || pw != "pw" {
 		t.Errorf("password: %q %v", pw, err)
 	}
+	if s := c.IndexSettings; s.NumberOfShards != 2 || s.NumberOfReplicas == nil || *s.NumberOfReplicas != 0 || s.RefreshInterval != 30*time.Second {
+		t.Errorf("index_settings: %+v", s)
+	}
 	if c.Parse["web_log"] != ParseNginx || c.JSONTarget != "payload" || c.Batch.MaxBytes != 1<<20 || !c.Elasticsearch.Sniff || c.RetentionDays != 30 {
 		t.Errorf("parsed: %+v", c)
 	}
@@ -95,6 +102,11 @@ func TestLoadTransferErrorsNameTheField(t *testing.T) {
 		{k + "parse:\n  other: json\n", "parse: topic \"other\" is not in topics"},
 		{k + "parse:\n  web_log: xml\n", "parse.web_log"},
 		{k + "json_target: message\n", "json_target"},
+		{k + "index_settings:\n  number_of_shards: 2000\n", "index_settings.number_of_shards: 2000 is not between 1 and 1024"},
+		{k + "index_settings:\n  number_of_replicas: -1\n", "index_settings.number_of_replicas: -1 is negative"},
+		{k + "index_settings:\n  refresh_interval: -1s\n", "index_settings.refresh_interval: -1s"},
+		{k + "index_settings:\n  refresh_interval: 10us\n", "index_settings.refresh_interval: 10µs is not a duration of at least 1ms"},
+		{k + "index_settings:\n  shards: 2\n", "field shards not found"},
 		{k + "json_target: _source\n", "json_target"},
 		{k + "elasticsearch:\n  urls: [\"127.0.0.1:9200\"]\n", "elasticsearch.urls"},
 		{k + "elasticsearch:\n  urls: [\"http://u:p@es:9200\"]\n", "elasticsearch.urls: \"http://u:xxxxx@es:9200\" carries credentials"},

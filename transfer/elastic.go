@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/olivere/elastic/v7"
@@ -239,7 +240,7 @@ func requestError(ctx context.Context, err error) error {
 // and the parsed ECS fields so Kibana needs no mapping work.
 func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 	pattern := e.cfg.IndexName(topic, "*")
-	body, err := TemplateBody(pattern)
+	body, err := TemplateBody(pattern, e.cfg.IndexSettings)
 	if err != nil {
 		return err
 	}
@@ -251,14 +252,14 @@ func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 }
 
 // TemplateBody is the index template PutTemplate installs for an index
-// pattern such as web_log-*. It is exported so that assets relying on its
+// pattern such as web_log-*, with the settings that are set. It is exported so that assets relying on its
 // field names and types (deploy/kibana) can be checked against it.
 //
 // Its priority grows with the pattern's length: overlapping composable
 // templates must not share a priority, and the longer pattern ("web-x-*"
 // over "web-*") is the more specific. The base 200 stays above
 // Elasticsearch's built-in logs-*-* (100).
-func TemplateBody(pattern string) (string, error) {
+func TemplateBody(pattern string, settings conf.IndexSettings) (string, error) {
 	type m = map[string]any
 	keyword := m{"type": "keyword"}
 	long := m{"type": "long"}
@@ -295,11 +296,31 @@ func TemplateBody(pattern string) (string, error) {
 			},
 		},
 	}
+	if s := templateSettings(settings); len(s) > 0 {
+		body["template"].(m)["settings"] = s
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return "", fmt.Errorf("index template: %w", err)
 	}
 	return string(b), nil
+}
+
+// templateSettings are the index settings in Elasticsearch's names, only
+// those set. Flat names, not "index.…": ZincSearch reads only these.
+func templateSettings(s conf.IndexSettings) map[string]any {
+	out := map[string]any{}
+	if s.NumberOfShards > 0 {
+		out["number_of_shards"] = s.NumberOfShards
+	}
+	if s.NumberOfReplicas != nil {
+		out["number_of_replicas"] = *s.NumberOfReplicas
+	}
+	if s.RefreshInterval > 0 {
+		// Elasticsearch's time units; a Go duration such as 1m0s is not one.
+		out["refresh_interval"] = strconv.FormatInt(s.RefreshInterval.Milliseconds(), 10) + "ms"
+	}
+	return out
 }
 
 // olivereLog forwards olivere's error log ("node is dead", …) at debug

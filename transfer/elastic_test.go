@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/testenv"
 )
 
 func TestElasticPutTemplate(t *testing.T) {
@@ -27,7 +29,8 @@ func TestElasticPutTemplate(t *testing.T) {
 		IndexPatterns []string `json:"index_patterns"`
 		Priority      int      `json:"priority"`
 		Template      struct {
-			Mappings map[string]any `json:"mappings"`
+			Mappings map[string]any   `json:"mappings"`
+			Settings *json.RawMessage `json:"settings"`
 		} `json:"template"`
 	}
 	if err := json.Unmarshal(body, &tpl); err != nil {
@@ -35,6 +38,9 @@ func TestElasticPutTemplate(t *testing.T) {
 	}
 	if !slices.Equal(tpl.IndexPatterns, []string{"web_log-*"}) || tpl.Priority <= 200 {
 		t.Errorf("patterns %v priority %d", tpl.IndexPatterns, tpl.Priority)
+	}
+	if tpl.Template.Settings != nil {
+		t.Errorf("settings %s without index_settings, want none (the engine's defaults)", *tpl.Template.Settings)
 	}
 	props := tpl.Template.Mappings
 	want := map[string]string{
@@ -60,6 +66,46 @@ func TestElasticPutTemplate(t *testing.T) {
 	templates, _, _ = srv.seen()
 	if !strings.Contains(string(templates["logtransfer-app"]), `"index_patterns":["logs-app-*"]`) {
 		t.Errorf("custom pattern template: %s", templates["logtransfer-app"])
+	}
+
+	// index_settings reach the template in Elasticsearch's names and units.
+	zero := 0
+	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &zero, RefreshInterval: 30 * time.Second}
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app"); err != nil {
+		t.Fatal(err)
+	}
+	templates, _, _ = srv.seen()
+	const wantSettings = `"settings":{"number_of_replicas":0,"number_of_shards":3,"refresh_interval":"30000ms"}`
+	if !strings.Contains(string(templates["logtransfer-app"]), wantSettings) {
+		t.Errorf("template with index_settings: %s\nwant it to hold %s", templates["logtransfer-app"], wantSettings)
+	}
+}
+
+// TestIndexSettingsReachNewIndices: ZincSearch creates an index from the
+// template with the configured shards and replicas.
+func TestIndexSettingsReachNewIndices(t *testing.T) {
+	z := testenv.StartZinc(t)
+	cfg := testConfig(t, z.URL(), nil)
+	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = z.User(), conf.Secret(z.Password())
+	two := 2
+	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &two}
+	es := newElastic(t, cfg)
+	if err := es.PutTemplate(t.Context(), "web_log"); err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs(t, cfg, 1)
+	if _, err := es.Bulk(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]struct {
+		Settings struct {
+			Shards   int `json:"number_of_shards"`
+			Replicas int `json:"number_of_replicas"`
+		} `json:"settings"`
+	}
+	z.GetJSON(t, "/"+docs[0].Index+"/_settings", &got)
+	if s := got[docs[0].Index].Settings; s.Shards != 3 || s.Replicas != 2 {
+		t.Errorf("settings of %s: %+v, want 3 shards and 2 replicas (response %+v)", docs[0].Index, s, got)
 	}
 }
 

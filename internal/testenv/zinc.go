@@ -220,6 +220,19 @@ func (z *Zinc) Search(t testing.TB, indexPattern, queryJSON string) []json.RawMe
 	return out
 }
 
+// GetJSON GETs path of the Elasticsearch API (e.g. /web_log-2026.11.26/_settings)
+// and decodes the answer into v; anything but 200 fails the test.
+func (z *Zinc) GetJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	status, b := z.do(t, http.MethodGet, path, "")
+	if status != http.StatusOK {
+		t.Fatalf("testenv: zinc GET %s: HTTP %d: %s", path, status, truncate(b, 2000))
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("testenv: zinc GET %s: decode: %v: %s", path, err, truncate(b, 2000))
+	}
+}
+
 type zincSearchResponse struct {
 	Hits struct {
 		Total struct {
