@@ -21,12 +21,15 @@ const (
 	FlagSplit Flags = 1 << iota
 	// FlagInvalidUTF8: bytes that are not UTF-8 were written as \xNN.
 	FlagInvalidUTF8
+	// FlagMultiline: the event is several lines joined (the entry's
+	// multiline rule).
+	FlagMultiline
 )
 
 var flagNames = []struct {
 	f    Flags
 	name string
-}{{FlagSplit, "split"}, {FlagInvalidUTF8, "invalid_utf8"}}
+}{{FlagSplit, "split"}, {FlagInvalidUTF8, "invalid_utf8"}, {FlagMultiline, "multiline"}}
 
 // eventIDSeed is the per-file half of an event id: the first 64 bits of
 // SHA-256(host id, origin id), hashed once per file.

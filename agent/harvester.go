@@ -32,6 +32,7 @@ type fileSettings struct {
 	parseTime timestampParser
 	maxLine   int
 	fields    map[string]string
+	multiline *etcd.Multiline // nil: every line is an event
 }
 
 // harvesterEnv is what every harvester shares.
@@ -93,11 +94,16 @@ type harvester struct {
 	buf     []byte
 	r, w    int  // unread bytes are buf[r:w]; buf[r] is at offset-(w-r)
 	inSplit bool // the previous event was a piece of a split line
-	enc     *envelopeEncoder
-	encFor  *fileSettings
-	encPath string
-	key2    []byte // Kafka key: host + path
-	stamps  stampCache
+	// With a multiline rule, buf[r:scan] holds the complete lines (pending
+	// of them) of the event being assembled; scan is only valid while
+	// pending > 0. Nothing of it is shipped yet, so a restart reads it again
+	// and assembles the same event under the same id.
+	scan, pending int
+	enc           *envelopeEncoder
+	encFor        *fileSettings
+	encPath       string
+	key2          []byte // Kafka key: host + path
+	stamps        stampCache
 	// parsedStamp holds a timestamp parsed from the line, formatted.
 	parsedStamp []byte
 }
@@ -117,7 +123,7 @@ func (h *harvester) attach(e *RegistryEntry) {
 	h.shared.Store(e)
 	h.fp = snap.fingerprint
 	h.offset = snap.Offset
-	h.r, h.w, h.inSplit = 0, 0, false
+	h.r, h.w, h.inSplit, h.pending = 0, 0, false, 0
 	h.seed = newEventIDSeed(h.env.hostID, snap.Origin)
 	reg := h.env.reg
 	h.tracker = newAckTracker(func(off int64) { reg.Ack(e, off) })
@@ -178,10 +184,17 @@ func (h *harvester) run(ctx context.Context) error {
 					continue // hold the bytes until the file is known
 				}
 			}
-			if err := h.drain(ctx, b, lastGrowth, false); err != nil {
+			if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {
 				return err
 			}
 			continue
+		}
+		// Nothing more to read: a multiline event nothing has followed for
+		// its timeout is complete.
+		if h.pending > 0 && h.env.now().Sub(lastGrowth) >= h.multilineTimeout() {
+			if err := h.drain(ctx, b, lastGrowth, cutPending); err != nil {
+				return err
+			}
 		}
 		if err := h.flush(ctx, b); err != nil {
 			return err
@@ -196,12 +209,12 @@ func (h *harvester) run(ctx context.Context) error {
 			if err := h.settleIdentity(true); err != nil {
 				return err
 			}
-			if err := h.drain(ctx, b, lastGrowth, false); err != nil {
+			if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {
 				return err
 			}
 		}
 		if h.draining.Load() && idle >= h.env.rotateWait {
-			if err := h.drain(ctx, b, h.env.now(), true); err != nil {
+			if err := h.drain(ctx, b, h.env.now(), cutFinal); err != nil {
 				return err
 			}
 			if err := h.flush(ctx, b); err != nil {
@@ -211,7 +224,7 @@ func (h *harvester) run(ctx context.Context) error {
 				return nil
 			}
 		}
-		if !h.draining.Load() && idle >= h.closeAfter() && acked {
+		if !h.draining.Load() && idle >= h.closeAfter() && acked && h.pending == 0 {
 			return errInactive
 		}
 		timer.Reset(h.env.pollInterval)
@@ -231,10 +244,19 @@ func (h *harvester) run(ctx context.Context) error {
 	}
 }
 
+// multilineTimeout is how long an assembled multiline event waits for a
+// line that would continue it.
+func (h *harvester) multilineTimeout() time.Duration {
+	if m := h.settings.Load().multiline; m != nil {
+		return m.TimeoutDuration()
+	}
+	return 0 // the rule was removed: ship what was assembled under it
+}
+
 // drain cuts the buffered bytes into events, flushing each full batch, so a
 // batch never outgrows its limits however many short lines one read brought.
-func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Time, final bool) error {
-	for h.cut(b, readTime, final) {
+func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Time, mode cutMode) error {
+	for h.cut(b, readTime, mode) {
 		if err := h.flush(ctx, b); err != nil {
 			return err
 		}
@@ -288,6 +310,7 @@ func (h *harvester) fill() (int, error) {
 	if h.w == len(h.buf) {
 		if h.r > 0 {
 			h.w = copy(h.buf, h.buf[h.r:h.w])
+			h.scan -= h.r
 			h.r = 0
 		} else {
 			// One line fills the buffer: grow, up to what cut needs to split it.
@@ -307,14 +330,37 @@ func (h *harvester) fill() (int, error) {
 // bufOffset is the file offset of buf[i].
 func (h *harvester) bufOffset(i int) int64 { return h.offset - int64(h.w-i) }
 
-// cut turns the buffered bytes into events: every complete line, pieces of
-// lines longer than max_line_bytes, and with final the trailing fragment. It
-// stops early, reporting true, when the batch is full.
-func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) (full bool) {
+// cutMode says how much of the buffered bytes cut may turn into events.
+type cutMode int
+
+const (
+	// cutLines: complete lines; a multiline event waits for the line after it.
+	cutLines cutMode = iota
+	// cutPending: also the multiline event being assembled (its timeout
+	// passed, or the file was truncated under it).
+	cutPending
+	// cutFinal: also a trailing fragment without newline: the file is done.
+	cutFinal
+)
+
+// cut turns the buffered bytes into events: every complete line (or group
+// of lines, with a multiline rule), pieces of lines longer than
+// max_line_bytes, and what mode allows beyond. It stops early, reporting
+// true, when the batch is full.
+func (h *harvester) cut(b *batchBuilder, readTime time.Time, mode cutMode) (full bool) {
 	s := h.settings.Load()
 	for h.r < h.w {
 		if b.full() {
 			return true
+		}
+		if h.pending > 0 || (s.multiline != nil && !h.inSplit) {
+			if h.group(b, s, readTime, mode) {
+				continue
+			}
+			if h.pending > 0 {
+				return false // the event waits for the line after it
+			}
+			// No complete line at r: a line too long, or a fragment.
 		}
 		data := h.buf[h.r:h.w]
 		if i := bytes.IndexByte(data, '\n'); i >= 0 && i <= s.maxLine {
@@ -334,7 +380,7 @@ func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) (full b
 			h.inSplit = true
 			continue
 		}
-		if final {
+		if mode == cutFinal {
 			var flags Flags
 			if h.inSplit {
 				flags = FlagSplit
@@ -345,6 +391,49 @@ func (h *harvester) cut(b *batchBuilder, readTime time.Time, final bool) (full b
 		return false
 	}
 	return false
+}
+
+// group assembles a multiline event from the complete lines at scan and
+// reports whether it emitted one. An event ends before a line that starts
+// the next, at max_lines, before it would outgrow max_line_bytes, before a
+// line too long to be whole, and when mode says the event is complete.
+// Without a rule (removed by a config change), what was assembled is
+// emitted.
+func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, mode cutMode) bool {
+	m := s.multiline
+	if h.pending == 0 {
+		h.scan = h.r
+	}
+	for h.scan < h.w {
+		data := h.buf[h.scan:h.w]
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 || i > s.maxLine {
+			break
+		}
+		if h.pending > 0 && (m == nil || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
+			m.StartsEvent(bytes.TrimSuffix(data[:i], []byte("\r")))) {
+			h.emitPending(b, s, readTime)
+			return true
+		}
+		h.scan += i + 1
+		h.pending++
+	}
+	if h.pending > 0 && (m == nil || mode >= cutPending || h.w-h.scan > s.maxLine) {
+		h.emitPending(b, s, readTime)
+		return true
+	}
+	return false
+}
+
+// emitPending emits the assembled lines buf[r:scan] as one event.
+func (h *harvester) emitPending(b *batchBuilder, s *fileSettings, readTime time.Time) {
+	var flags Flags
+	if h.pending > 1 {
+		flags = FlagMultiline
+	}
+	event := bytes.TrimSuffix(h.buf[h.r:h.scan-1], []byte("\r"))
+	h.emit(b, s, event, h.bufOffset(h.r), h.bufOffset(h.scan), flags, readTime)
+	h.r, h.pending = h.scan, 0
 }
 
 // runeStart backs n (< len(data)) off to the start of a UTF-8 sequence (at
@@ -432,7 +521,8 @@ func (h *harvester) growFingerprint() error {
 // handleTruncation restarts at offset 0 under a new origin when the file
 // shrank below the read offset (copytruncate, `> file`), or when its first
 // bytes changed (truncated and rewritten past the offset between two looks).
-// Lines already cut are flushed first, under the old origin and tracker.
+// Lines already cut (and a multiline event being assembled) are flushed
+// first, under the old origin and tracker.
 // Bytes just read from a file that shrank were read before the truncation
 // and are shipped; bytes read from a rewritten file are new content read from
 // the wrong place and are dropped (they are read again from 0). It costs an
@@ -449,7 +539,12 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 		if err != nil || fp == h.fp {
 			return false, err
 		}
-	} else if err := h.drain(ctx, b, readTime, false); err != nil {
+		// Rewritten: lines assembled before are the old content; what was
+		// just read behind them is not.
+		if h.pending > 0 {
+			h.emitPending(b, h.settings.Load(), readTime)
+		}
+	} else if err := h.drain(ctx, b, readTime, cutPending); err != nil {
 		return false, err
 	}
 	if err := h.flush(ctx, b); err != nil {

@@ -230,7 +230,7 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 	b := &batchBuilder{}
 	b.reset()
 	n, _ := h.fill()
-	if err := h.drain(context.Background(), b, time.Now(), false); err != nil {
+	if err := h.drain(context.Background(), b, time.Now(), cutLines); err != nil {
 		t.Fatal(err)
 	}
 	cut := len(b.msgs)

@@ -241,6 +241,7 @@ func (m *Manager) settingsFor(e etcd.Entry) *fileSettings {
 	return &fileSettings{
 		input: e.Path, topic: e.Topic, raw: e.Format == etcd.FormatRaw,
 		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
+		multiline: e.Multiline,
 	}
 }
 

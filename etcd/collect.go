@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/logagent/logagent/conf"
 )
@@ -58,7 +60,7 @@ var (
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
-	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format"}
+	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline"}
 )
 
 // exampleShape is quoted in errors about the overall shape of the value.
@@ -88,6 +90,88 @@ type Entry struct {
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 	// Format is FormatEnvelope (default) or FormatRaw.
 	Format string `json:"format,omitempty"`
+	// Multiline joins the lines of one record (a stack trace, say) into one
+	// event; nil ships every line as its own event.
+	Multiline *Multiline `json:"multiline,omitempty"`
+}
+
+// Multiline says which lines belong together: exactly one of StartPattern
+// and ContinuePattern is set. Lines of one event are joined with their "\n".
+type Multiline struct {
+	// StartPattern matches the first line of an event; every line that does
+	// not match it belongs to the event before (e.g. "^\\d{4}-\\d{2}-\\d{2}" for
+	// logs whose records start with a date).
+	StartPattern string `json:"start_pattern,omitempty"`
+	// ContinuePattern matches the lines that belong to the event before;
+	// every other line starts an event (e.g. "^\\s" for indented traces).
+	ContinuePattern string `json:"continue_pattern,omitempty"`
+	// MaxLines ends an event at this many lines; default 500. An event also
+	// ends before it would outgrow max_line_bytes.
+	MaxLines int `json:"max_lines,omitempty"`
+	// Timeout ships an event once no line has followed it for this long, as
+	// a Go duration; default "1s". The last event of a burst waits this long.
+	Timeout string `json:"timeout,omitempty"`
+
+	// Set by validation.
+	pattern   *regexp.Regexp
+	continues bool
+	timeout   time.Duration
+}
+
+// Defaults of Multiline.
+const (
+	DefaultMultilineMaxLines = 500
+	DefaultMultilineTimeout  = time.Second
+	maxMultilineLines        = 100_000
+	maxMultilineTimeout      = time.Minute
+)
+
+// StartsEvent reports whether line begins a new event rather than
+// continuing the one before. Only on a validated Multiline.
+func (m *Multiline) StartsEvent(line []byte) bool {
+	return m.pattern.Match(line) != m.continues
+}
+
+// TimeoutDuration is Timeout parsed. Only on a validated Multiline.
+func (m *Multiline) TimeoutDuration() time.Duration { return m.timeout }
+
+func (m *Multiline) validate(bad func(string, string, ...any)) {
+	pattern := m.StartPattern
+	switch {
+	case m.StartPattern == "" && m.ContinuePattern == "":
+		bad("multiline", "needs start_pattern or continue_pattern")
+		return
+	case m.StartPattern != "" && m.ContinuePattern != "":
+		bad("multiline", "takes start_pattern or continue_pattern, not both")
+		return
+	case m.ContinuePattern != "":
+		pattern, m.continues = m.ContinuePattern, true
+	}
+	field := "multiline.start_pattern"
+	if m.continues {
+		field = "multiline.continue_pattern"
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		bad(field, "%q is not a valid regular expression (Go RE2 syntax): %v", pattern, err)
+	}
+	m.pattern = re
+	if m.MaxLines == 0 {
+		m.MaxLines = DefaultMultilineMaxLines
+	}
+	if m.MaxLines < 2 || m.MaxLines > maxMultilineLines {
+		bad("multiline.max_lines", "%d is not between 2 and %d", m.MaxLines, maxMultilineLines)
+	}
+	m.timeout = DefaultMultilineTimeout
+	if m.Timeout != "" {
+		d, err := time.ParseDuration(m.Timeout)
+		if err != nil || d < 10*time.Millisecond || d > maxMultilineTimeout {
+			bad("multiline.timeout", "%q is not a duration between 10ms and %v such as \"1s\"", m.Timeout, maxMultilineTimeout)
+		}
+		m.timeout = d
+	} else {
+		m.Timeout = DefaultMultilineTimeout.String()
+	}
 }
 
 // Excluded reports whether one of e.Exclude matches path. Patterns are
@@ -326,6 +410,9 @@ func (e *Entry) validate() []string {
 	if e.MaxLineBytes != 0 && e.MaxLineBytes < MinMaxLineBytes {
 		bad("max_line_bytes", "%d is too small: use 0 for the agent default or at least %d", e.MaxLineBytes, MinMaxLineBytes)
 	}
+	if e.Multiline != nil {
+		e.Multiline.validate(bad)
+	}
 	return msgs
 }
 
@@ -438,8 +525,10 @@ func jsonKind(v []byte) string {
 // typeName describes the JSON type a field expects.
 func typeName(field string) string {
 	switch field {
-	case "max_line_bytes":
+	case "max_line_bytes", "multiline.max_lines":
 		return "a whole number"
+	case "multiline":
+		return `an object such as {"start_pattern":"^\\d{4}-"}`
 	case "exclude":
 		return "an array of strings"
 	case "fields":

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseCollectConfigValid(t *testing.T) {
@@ -113,6 +114,16 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"format bad", `[{` + ok + `,"format":"json"}]`, []string{`format: "json" is not one of envelope, raw`}},
 		{"max_line_bytes too small", `[{` + ok + `,"max_line_bytes":63}]`, []string{"max_line_bytes: 63 is too small", "at least 64"}},
 		{"max_line_bytes negative", `[{` + ok + `,"max_line_bytes":-1}]`, []string{"max_line_bytes: -1 is too small"}},
+		{"multiline not an object", `[{` + ok + `,"multiline":"^\\s"}]`, []string{`multiline: must be an object such as {"start_pattern":"^\\d{4}-"}, got string`}},
+		{"multiline empty", `[{` + ok + `,"multiline":{}}]`, []string{"multiline: needs start_pattern or continue_pattern"}},
+		{"multiline both patterns", `[{` + ok + `,"multiline":{"start_pattern":"^a","continue_pattern":"^b"}}]`, []string{"not both"}},
+		{"multiline bad regexp", `[{` + ok + `,"multiline":{"continue_pattern":"(^\\s"}}]`, []string{`multiline.continue_pattern: "(^\\s" is not a valid regular expression (Go RE2 syntax): error parsing regexp: missing closing )`}},
+		{"multiline lookahead", `[{` + ok + `,"multiline":{"start_pattern":"^(?!\\s)"}}]`, []string{"multiline.start_pattern:", "RE2"}},
+		{"multiline max_lines", `[{` + ok + `,"multiline":{"start_pattern":"^a","max_lines":1}}]`, []string{"multiline.max_lines: 1 is not between 2 and 100000"}},
+		{"multiline max_lines type", `[{` + ok + `,"multiline":{"start_pattern":"^a","max_lines":"5"}}]`, []string{"multiline.max_lines: must be a whole number, got string"}},
+		{"multiline timeout", `[{` + ok + `,"multiline":{"start_pattern":"^a","timeout":"5"}}]`, []string{`multiline.timeout: "5" is not a duration between 10ms and 1m0s such as "1s"`}},
+		{"multiline timeout too long", `[{` + ok + `,"multiline":{"start_pattern":"^a","timeout":"2m"}}]`, []string{`multiline.timeout: "2m"`}},
+		{"multiline unknown field", `[{` + ok + `,"multiline":{"pattern":"^a"}}]`, []string{`unknown field "pattern"`}},
 		{"several problems all reported", `[{"path":"rel","topic":""},{` + ok + `,"format":"x"}]`, []string{
 			`entry 0 (path "rel"): path: "rel" must be absolute`,
 			`entry 0 (path "rel"): topic: must not be empty`,
@@ -138,6 +149,34 @@ func TestParseCollectConfigRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMultilineRule(t *testing.T) {
+	entries, err := ParseCollectConfig([]byte(`[
+		{"path":"/a.log","topic":"a","multiline":{"start_pattern":"^\\d{4}-"}},
+		{"path":"/b.log","topic":"b","multiline":{"continue_pattern":"^\\s","max_lines":20,"timeout":"250ms"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, cont := entries[0].Multiline, entries[1].Multiline
+	if start.MaxLines != DefaultMultilineMaxLines || start.TimeoutDuration() != DefaultMultilineTimeout || start.Timeout != "1s" {
+		t.Errorf("defaults: %+v", start)
+	}
+	if cont.MaxLines != 20 || cont.TimeoutDuration() != 250*time.Millisecond {
+		t.Errorf("set: %+v", cont)
+	}
+	for _, c := range []struct {
+		m    *Multiline
+		line string
+		want bool
+	}{
+		{start, "2026-11-26 ERROR x", true}, {start, "\tat x", false}, {start, "", false},
+		{cont, "  at x", false}, {cont, "Caused by: y", true}, {cont, "", true},
+	} {
+		if got := c.m.StartsEvent([]byte(c.line)); got != c.want {
+			t.Errorf("StartsEvent(%q) = %v with %+v", c.line, got, c.m)
+		}
 	}
 }
 

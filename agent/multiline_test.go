@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logagent/logagent/etcd"
+)
+
+// multilineEntry is entry(dir, name) with a multiline rule given as the
+// JSON an operator writes, validated the way the agent gets it from etcd.
+func multilineEntry(t *testing.T, dir, name, rule string) etcd.Entry {
+	t.Helper()
+	entries, err := etcd.ParseCollectConfig(fmt.Appendf(nil, `[{"path":%q,"topic":"web_log","multiline":%s}]`, filepath.Join(dir, name), rule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries[0]
+}
+
+const javaTrace = "2026-11-26 10:00:00 ERROR request failed\n" +
+	"java.lang.IllegalStateException: boom\n" +
+	"\tat com.example.Handler.serve(Handler.java:42)\n" +
+	"\tat com.example.Server.run(Server.java:7)\n"
+
+func TestMultilineStartPatternJoinsATrace(t *testing.T) {
+	dir := t.TempDir()
+	next := "2026-11-26 10:00:01 INFO recovered\n"
+	appendFile(t, filepath.Join(dir, "app.log"), javaTrace+next)
+	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^\\d{4}-\\d{2}-\\d{2} ","timeout":"100ms"}`))
+
+	// The last event has nothing after it: its timeout ships it.
+	got := tl.waitMessages(2)
+	want := []string{strings.TrimSuffix(javaTrace, "\n"), strings.TrimSuffix(next, "\n")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %q\nwant %q", got, want)
+	}
+	evs := tl.sink.snapshot()
+	if !slices.Equal(evs[0].Log.Flags, []string{"multiline"}) || evs[0].Log.Offset != 0 {
+		t.Errorf("trace event: flags %v offset %d", evs[0].Log.Flags, evs[0].Log.Offset)
+	}
+	if len(evs[1].Log.Flags) != 0 || evs[1].Log.Offset != int64(len(javaTrace)) {
+		t.Errorf("single-line event: flags %v offset %d", evs[1].Log.Flags, evs[1].Log.Offset)
+	}
+	waitFor(t, 10*time.Second, "both events acked", func() bool { return ackedOffset(tl, "app.log") == int64(len(javaTrace+next)) })
+}
+
+func TestMultilineContinuePatternAndMaxLines(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), "a\n 1\n 2\n 3\nb\n")
+	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"continue_pattern":"^\\s","max_lines":3,"timeout":"100ms"}`))
+	got := tl.waitMessages(3)
+	if want := []string{"a\n 1\n 2", " 3", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q (max_lines ends the first)", got, want)
+	}
+}
+
+// TestMultilineEventWaitsAndSurvivesARestart: an event still being
+// assembled is not shipped and not acknowledged; after a restart it is read
+// again, whole, under the id of its first line's offset.
+func TestMultilineEventWaitsAndSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	first := "2026-11-26 09:59:59 INFO start\n"
+	appendFile(t, log, first+javaTrace[:60])
+	e := multilineEntry(t, dir, "app.log", `{"start_pattern":"^\\d{4}-","timeout":"1m"}`)
+	tl := newTailer(t, dir, e)
+	tl.waitMessages(1)                 // the first event: ended by the trace's first line
+	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to ship the partial trace
+	if n := tl.sink.count(); n != 1 {
+		t.Fatalf("%d events while the trace is still being written, want 1", n)
+	}
+	tl.stop()
+	if off := ackedOffset(tl, "app.log"); off != int64(len(first)) {
+		t.Fatalf("acked offset %d with the trace pending, want %d", off, len(first))
+	}
+	appendFile(t, log, javaTrace[60:]+"2026-11-26 10:00:02 INFO next\n")
+	tl.start(testOptions(), []etcd.Entry{e})
+	got := tl.waitMessages(2)
+	if got[1] != strings.TrimSuffix(javaTrace, "\n") {
+		t.Fatalf("after restart: %q", got[1:])
+	}
+	evs := tl.sink.snapshot()
+	if evs[1].Log.Offset != int64(len(first)) || evs[1].ID[16:] != fmt.Sprintf("%016x", len(first)) {
+		t.Errorf("trace event offset %d id %s", evs[1].Log.Offset, evs[1].ID)
+	}
+}
+
+// TestMultilineEndsBeforeALineTooLong: an event never outgrows
+// max_line_bytes (1024 here); a line longer than that ends the event before
+// it and is split as usual.
+func TestMultilineEndsBeforeALineTooLong(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("x", 1500)
+	appendFile(t, filepath.Join(dir, "app.log"), "S start\n cont\n"+long+"\nS end\n")
+	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"100ms"}`))
+	got := tl.waitMessages(4)
+	if got[0] != "S start\n cont" || got[1]+got[2] != long || got[3] != "S end" {
+		t.Fatalf("events %d: %q / %d+%d bytes / %q", len(got), got[0], len(got[1]), len(got[2]), got[3])
+	}
+	evs := tl.sink.snapshot()
+	if !slices.Contains(evs[1].Log.Flags, "split") || !slices.Contains(evs[2].Log.Flags, "split") {
+		t.Errorf("pieces of the long line: flags %v %v", evs[1].Log.Flags, evs[2].Log.Flags)
+	}
+}
+
+// TestMultilineRuleRemovedShipsWhatWasAssembled: a config change that drops
+// the rule ships the event being assembled, then lines one by one.
+func TestMultilineRuleRemovedShipsWhatWasAssembled(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	// The first event takes the file past its first KiB, so it is read at
+	// once (a shorter new file waits to be told from a copy), and shipping
+	// it shows the next event is being assembled.
+	first := "S " + strings.Repeat("x", 1000)
+	appendFile(t, log, first+"\nS one\n two\n")
+	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"1m"}`))
+	tl.waitMessages(1)
+	tl.mgr.Apply([]etcd.Entry{entry(dir, "app.log")})
+	appendFile(t, log, " three\n")
+	if got := tl.waitMessages(3); !slices.Equal(got, []string{first, "S one\n two", " three"}) {
+		t.Fatalf("events %q", got)
+	}
+}
+
+// ackedOffset is the registry's acknowledged offset of the file name in the
+// tailer's directory.
+func ackedOffset(tl *tailer, name string) int64 {
+	tl.t.Helper()
+	fi, err := os.Stat(filepath.Join(tl.dir, name))
+	if err != nil {
+		tl.t.Fatal(err)
+	}
+	key, err := keyOf(fi)
+	if err != nil {
+		tl.t.Fatal(err)
+	}
+	e := tl.reg.Lookup(key)
+	if e == nil {
+		return -1
+	}
+	return tl.reg.Offset(e)
+}
+
+// TestMultilineEventShippedWhenTheFileIsTruncated: copytruncate while an
+// event is being assembled ships it before reading the file again from 0.
+func TestMultilineEventShippedWhenTheFileIsTruncated(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	first := "S " + strings.Repeat("x", 1000) // past the first KiB: read at once
+	appendFile(t, log, first+"\nS a\n b\n")
+	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"1m"}`))
+	tl.waitMessages(1)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, "S c\nS d\n")
+	if got := tl.waitMessages(3); !slices.Equal(got, []string{first, "S a\n b", "S c"}) {
+		t.Fatalf("events %q", got)
+	}
+}
