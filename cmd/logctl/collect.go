@@ -45,11 +45,16 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		stamp    = fs.String("timestamp", "", "add: none (default), nginx, iso8601 or syslog")
 		format   = fs.String("format", "", "add: envelope (default) or raw")
 		maxLine  = fs.Int("max-line-bytes", 0, "add: split lines longer than this")
+		ml       etcd.Multiline
 		excludes multiFlag
 		fields   multiFlag
 	)
 	fs.Var(&excludes, "exclude", "add: glob of files to skip (repeatable)")
 	fs.Var(&fields, "field", "add: key=value added to every event (repeatable)")
+	fs.StringVar(&ml.StartPattern, "multiline-start", "", "add: regexp of the first line of a multiline event")
+	fs.StringVar(&ml.ContinuePattern, "multiline-continue", "", "add: regexp of the lines that continue the event before")
+	fs.IntVar(&ml.MaxLines, "multiline-max-lines", 0, "add: most lines of a multiline event (default 500)")
+	fs.StringVar(&ml.Timeout, "multiline-timeout", "", "add: ship a multiline event nothing followed for this long (default 1s)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,7 +95,11 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		if *path == "" || *topic == "" {
 			return usagef("collect add: --path and --topic are required")
 		}
-		entry, err := entryJSON(*path, *topic, *start, *stamp, *format, *maxLine, excludes, fields)
+		e := etcd.Entry{Path: *path, Topic: *topic, Exclude: excludes, Start: *start, Timestamp: *stamp, MaxLineBytes: *maxLine, Format: *format}
+		if ml != (etcd.Multiline{}) {
+			e.Multiline = &ml
+		}
+		entry, err := entryJSON(e, fields)
 		if err != nil {
 			return err
 		}
@@ -149,8 +158,8 @@ func (r *runner) readConfig(file string) ([]byte, error) {
 
 // entryJSON builds one collect entry from add's flags; unset fields are
 // left out so the agent's defaults apply.
-func entryJSON(path, topic, start, stamp, format string, maxLine int, excludes, fields []string) ([]byte, error) {
-	e := etcd.Entry{Path: path, Topic: topic, Exclude: excludes, Start: start, Timestamp: stamp, MaxLineBytes: maxLine, Format: format}
+// entryJSON is e with the --field key=value pairs, as JSON.
+func entryJSON(e etcd.Entry, fields []string) ([]byte, error) {
 	for _, kv := range fields {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

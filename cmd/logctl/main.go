@@ -25,7 +25,9 @@ Usage:
   logctl collect set    --host H -f config.json|-  [--dry-run] [--yes]
   logctl collect add    --host H --path P --topic T [--exclude G]... [--field k=v]...
                         [--start beginning|end] [--timestamp none|nginx|iso8601|syslog]
-                        [--format envelope|raw] [--max-line-bytes N] [--dry-run] [--yes]
+                        [--format envelope|raw] [--max-line-bytes N]
+                        [--multiline-start RE | --multiline-continue RE]
+                        [--multiline-max-lines N] [--multiline-timeout D] [--dry-run] [--yes]
   logctl collect rm     --host H --path P [--dry-run] [--yes]
   logctl collect edit   --host H            (opens $VISUAL or $EDITOR)
   logctl status         [--host H] [-o json]

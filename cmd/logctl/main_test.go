@@ -108,6 +108,24 @@ func TestCollectAddGetRemove(t *testing.T) {
 	}
 }
 
+func TestCollectAddMultiline(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/app.log", "--topic", "app_log",
+		"--multiline-start", `^\d{4}-`, "--multiline-timeout", "2s").must(t)
+	value, _ := stored(t, cli, "web1")
+	entries, err := etcd.ParseCollectConfig([]byte(value))
+	if err != nil || len(entries) != 1 || entries[0].Multiline == nil ||
+		entries[0].Multiline.StartPattern != `^\d{4}-` || entries[0].Multiline.Timeout != "2s" {
+		t.Fatalf("stored config %s: %+v %v", value, entries, err)
+	}
+	r := l.run("collect", "add", "--host", "web1", "--path", "/var/log/b.log", "--topic", "b", "--multiline-continue", "(")
+	if r.code != 1 || !strings.Contains(r.stderr, "multiline.continue_pattern: \"(\" is not a valid regular expression") {
+		t.Fatalf("invalid pattern: %+v", r)
+	}
+}
+
 func TestCollectSetValidatesAndDryRun(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	cli := e.Client(t)
