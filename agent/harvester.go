@@ -99,11 +99,13 @@ type harvester struct {
 	// pending > 0. Nothing of it is shipped yet, so a restart reads it again
 	// and assembles the same event under the same id.
 	scan, pending int
-	enc           *envelopeEncoder
-	encFor        *fileSettings
-	encPath       string
-	key2          []byte // Kafka key: host + path
-	stamps        stampCache
+	// breaks are the entry's multiline breaks not passed yet (RegistryEntry.Breaks).
+	breaks  []int64
+	enc     *envelopeEncoder
+	encFor  *fileSettings
+	encPath string
+	key2    []byte // Kafka key: host + path
+	stamps  stampCache
 	// parsedStamp holds a timestamp parsed from the line, formatted.
 	parsedStamp []byte
 }
@@ -125,6 +127,7 @@ func (h *harvester) attach(e *RegistryEntry) {
 	h.offset = snap.Offset
 	h.r, h.w, h.inSplit, h.pending = 0, 0, false, 0
 	h.seed = newEventIDSeed(h.env.hostID, snap.Origin)
+	h.breaks = snap.Breaks
 	reg := h.env.reg
 	h.tracker = newAckTracker(func(off int64) { reg.Ack(e, off) })
 }
@@ -192,7 +195,7 @@ func (h *harvester) run(ctx context.Context) error {
 		// Nothing more to read: a multiline event nothing has followed for
 		// its timeout is complete.
 		if h.pending > 0 && h.env.now().Sub(lastGrowth) >= h.multilineTimeout() {
-			if err := h.drain(ctx, b, lastGrowth, cutPending); err != nil {
+			if err := h.endByTimeout(b, lastGrowth); err != nil {
 				return err
 			}
 		}
@@ -410,7 +413,7 @@ func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, 
 		if i < 0 || i > s.maxLine {
 			break
 		}
-		if h.pending > 0 && (m == nil || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
+		if h.pending > 0 && (m == nil || h.atBreak() || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
 			m.StartsEvent(bytes.TrimSuffix(data[:i], []byte("\r")))) {
 			h.emitPending(b, s, readTime)
 			return true
@@ -418,11 +421,32 @@ func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, 
 		h.scan += i + 1
 		h.pending++
 	}
-	if h.pending > 0 && (m == nil || mode >= cutPending || h.w-h.scan > s.maxLine) {
+	if h.pending > 0 && (m == nil || mode >= cutPending || h.w-h.scan > s.maxLine || h.atBreak()) {
 		h.emitPending(b, s, readTime)
 		return true
 	}
 	return false
+}
+
+// atBreak reports whether an event was ended at scan before (a break saved
+// by endByTimeout), forgetting the breaks behind it.
+func (h *harvester) atBreak() bool {
+	at := h.bufOffset(h.scan)
+	for len(h.breaks) > 0 && h.breaks[0] < at {
+		h.breaks = h.breaks[1:]
+	}
+	return len(h.breaks) > 0 && h.breaks[0] == at
+}
+
+// endByTimeout ships the event being assembled, which nothing has followed
+// for its timeout. Where it ends is saved first: read again after a crash,
+// with its continuation there by then, it must end in the same place.
+func (h *harvester) endByTimeout(b *batchBuilder, readTime time.Time) error {
+	if err := h.env.reg.Break(h.entry, h.bufOffset(h.scan)); err != nil {
+		return fmt.Errorf("save multiline break: %w", err)
+	}
+	h.emitPending(b, h.settings.Load(), readTime)
+	return nil
 }
 
 // emitPending emits the assembled lines buf[r:scan] as one event.

@@ -128,6 +128,38 @@ func TestMultilineRuleRemovedShipsWhatWasAssembled(t *testing.T) {
 	}
 }
 
+// TestMultilineTimeoutBreakSurvivesACrash: an event ended by its timeout is
+// shipped, then its file grows with lines that would have continued it and
+// the agent crashes before any acknowledgement is saved. Read again, the
+// event ends where it ended before, so every line is in exactly one event
+// id, as first shipped.
+func TestMultilineTimeoutBreakSurvivesACrash(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	e := multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"100ms"}`)
+	appendFile(t, log, "S a\n b\n")
+	tl := newTailer(t, dir, e)
+	tl.sink.holdAcks.Store(true)
+	tl.waitMessages(1) // ended by the timeout
+	appendFile(t, log, " c\nS d\n")
+	tl.waitMessages(2) // " c" on its own: its event was shipped already
+	// Crash: no final registry save, and nothing was ever acknowledged.
+	tl.cancel()
+	<-tl.done
+	tl.cancel = nil
+	tl.sink.holdAcks.Store(false)
+	tl.start(testOptions(), []etcd.Entry{e})
+	waitFor(t, 60*time.Second, `"S d" after the restart`, func() bool { return slices.Contains(tl.sink.messages(), "S d") })
+	got := tl.sink.messages()
+	if want := []string{"S a\n b", " c", "S a\n b", " c", "S d"}; !slices.Equal(got, want) {
+		t.Fatalf("events %q\nwant   %q", got, want)
+	}
+	evs := tl.sink.snapshot()
+	if evs[0].ID != evs[2].ID || evs[1].ID != evs[3].ID {
+		t.Errorf("ids before and after the crash: %s %s, then %s %s", evs[0].ID, evs[1].ID, evs[2].ID, evs[3].ID)
+	}
+}
+
 // ackedOffset is the registry's acknowledged offset of the file name in the
 // tailer's directory.
 func ackedOffset(tl *tailer, name string) int64 {

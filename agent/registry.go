@@ -21,7 +21,13 @@ type RegistryEntry struct {
 	Key    fileKey `json:"key"`
 	fingerprint
 	// Offset is the acknowledged watermark: every byte before it reached Kafka.
-	Offset   int64     `json:"offset"`
+	Offset int64 `json:"offset"`
+	// Breaks are offsets beyond Offset where a multiline event was ended by
+	// its timeout and shipped. Read again after a crash, the lines after a
+	// break may be there already; the event ends at the break all the same,
+	// so it is assembled as it was shipped and its continuation is not
+	// shipped twice under two ids. Ascending; dropped once acknowledged.
+	Breaks   []int64   `json:"breaks,omitempty"`
 	Path     string    `json:"path"`
 	LastSeen time.Time `json:"last_seen"`
 	// Detached entries no longer describe the file at Key (it was truncated or
@@ -190,7 +196,21 @@ func (r *Registry) Ack(e *RegistryEntry, offset int64) {
 	if offset > e.Offset {
 		e.Offset = offset
 		r.dirty = true
+		for len(e.Breaks) > 0 && e.Breaks[0] <= offset {
+			e.Breaks = e.Breaks[1:] // reslice only: snapshots may share the array
+		}
 	}
+}
+
+// Break records that a multiline event of e's file ends at offset (see
+// RegistryEntry.Breaks) and saves the registry before returning: the break
+// must be durable before the event is shipped.
+func (r *Registry) Break(e *RegistryEntry, offset int64) error {
+	r.mu.Lock()
+	e.Breaks = append(slices.Clip(e.Breaks), offset) // a new array: snapshots share the old
+	r.dirty = true
+	r.mu.Unlock()
+	return r.Save()
 }
 
 // Offset returns e's acknowledged watermark.

@@ -3,10 +3,40 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+func TestRegistryBreaksAreSavedAndDroppedWhenAcked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.json")
+	r, err := OpenRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "origin-a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{10, 20, 30} {
+		if err := r.Break(e, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := r.Snapshot(e).Breaks
+	r.Ack(e, 20)
+	if got := r.Snapshot(e).Breaks; !slices.Equal(got, []int64{30}) || !slices.Equal(before, []int64{10, 20, 30}) {
+		t.Fatalf("after ack 20: %v (a snapshot taken before: %v)", got, before)
+	}
+	reloaded, err := OpenRegistry(path) // Break saved; the ack was not
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reloaded.Lookup(fileKey{1, 2}); got == nil || !slices.Equal(got.Breaks, []int64{10, 20, 30}) {
+		t.Fatalf("reloaded: %+v", got)
+	}
+}
 
 func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "registry.json")

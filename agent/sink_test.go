@@ -20,6 +20,7 @@ type recordingSink struct {
 	raw      []Message
 	decoded  []recordedEvent
 	delayAck atomic.Bool
+	holdAcks atomic.Bool // never acknowledge: Kafka has them, the agent never hears so
 	pending  sync.WaitGroup
 	maxBatch int
 }
@@ -46,6 +47,9 @@ func (s *recordingSink) Send(ctx context.Context, b *Batch) error {
 		s.raw = append(s.raw, m)
 	}
 	s.mu.Unlock()
+	if s.holdAcks.Load() {
+		return nil
+	}
 	if !s.delayAck.Load() {
 		b.Ack()
 		return nil
