@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,20 @@ func TestModelRandomFileActions(t *testing.T) {
 		seeds = seeds[:2]
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60, false) })
+	}
+}
+
+// TestModelRandomFileActionsMultiline is the same with a multiline rule: a
+// third of the lines start an event, the others continue it. Each line
+// must arrive inside an event, always the same one: one id, one text.
+func TestModelRandomFileActionsMultiline(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 6}
+	if testing.Short() {
+		seeds = seeds[:2]
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60, true) })
 	}
 }
 
@@ -42,14 +56,22 @@ type fileModel struct {
 	mayLose map[string]bool // lines that may be lost
 	unsafe  []string        // written since the last pause, to the current file
 	rotated int
+	// multiline: lines are "S …" (starting an event) or " …" (continuing).
+	multiline bool
+	entry     etcd.Entry
 }
 
-func runModel(t *testing.T, seed uint64, steps int) {
+func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
 	dir := t.TempDir()
 	m := &fileModel{t: t, rng: rand.New(rand.NewPCG(seed, seed)), dir: dir, path: filepath.Join(dir, "app.log"),
-		must: map[string]bool{}, mayLose: map[string]bool{}}
+		must: map[string]bool{}, mayLose: map[string]bool{}, multiline: multiline}
 	m.reopen()
-	tl := newTailer(t, dir, entry(dir, "app.log"))
+	e := entry(dir, "app.log")
+	if multiline {
+		e = multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"50ms"}`)
+	}
+	m.entry = e
+	tl := newTailer(t, dir, e)
 	tl.sink.delayAck.Store(true)
 	var trace []string
 	for step := 0; step < steps; step++ {
@@ -76,7 +98,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			m.pause(tl)
 			trace = append(trace, "pause")
 		case op < 18:
-			tl.restart(entry(dir, "app.log"))
+			tl.restart(e)
 			tl.sink.delayAck.Store(true)
 			trace = append(trace, "restart")
 		default:
@@ -95,11 +117,12 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		all[l] = true
 	}
 	t.Logf("actions: %v", trace)
-	checkDelivery(t, events, all)
-	got := map[string]bool{}
-	for _, ev := range events {
-		got[ev.Message] = true
+	if multiline {
+		checkEvents(t, events, all)
+	} else {
+		checkDelivery(t, events, all)
 	}
+	got := linesShipped(events)
 	for l := range m.must {
 		if !got[l] {
 			t.Fatalf("line %q lost; actions: %v", l, trace)
@@ -124,7 +147,14 @@ func (m *fileModel) write(s string) {
 
 func (m *fileModel) nextLine() string {
 	m.seq++
-	return fmt.Sprintf("g%d-l%d-%s", m.gen, m.seq, "padding-to-make-lines-realistic")
+	prefix := ""
+	if m.multiline {
+		prefix = " "
+		if m.rng.IntN(3) == 0 {
+			prefix = "S "
+		}
+	}
+	return fmt.Sprintf("%sg%d-l%d-%s", prefix, m.gen, m.seq, "padding-to-make-lines-realistic")
 }
 
 func (m *fileModel) writeLines(n int) {
@@ -199,10 +229,7 @@ func (m *fileModel) markUnsafeMayLose() {
 // file's lines are read and safe from truncation.
 func (m *fileModel) pause(tl *tailer) {
 	waitFor(m.t, 10*time.Second, "all required lines", func() bool {
-		got := map[string]bool{}
-		for _, ev := range tl.sink.snapshot() {
-			got[ev.Message] = true
-		}
+		got := linesShipped(tl.sink.snapshot())
 		for l := range m.must {
 			if !got[l] {
 				return false
@@ -221,6 +248,42 @@ func (m *fileModel) crash(tl *tailer) {
 	<-tl.done
 	tl.cancel = nil
 	tl.sink.pending.Wait()
-	tl.start(testOptions(), []etcd.Entry{entry(m.dir, "app.log")})
+	tl.start(testOptions(), []etcd.Entry{m.entry})
 	tl.sink.delayAck.Store(true)
+}
+
+// linesShipped is every line of every event (a multiline event holds
+// several).
+func linesShipped(events []recordedEvent) map[string]bool {
+	got := map[string]bool{}
+	for _, ev := range events {
+		for l := range strings.SplitSeq(ev.Message, "\n") {
+			got[l] = true
+		}
+	}
+	return got
+}
+
+// checkEvents checks multiline events: every line is one that was written,
+// and a line shipped twice (after a crash) is in the same event both times,
+// same id and same text, so the search engine holds it once.
+func checkEvents(t *testing.T, events []recordedEvent, want map[string]bool) {
+	t.Helper()
+	eventOf := map[string]string{} // line -> id
+	textOf := map[string]string{}  // id -> message
+	for _, ev := range events {
+		if prev, ok := textOf[ev.ID]; ok && prev != ev.Message {
+			t.Fatalf("id %s shipped as %q and as %q", ev.ID, prev, ev.Message)
+		}
+		textOf[ev.ID] = ev.Message
+		for l := range strings.SplitSeq(ev.Message, "\n") {
+			if !want[l] {
+				t.Fatalf("unexpected line %q in event %q", l, ev.Message)
+			}
+			if prev, ok := eventOf[l]; ok && prev != ev.ID {
+				t.Fatalf("line %q shipped in two events, %s (%q) and %s (%q)", l, prev, textOf[prev], ev.ID, ev.Message)
+			}
+			eventOf[l] = ev.ID
+		}
+	}
 }
