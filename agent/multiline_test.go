@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logagent/logagent/etcd"
 )
@@ -194,5 +197,63 @@ func TestMultilineEventShippedWhenTheFileIsTruncated(t *testing.T) {
 	appendFile(t, log, "S c\nS d\n")
 	if got := tl.waitMessages(3); !slices.Equal(got, []string{first, "S a\n b", "S c"}) {
 		t.Fatalf("events %q", got)
+	}
+}
+
+// BenchmarkCut measures cutting a buffer of log lines into encoded events,
+// one line per event and with a multiline rule (one line in four starts an
+// event): the rule's cost per line. `go test -bench Cut -run ^$ ./agent`
+func BenchmarkCut(b *testing.B) {
+	var data []byte
+	for i := 0; len(data) < 60<<10; i++ {
+		if i%4 == 0 {
+			data = fmt.Appendf(data, "2026-11-26 10:00:%02d ERROR request %d failed: java.lang.IllegalStateException\n", i%60, i)
+		} else {
+			data = fmt.Appendf(data, "\tat com.example.handler.Layer%d.serve(Layer%d.java:%d)\n", i, i, i)
+		}
+	}
+	lines := bytes.Count(data, []byte("\n"))
+	for _, c := range []struct{ name, rule string }{
+		{"lines", ""},
+		{"multiline", `{"start_pattern":"^\\d{4}-\\d{2}-\\d{2} ","timeout":"1s"}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			reg, err := OpenRegistry(filepath.Join(dir, "registry.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			entry, err := reg.Attach(fileKey{1, 2}, "/var/log/app.log", fingerprint{}, newOriginID(), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := &fileSettings{input: "/var/log/app.log", topic: "app_log", maxLine: 256 << 10}
+			if c.rule != "" {
+				entries, err := etcd.ParseCollectConfig(fmt.Appendf(nil, `[{"path":"/var/log/app.log","topic":"app_log","multiline":%s}]`, c.rule))
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.multiline = entries[0].Multiline
+			}
+			env := &harvesterEnv{hostID: "web-1", reg: reg, metrics: NewMetrics(prometheus.NewRegistry()), maxMessageBytes: 1 << 20, now: time.Now}
+			h := newHarvester(env, nil, fileKey{1, 2}, entry, "/var/log/app.log", s)
+			h.buf = make([]byte, len(data))
+			now := time.Now()
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for range b.N {
+				batch := &batchBuilder{}
+				batch.reset()
+				copy(h.buf, data)
+				h.r, h.w, h.pending = 0, len(data), 0
+				h.offset += int64(len(data))
+				for h.cut(batch, now, cutLines) {
+					batch.recycle()
+					batch.reset()
+				}
+				batch.recycle()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+		})
 	}
 }
