@@ -19,6 +19,7 @@ import (
 
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/transfer"
 )
@@ -51,6 +52,35 @@ func (p *pipeline) transferConfig(t *testing.T) *conf.Transfer {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// runAgent puts collectConfig (JSON) in a fresh etcd for host e2e-host and
+// runs an agent in this process, its state under dir, until the test ends.
+func (p *pipeline) runAgent(t *testing.T, dir, collectConfig string) {
+	t.Helper()
+	et := testenv.StartEtcd(t)
+	acfg := &conf.Agent{HostID: "e2e-host", StateDir: filepath.Join(dir, "state"), HTTPListen: "off",
+		Kafka: conf.Kafka{Brokers: p.kafka.Brokers()}, Etcd: conf.Etcd{Endpoints: et.Endpoints()},
+		Files: conf.Files{RescanInterval: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond}}
+	if err := acfg.SetDefaultsAndValidate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), collectConfig); err != nil {
+		t.Fatal(err)
+	}
+	actx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.New(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil))).Run(actx, nil)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
 }
 
 // runningTransfer is a transfer in this process.

@@ -6,17 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/logagent/logagent/agent"
-	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -25,27 +22,9 @@ import (
 // is searchable, once, with its nginx fields parsed.
 func TestPipelineEndToEnd(t *testing.T) {
 	p := newPipeline(t)
-	et := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
-	acfg := &conf.Agent{HostID: "e2e-host", StateDir: filepath.Join(dir, "state"), HTTPListen: "off",
-		Kafka: conf.Kafka{Brokers: p.kafka.Brokers()}, Etcd: conf.Etcd{Endpoints: et.Endpoints()},
-		Files: conf.Files{RescanInterval: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond}}
-	if err := acfg.SetDefaultsAndValidate(); err != nil {
-		t.Fatal(err)
-	}
-	cfgJSON, _ := json.Marshal([]etcd.Entry{{Path: logPath, Topic: "web_log", Timestamp: etcd.TimestampNginx}})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), string(cfgJSON)); err != nil {
-		t.Fatal(err)
-	}
-	actx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan error, 1)
-	go func() {
-		agentDone <- agent.New(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil))).Run(actx, nil)
-	}()
-	defer func() { stopAgent(); <-agentDone }()
+	p.runAgent(t, dir, fmt.Sprintf(`[{"path":%q,"topic":"web_log","timestamp":"nginx"}]`, logPath))
 	startTransfer(t, p.transferConfig(t))
 
 	const n = 3000
@@ -77,6 +56,49 @@ func TestPipelineEndToEnd(t *testing.T) {
 	// The index template typed the fields: a range query on the numeric status works.
 	if hits := p.zinc.Search(t, "web_log-*", `{"query":{"range":{"http.response.status_code":{"gte":400}}},"size":1}`); len(hits) == 0 {
 		t.Fatal("no hit for a numeric range on http.response.status_code")
+	}
+}
+
+// TestMultilineEndToEnd: a Java trace written as several lines is one
+// searchable document, its lines joined, flagged multiline.
+func TestMultilineEndToEnd(t *testing.T) {
+	p := newPipeline(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	p.runAgent(t, dir, fmt.Sprintf(`[{"path":%q,"topic":"web_log","multiline":{"start_pattern":"^\\d{4}-","timeout":"200ms"}}]`, logPath))
+	cfg := p.transferConfig(t)
+	cfg.Parse = nil
+	startTransfer(t, cfg)
+
+	const traces = 100
+	var b strings.Builder
+	for i := range traces {
+		fmt.Fprintf(&b, "2026-11-26 10:00:00 ERROR request %d failed\njava.lang.IllegalStateException: boom %d\n\tat com.example.Handler.serve(Handler.java:42)\n\tat com.example.Server.run(Server.java:7)\n", i, i)
+	}
+	if err := os.WriteFile(logPath, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The last trace has nothing after it: its timeout ships it.
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= traces }, "every trace searchable")
+	requireExactlyOnce(t, p.zinc, traces)
+	hits := p.zinc.Search(t, "web_log-*", `{"query":{"match":{"message":"boom 42"}},"size":200}`)
+	var doc struct {
+		Message string `json:"message"`
+		Log     struct {
+			Flags []string `json:"flags"`
+		} `json:"log"`
+	}
+	want := "2026-11-26 10:00:00 ERROR request 42 failed\njava.lang.IllegalStateException: boom 42\n\tat com.example.Handler.serve(Handler.java:42)\n\tat com.example.Server.run(Server.java:7)"
+	for _, h := range hits {
+		if err := json.Unmarshal(h, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Message == want {
+			break
+		}
+	}
+	if doc.Message != want || !slices.Equal(doc.Log.Flags, []string{"multiline"}) {
+		t.Fatalf("trace 42 as indexed: %q flags %v", doc.Message, doc.Log.Flags)
 	}
 }
 
