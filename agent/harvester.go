@@ -99,13 +99,16 @@ type harvester struct {
 	// pending > 0. Nothing of it is shipped yet, so a restart reads it again
 	// and assembles the same event under the same id.
 	scan, pending int
-	// breaks are the entry's multiline breaks not passed yet (RegistryEntry.Breaks).
-	breaks  []int64
-	enc     *envelopeEncoder
-	encFor  *fileSettings
-	encPath string
-	key2    []byte // Kafka key: host + path
-	stamps  stampCache
+	// breaks are the entry's multiline breaks not passed yet
+	// (RegistryEntry.Breaks); breakUnsaved says one was added since the
+	// registry was last saved, which flush does before it ships anything.
+	breaks       []int64
+	breakUnsaved bool
+	enc          *envelopeEncoder
+	encFor       *fileSettings
+	encPath      string
+	key2         []byte // Kafka key: host + path
+	stamps       stampCache
 	// parsedStamp holds a timestamp parsed from the line, formatted.
 	parsedStamp []byte
 }
@@ -125,7 +128,8 @@ func (h *harvester) attach(e *RegistryEntry) {
 	h.shared.Store(e)
 	h.fp = snap.fingerprint
 	h.offset = snap.Offset
-	h.r, h.w, h.inSplit, h.pending = 0, 0, false, 0
+	h.r, h.w, h.pending = 0, 0, 0
+	h.inSplit = h.midLine(snap.Offset)
 	h.seed = newEventIDSeed(h.env.hostID, snap.Origin)
 	h.breaks = snap.Breaks
 	reg := h.env.reg
@@ -193,10 +197,12 @@ func (h *harvester) run(ctx context.Context) error {
 			continue
 		}
 		// Nothing more to read: a multiline event nothing has followed for
-		// its timeout is complete.
-		if h.pending > 0 && h.env.now().Sub(lastGrowth) >= h.multilineTimeout() {
-			if err := h.endByTimeout(b, lastGrowth); err != nil {
-				return err
+		// its timeout is complete, and so is one whose rule was removed.
+		if h.pending > 0 {
+			if m := h.settings.Load().multiline; m == nil || h.env.now().Sub(lastGrowth) >= m.TimeoutDuration() {
+				if err := h.drain(ctx, b, lastGrowth, cutPending); err != nil {
+					return err
+				}
 			}
 		}
 		if err := h.flush(ctx, b); err != nil {
@@ -247,15 +253,6 @@ func (h *harvester) run(ctx context.Context) error {
 	}
 }
 
-// multilineTimeout is how long an assembled multiline event waits for a
-// line that would continue it.
-func (h *harvester) multilineTimeout() time.Duration {
-	if m := h.settings.Load().multiline; m != nil {
-		return m.TimeoutDuration()
-	}
-	return 0 // the rule was removed: ship what was assembled under it
-}
-
 // drain cuts the buffered bytes into events, flushing each full batch, so a
 // batch never outgrows its limits however many short lines one read brought.
 func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Time, mode cutMode) error {
@@ -291,7 +288,7 @@ func (h *harvester) settleIdentity(idle bool) error {
 		return err
 	}
 	h.env.log.Info("file is a copy of a known file; continuing from its acked offset", "path", h.currentPath(), "copy_of", snap.Path, "offset", snap.Offset)
-	e, err := h.env.reg.Attach(h.key, h.currentPath(), h.fp, snap.Origin, snap.Offset)
+	e, err := h.env.reg.Attach(h.key, h.currentPath(), h.fp, snap.resume())
 	if err != nil {
 		return err
 	}
@@ -321,8 +318,12 @@ func (h *harvester) fill() (int, error) {
 			copy(grown, h.buf[:h.w])
 			h.buf = grown
 		}
-	} else if h.r == h.w && len(h.buf) > readBufferSize {
-		h.buf, h.r, h.w = make([]byte, readBufferSize), 0, 0 // a long line is done: shrink back
+	} else if len(h.buf) > readBufferSize && h.w-h.r <= readBufferSize/2 {
+		// A long line or event is done: shrink back, keeping what is unread.
+		small := make([]byte, readBufferSize)
+		h.w = copy(small, h.buf[h.r:h.w])
+		h.scan -= h.r
+		h.buf, h.r = small, 0
 	}
 	n, err := h.file.Read(h.buf[h.w:])
 	h.w += n
@@ -340,7 +341,7 @@ const (
 	// cutLines: complete lines; a multiline event waits for the line after it.
 	cutLines cutMode = iota
 	// cutPending: also the multiline event being assembled (its timeout
-	// passed, or the file was truncated under it).
+	// passed, its rule was removed, or the file shrank under it).
 	cutPending
 	// cutFinal: also a trailing fragment without newline: the file is done.
 	cutFinal
@@ -421,8 +422,14 @@ func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, 
 		h.scan += i + 1
 		h.pending++
 	}
-	if h.pending > 0 && (m == nil || mode >= cutPending || h.w-h.scan > s.maxLine || h.atBreak()) {
+	switch {
+	case h.pending == 0:
+		return false
+	case h.w-h.scan > s.maxLine || h.atBreak(): // the file's content ends the event
 		h.emitPending(b, s, readTime)
+		return true
+	case m == nil || mode >= cutPending: // time or circumstance ends it
+		h.endHere(b, s, readTime)
 		return true
 	}
 	return false
@@ -438,15 +445,27 @@ func (h *harvester) atBreak() bool {
 	return len(h.breaks) > 0 && h.breaks[0] == at
 }
 
-// endByTimeout ships the event being assembled, which nothing has followed
-// for its timeout. Where it ends is saved first: read again after a crash,
-// with its continuation there by then, it must end in the same place.
-func (h *harvester) endByTimeout(b *batchBuilder, readTime time.Time) error {
-	if err := h.env.reg.Break(h.entry, h.bufOffset(h.scan)); err != nil {
-		return fmt.Errorf("save multiline break: %w", err)
+// endHere emits the event being assembled where the file's content alone
+// would not end it (a timeout, a truncation, the end of a rotated file, the
+// rule removed), and records the break: read again after a crash, or as a
+// copy, with its continuation there by then, it must end in the same place.
+// flush saves the break before the event ships.
+func (h *harvester) endHere(b *batchBuilder, s *fileSettings, readTime time.Time) {
+	h.env.reg.Break(h.entry, h.bufOffset(h.scan))
+	h.breakUnsaved = true
+	h.emitPending(b, s, readTime)
+}
+
+// midLine reports whether offset is inside a line (a long line split into
+// pieces, acknowledged up to one of them): reading resumes with the rest of
+// that line, still a split piece, not a line of its own.
+func (h *harvester) midLine(offset int64) bool {
+	if offset == 0 {
+		return false
 	}
-	h.emitPending(b, h.settings.Load(), readTime)
-	return nil
+	var prev [1]byte
+	_, err := h.file.ReadAt(prev[:], offset-1)
+	return err == nil && prev[0] != '\n'
 }
 
 // emitPending emits the assembled lines buf[r:scan] as one event.
@@ -455,9 +474,27 @@ func (h *harvester) emitPending(b *batchBuilder, s *fileSettings, readTime time.
 	if h.pending > 1 {
 		flags = FlagMultiline
 	}
-	event := bytes.TrimSuffix(h.buf[h.r:h.scan-1], []byte("\r"))
+	event := dropCRs(h.buf[h.r : h.scan-1])
 	h.emit(b, s, event, h.bufOffset(h.r), h.bufOffset(h.scan), flags, readTime)
 	h.r, h.pending = h.scan, 0
+}
+
+// dropCRs removes the \r of every \r\n in event and a trailing \r, in
+// place (the bytes are read and about to be consumed), as single-line events
+// lose their line's \r.
+func dropCRs(event []byte) []byte {
+	event = bytes.TrimSuffix(event, []byte("\r"))
+	if !bytes.Contains(event, []byte("\r\n")) {
+		return event
+	}
+	out := event[:0]
+	for line := range bytes.SplitSeq(event, []byte("\n")) {
+		if len(out) > 0 {
+			out = append(out, '\n')
+		}
+		out = append(out, bytes.TrimSuffix(line, []byte("\r"))...)
+	}
+	return out
 }
 
 // runeStart backs n (< len(data)) off to the start of a UTF-8 sequence (at
@@ -566,7 +603,7 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 		// Rewritten: lines assembled before are the old content; what was
 		// just read behind them is not.
 		if h.pending > 0 {
-			h.emitPending(b, h.settings.Load(), readTime)
+			h.endHere(b, h.settings.Load(), readTime)
 		}
 	} else if err := h.drain(ctx, b, readTime, cutPending); err != nil {
 		return false, err
@@ -580,7 +617,7 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 	if err != nil {
 		return false, err
 	}
-	e, err := h.env.reg.Attach(h.key, h.currentPath(), fp, newOriginID(), 0)
+	e, err := h.env.reg.Attach(h.key, h.currentPath(), fp, newFile(0))
 	if err != nil {
 		return false, err
 	}
@@ -595,6 +632,12 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 	if len(b.msgs) == 0 {
 		return nil
+	}
+	if h.breakUnsaved {
+		if err := h.env.reg.Save(); err != nil {
+			return fmt.Errorf("save multiline break: %w", err)
+		}
+		h.breakUnsaved = false
 	}
 	h.env.metrics.LinesRead.Add(float64(len(b.msgs)))
 	ack, bufs := h.tracker.track(b.end), b.batchBuffers

@@ -222,7 +222,7 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 	fi, _ := f.Stat()
 	key, _ := keyOf(fi)
 	fp, _ := readFingerprint(f, fingerprintBytes)
-	old, err := reg.Attach(key, path, fp, newOriginID(), 0)
+	old, err := reg.Attach(key, path, fp, newFile(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -532,7 +532,7 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 	if c := reg.FindCopy(fp, nil); c != nil {
 		if snap := reg.Snapshot(c); size >= snap.Offset {
 			m.log.Info("file is a copy of a known file; continuing from its acked offset", "path", path, "copy_of", snap.Path, "offset", snap.Offset)
-			return reg.attachUnsaved(key, path, fp, snap.Origin, snap.Offset), false, nil
+			return reg.attachUnsaved(key, path, fp, snap.resume()), false, nil
 		}
 	}
 	var offset int64
@@ -540,7 +540,7 @@ func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path str
 	if in.entry.Start == etcd.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
 		offset = size
 	}
-	return reg.attachUnsaved(key, path, fp, newOriginID(), offset), true, nil
+	return reg.attachUnsaved(key, path, fp, newFile(offset)), true, nil
 }
 
 // setStarved tells harvesters whether files wait for a descriptor, so idle

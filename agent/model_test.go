@@ -20,26 +20,20 @@ import (
 // is then truncated or deleted may be lost (the tailer may not have read them
 // yet); every other line must arrive, no foreign line may appear, and a line
 // shipped twice (after a crash) must carry the same event id.
-func TestModelRandomFileActions(t *testing.T) {
-	seeds := []uint64{1, 2, 3, 4, 5, 6}
-	if testing.Short() {
-		seeds = seeds[:2]
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60, false) })
-	}
-}
+func TestModelRandomFileActions(t *testing.T) { runSeeds(t, false) }
 
 // TestModelRandomFileActionsMultiline is the same with a multiline rule: a
 // third of the lines start an event, the others continue it. Each line
 // must arrive inside an event, always the same one: one id, one text.
-func TestModelRandomFileActionsMultiline(t *testing.T) {
+func TestModelRandomFileActionsMultiline(t *testing.T) { runSeeds(t, true) }
+
+func runSeeds(t *testing.T, multiline bool) {
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	if testing.Short() {
 		seeds = seeds[:2]
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60, true) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed, 60, multiline) })
 	}
 }
 

@@ -117,14 +117,13 @@ func TestMultilineEndsBeforeALineTooLong(t *testing.T) {
 func TestMultilineRuleRemovedShipsWhatWasAssembled(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
-	// The first event takes the file past its first KiB, so it is read at
-	// once (a shorter new file waits to be told from a copy), and shipping
-	// it shows the next event is being assembled.
+	// Shipping the first event shows the next one is being assembled.
 	first := "S " + strings.Repeat("x", 1000)
 	appendFile(t, log, first+"\nS one\n two\n")
 	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"1m"}`))
 	tl.waitMessages(1)
 	tl.mgr.Apply([]etcd.Entry{entry(dir, "app.log")})
+	tl.waitMessages(2) // the rule is gone: what it assembled is complete
 	appendFile(t, log, " three\n")
 	if got := tl.waitMessages(3); !slices.Equal(got, []string{first, "S one\n two", " three"}) {
 		t.Fatalf("events %q", got)
@@ -154,13 +153,72 @@ func TestMultilineTimeoutBreakSurvivesACrash(t *testing.T) {
 	tl.start(testOptions(), []etcd.Entry{e})
 	waitFor(t, 60*time.Second, `"S d" after the restart`, func() bool { return slices.Contains(tl.sink.messages(), "S d") })
 	got := tl.sink.messages()
-	if want := []string{"S a\n b", " c", "S a\n b", " c", "S d"}; !slices.Equal(got, want) {
+	if count(got, "S a\n b") != 2 || count(got, " c") != 2 {
+		t.Fatalf("events %q: want the first two shipped again, as before the crash", got)
+	}
+	checkEvents(t, tl.sink.snapshot(), map[string]bool{"S a": true, " b": true, " c": true, "S d": true})
+}
+
+// TestMultilineCopyKeepsTheBreaks: a copy of a file (copytruncate) takes
+// over its origin and acknowledged offset, and its breaks too, so its events
+// end where the original's did, under the same ids.
+func TestMultilineCopyKeepsTheBreaks(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	e := multilineEntry(t, dir, "app.log*", `{"start_pattern":"^S ","timeout":"100ms"}`)
+	a, b := "S "+strings.Repeat("a", 600), "S "+strings.Repeat("b", 500) // past the first KiB, so a copy is recognised
+	appendFile(t, log, a+"\n"+b+"\n more\n")
+	tl := newTailer(t, dir, e)
+	tl.sink.holdAcks.Store(true) // Kafka is slow: the copy resumes from offset 0
+	tl.waitMessages(2)           // the second ended by the timeout
+	appendFile(t, log, " late\n")
+	tl.waitMessages(3)
+	content, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log+".1", content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, `" late" read from the copy`, func() bool {
+		evs := tl.sink.snapshot()
+		return evs[len(evs)-1].Log.File.Path == log+".1" && strings.HasSuffix(evs[len(evs)-1].Message, " late")
+	})
+	checkEvents(t, tl.sink.snapshot(), map[string]bool{a: true, b: true, " more": true, " late": true})
+}
+
+// TestMultilineRestartInsideASplitLine: acknowledged up to a piece of a line
+// longer than max_line_bytes, a restart resumes with the rest of that line as
+// a split piece, not as the first line of an event that would take in the
+// lines after it.
+func TestMultilineRestartInsideASplitLine(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	e := multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"100ms"}`)
+	long := strings.Repeat("y", 2500) // max_line_bytes is 1024: two pieces now, the rest once its newline is there
+	appendFile(t, log, "S x\n"+long)
+	tl := newTailer(t, dir, e)
+	tl.waitMessages(3)
+	waitFor(t, 10*time.Second, "the pieces acknowledged", func() bool { return ackedOffset(tl, "app.log") == 4+2048 })
+	tl.restart(e)
+	appendFile(t, log, "\n cont\nS next\n")
+	waitFor(t, 60*time.Second, `"S next"`, func() bool { return slices.Contains(tl.sink.messages(), "S next") })
+	if got, want := tl.sink.messages(), []string{"S x", long[:1024], long[1024:2048], long[2048:], " cont", "S next"}; !slices.Equal(got, want) {
 		t.Fatalf("events %q\nwant   %q", got, want)
 	}
-	evs := tl.sink.snapshot()
-	if evs[0].ID != evs[2].ID || evs[1].ID != evs[3].ID {
-		t.Errorf("ids before and after the crash: %s %s, then %s %s", evs[0].ID, evs[1].ID, evs[2].ID, evs[3].ID)
+	if flags := tl.sink.snapshot()[3].Log.Flags; !slices.Equal(flags, []string{"split"}) {
+		t.Errorf("the rest of the long line: flags %v, want split", flags)
 	}
+}
+
+func count(events []string, msg string) int {
+	n := 0
+	for _, e := range events {
+		if e == msg {
+			n++
+		}
+	}
+	return n
 }
 
 // ackedOffset is the registry's acknowledged offset of the file name in the
@@ -223,7 +281,7 @@ func BenchmarkCut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			entry, err := reg.Attach(fileKey{1, 2}, "/var/log/app.log", fingerprint{}, newOriginID(), 0)
+			entry, err := reg.Attach(fileKey{1, 2}, "/var/log/app.log", fingerprint{}, newFile(0))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -255,5 +313,19 @@ func BenchmarkCut(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 		})
+	}
+}
+
+func TestDropCRs(t *testing.T) {
+	for in, want := range map[string]string{
+		"a":            "a",
+		"a\r":          "a",
+		"a\r\n b\r":    "a\n b",
+		"a\r\n b\r\nc": "a\n b\nc",
+		"a\rb\n c":     "a\rb\n c", // a lone \r stays
+	} {
+		if got := string(dropCRs([]byte(in))); got != want {
+			t.Errorf("dropCRs(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

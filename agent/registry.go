@@ -107,24 +107,41 @@ func (r *Registry) Snapshot(e *RegistryEntry) RegistryEntry {
 	return *e
 }
 
+// resumePoint is where reading a file starts: the origin its event ids
+// derive from, the acknowledged offset and the multiline breaks beyond it. A
+// copy of a known file (copytruncate) takes over its original's.
+type resumePoint struct {
+	origin string
+	offset int64
+	breaks []int64
+}
+
+// newFile is the resume point of a file never seen before, read from offset.
+func newFile(offset int64) resumePoint { return resumePoint{origin: newOriginID(), offset: offset} }
+
+// resume is where a copy of e's file resumes.
+func (e RegistryEntry) resume() resumePoint {
+	return resumePoint{origin: e.Origin, offset: e.Offset, breaks: e.Breaks}
+}
+
 // Attach records a file at key, replacing (and detaching) whatever was there,
 // and saves the registry before returning: an origin id must be durable before
 // the first event carrying it is shipped, or a crash would re-ship those lines
 // under a new id.
-func (r *Registry) Attach(key fileKey, path string, fp fingerprint, origin string, offset int64) (*RegistryEntry, error) {
-	e := r.attachUnsaved(key, path, fp, origin, offset)
+func (r *Registry) Attach(key fileKey, path string, fp fingerprint, at resumePoint) (*RegistryEntry, error) {
+	e := r.attachUnsaved(key, path, fp, at)
 	return e, r.Save()
 }
 
 // attachUnsaved is Attach without the save, for a caller that attaches many
 // files and saves once before any of them ships (Manager.scan).
-func (r *Registry) attachUnsaved(key fileKey, path string, fp fingerprint, origin string, offset int64) *RegistryEntry {
+func (r *Registry) attachUnsaved(key fileKey, path string, fp fingerprint, at resumePoint) *RegistryEntry {
 	r.mu.Lock()
 	if old := r.attached[key]; old != nil {
 		old.Detached = true
 		r.detached = append(r.detached, old)
 	}
-	e := &RegistryEntry{Origin: origin, Key: key, fingerprint: fp, Offset: offset, Path: path, LastSeen: r.now()}
+	e := &RegistryEntry{Origin: at.origin, Key: key, fingerprint: fp, Offset: at.offset, Breaks: at.breaks, Path: path, LastSeen: r.now()}
 	r.attached[key] = e
 	r.dirty = true
 	r.mu.Unlock()
@@ -203,14 +220,13 @@ func (r *Registry) Ack(e *RegistryEntry, offset int64) {
 }
 
 // Break records that a multiline event of e's file ends at offset (see
-// RegistryEntry.Breaks) and saves the registry before returning: the break
-// must be durable before the event is shipped.
-func (r *Registry) Break(e *RegistryEntry, offset int64) error {
+// RegistryEntry.Breaks). The caller saves the registry before it ships the
+// event: the break must be durable first.
+func (r *Registry) Break(e *RegistryEntry, offset int64) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	e.Breaks = append(slices.Clip(e.Breaks), offset) // a new array: snapshots share the old
 	r.dirty = true
-	r.mu.Unlock()
-	return r.Save()
 }
 
 // Offset returns e's acknowledged watermark.

@@ -15,21 +15,22 @@ func TestRegistryBreaksAreSavedAndDroppedWhenAcked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "origin-a", 0)
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), resumePoint{origin: "origin-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, off := range []int64{10, 20, 30} {
-		if err := r.Break(e, off); err != nil {
-			t.Fatal(err)
-		}
+		r.Break(e, off)
+	}
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
 	}
 	before := r.Snapshot(e).Breaks
 	r.Ack(e, 20)
 	if got := r.Snapshot(e).Breaks; !slices.Equal(got, []int64{30}) || !slices.Equal(before, []int64{10, 20, 30}) {
 		t.Fatalf("after ack 20: %v (a snapshot taken before: %v)", got, before)
 	}
-	reloaded, err := OpenRegistry(path) // Break saved; the ack was not
+	reloaded, err := OpenRegistry(path) // saved with the breaks, before the ack
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := fingerprintOf(make([]byte, fingerprintBytes))
-	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", full, "origin-a", 0)
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", full, resumePoint{origin: "origin-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 		t.Fatalf("reloaded entry = %+v", got)
 	}
 	// A truncation detaches the entry; a copy made before it still finds it.
-	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "origin-b", 0); err != nil {
+	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), resumePoint{origin: "origin-b"}); err != nil {
 		t.Fatal(err)
 	}
 	if c := r2.FindCopy(full, nil); c == nil || c.Origin != "origin-a" {

@@ -60,7 +60,8 @@ var (
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
-	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline"}
+	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline"}
+	multilineFields = []string{"start_pattern", "continue_pattern", "max_lines", "timeout"}
 )
 
 // exampleShape is quoted in errors about the overall shape of the value.
@@ -276,7 +277,11 @@ func parseEntry(raw json.RawMessage) (Entry, []string) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return e, []string{fmt.Sprintf("must be a JSON object, got %s", jsonKind(raw))}
 	}
-	if msgs := checkKeys(raw); len(msgs) > 0 {
+	msgs := checkKeys(raw, entryFields, "")
+	if m, ok := objectField(raw, "multiline"); ok && len(msgs) == 0 {
+		msgs = checkKeys(m, multilineFields, "multiline.")
+	}
+	if len(msgs) > 0 {
 		// Still take the path (exact key only) so the message can show it.
 		var m map[string]json.RawMessage
 		if json.Unmarshal(raw, &m) == nil {
@@ -296,8 +301,19 @@ func parseEntry(raw json.RawMessage) (Entry, []string) {
 	return e, e.validate()
 }
 
-// checkKeys reports unknown, wrongly-cased and duplicate keys of one object.
-func checkKeys(raw json.RawMessage) []string {
+// objectField returns the value of key in the object raw if it is an object.
+func objectField(raw json.RawMessage, key string) (json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil, false
+	}
+	v := bytes.TrimSpace(m[key])
+	return v, len(v) > 0 && v[0] == '{'
+}
+
+// checkKeys reports unknown, wrongly-cased and duplicate keys of one object
+// with the given fields; prefix names the object in the messages.
+func checkKeys(raw json.RawMessage, fields []string, prefix string) []string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil { // '{'
 		return []string{err.Error()}
@@ -315,26 +331,26 @@ func checkKeys(raw json.RawMessage) []string {
 			return append(msgs, err.Error())
 		}
 		switch {
-		case !slices.Contains(entryFields, key):
-			msg := fmt.Sprintf("unknown field %q", key)
-			if s := suggestField(key); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
+		case !slices.Contains(fields, key):
+			msg := fmt.Sprintf("unknown field %q", prefix+key)
+			if s := suggestField(key, fields); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", prefix+s)
 			} else {
-				msg += " (known fields: " + strings.Join(entryFields, ", ") + ")"
+				msg += " (known fields: " + strings.Join(fields, ", ") + ")"
 			}
 			msgs = append(msgs, msg)
 		case seen[key]:
-			msgs = append(msgs, fmt.Sprintf("field %q given twice", key))
+			msgs = append(msgs, fmt.Sprintf("field %q given twice", prefix+key))
 		}
 		seen[key] = true
 	}
 	return msgs
 }
 
-// suggestField returns the known field closest to key, if it is a likely typo.
-func suggestField(key string) string {
+// suggestField returns the field closest to key, if it is a likely typo.
+func suggestField(key string, fields []string) string {
 	best, bestDist := "", 3 // more than 2 edits is not a typo
-	for _, f := range entryFields {
+	for _, f := range fields {
 		if strings.EqualFold(f, key) {
 			return f
 		}

@@ -123,7 +123,9 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"multiline max_lines type", `[{` + ok + `,"multiline":{"start_pattern":"^a","max_lines":"5"}}]`, []string{"multiline.max_lines: must be a whole number, got string"}},
 		{"multiline timeout", `[{` + ok + `,"multiline":{"start_pattern":"^a","timeout":"5"}}]`, []string{`multiline.timeout: "5" is not a duration between 10ms and 1m0s such as "1s"`}},
 		{"multiline timeout too long", `[{` + ok + `,"multiline":{"start_pattern":"^a","timeout":"2m"}}]`, []string{`multiline.timeout: "2m"`}},
-		{"multiline unknown field", `[{` + ok + `,"multiline":{"pattern":"^a"}}]`, []string{`unknown field "pattern"`}},
+		{"multiline unknown field", `[{` + ok + `,"multiline":{"pattern":"^a"}}]`, []string{`unknown field "multiline.pattern" (known fields: start_pattern, continue_pattern, max_lines, timeout)`}},
+		{"multiline field case", `[{` + ok + `,"multiline":{"START_PATTERN":"^a"}}]`, []string{`unknown field "multiline.START_PATTERN" (did you mean "multiline.start_pattern"?)`}},
+		{"multiline field twice", `[{` + ok + `,"multiline":{"start_pattern":"^a","start_pattern":"^b"}}]`, []string{`field "multiline.start_pattern" given twice`}},
 		{"several problems all reported", `[{"path":"rel","topic":""},{` + ok + `,"format":"x"}]`, []string{
 			`entry 0 (path "rel"): path: "rel" must be absolute`,
 			`entry 0 (path "rel"): topic: must not be empty`,
