@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -175,8 +176,9 @@ func validateHTTPListen(addr string) error {
 	if addr == "off" {
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("http_listen: %q is not host:port or off", addr)
+	_, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 {
+		return fmt.Errorf("http_listen: %q is not host:port (port 1-65535) or off", addr)
 	}
 	return nil
 }

@@ -60,7 +60,9 @@ func TestLoadAgentErrorsNameTheField(t *testing.T) {
 		{"kafka:\n  brokers: [\"k:1\"]\nfiles:\n  rotate_wait: -1s\n", "files.rotate_wait"},
 		{"kafka:\n  brokers: [\"k:1\"]\nhost_id: \"a/b\"\n", "host_id"},
 		{"kafka:\n  brokers: [\"k:1\"]\nlog_level: loud\n", "log_level"},
-		{"kafka:\n  brokers: [\"k:1\"]\nhttp_listen: 9431\n", "http_listen: \"9431\" is not host:port or off"},
+		{"kafka:\n  brokers: [\"k:1\"]\nhttp_listen: 9431\n", "http_listen: \"9431\" is not host:port (port 1-65535) or off"},
+		{"kafka:\n  brokers: [\"k:1\"]\nhttp_listen: \"127.0.0.1:\"\n", "http_listen: \"127.0.0.1:\""},
+		{"kafka:\n  brokers: [\"k:1\"]\nhttp_listen: \"127.0.0.1:99999\"\n", "http_listen: \"127.0.0.1:99999\""},
 		{"kafka:\n  brokers: [\"k:1\"]\n  brokerz: 1\n", "field brokerz not found"},
 		{"kafka:\n  brokers: [\"k:1\"]\n  tls:\n    enabled: true\n    cert_file: /x\n", "kafka.tls: cert_file and key_file"},
 	}

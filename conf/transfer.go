@@ -83,7 +83,9 @@ type IndexSettings struct {
 	// index stays yellow.
 	NumberOfReplicas *int `yaml:"number_of_replicas"`
 	// RefreshInterval is how soon indexed documents become searchable; unset
-	// leaves the engine's (1s). A longer one (30s) costs the engine less.
+	// leaves the engine's (1s, and no refresh at all of shards nobody
+	// searched for 30s, which setting 1s explicitly gives up). A longer one
+	// (30s) costs the engine less.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
 }
 
@@ -213,8 +215,8 @@ func (s IndexSettings) validate() error {
 	if s.NumberOfReplicas != nil && *s.NumberOfReplicas < 0 {
 		return fmt.Errorf("index_settings.number_of_replicas: %d is negative", *s.NumberOfReplicas)
 	}
-	if s.RefreshInterval < 0 || (s.RefreshInterval > 0 && s.RefreshInterval < time.Millisecond) {
-		return fmt.Errorf("index_settings.refresh_interval: %v is not a duration of at least 1ms", s.RefreshInterval)
+	if s.RefreshInterval < 0 || s.RefreshInterval%time.Millisecond != 0 {
+		return fmt.Errorf("index_settings.refresh_interval: %v is not a whole number of milliseconds such as 30s", s.RefreshInterval)
 	}
 	return nil
 }

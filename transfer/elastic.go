@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/olivere/elastic/v7"
 
@@ -316,9 +317,13 @@ func templateSettings(s conf.IndexSettings) map[string]any {
 	if s.NumberOfReplicas != nil {
 		out["number_of_replicas"] = *s.NumberOfReplicas
 	}
-	if s.RefreshInterval > 0 {
+	if d := s.RefreshInterval; d > 0 {
 		// Elasticsearch's time units; a Go duration such as 1m0s is not one.
-		out["refresh_interval"] = strconv.FormatInt(s.RefreshInterval.Milliseconds(), 10) + "ms"
+		if d%time.Second == 0 {
+			out["refresh_interval"] = strconv.FormatInt(int64(d/time.Second), 10) + "s"
+		} else {
+			out["refresh_interval"] = strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+		}
 	}
 	return out
 }

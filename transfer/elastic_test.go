@@ -75,7 +75,7 @@ func TestElasticPutTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	templates, _, _ = srv.seen()
-	const wantSettings = `"settings":{"number_of_replicas":0,"number_of_shards":3,"refresh_interval":"30000ms"}`
+	const wantSettings = `"settings":{"number_of_replicas":0,"number_of_shards":3,"refresh_interval":"30s"}`
 	if !strings.Contains(string(templates["logtransfer-app"]), wantSettings) {
 		t.Errorf("template with index_settings: %s\nwant it to hold %s", templates["logtransfer-app"], wantSettings)
 	}
@@ -88,7 +88,7 @@ func TestIndexSettingsReachNewIndices(t *testing.T) {
 	cfg := testConfig(t, z.URL(), nil)
 	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = z.User(), conf.Secret(z.Password())
 	two := 2
-	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &two}
+	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &two, RefreshInterval: 1500 * time.Millisecond}
 	es := newElastic(t, cfg)
 	if err := es.PutTemplate(t.Context(), "web_log"); err != nil {
 		t.Fatal(err)

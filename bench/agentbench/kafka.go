@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // counter reads how many records a topic holds: the sum of its partitions'

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
 	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/internal/proc"
 )
 
 const (
@@ -143,7 +143,7 @@ func (e *env) runBare(ctx context.Context, format string) ([]row, error) {
 		return nil, fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 4000))
 	}
 	if err := p.Stop(0, 60*time.Second); err != nil { // signal 0: just wait
-		return nil, fmt.Errorf("bare child: %w\n%s", err, proc.Tail(logPath, 4000))
+		return nil, fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 4000))
 	}
 	var rep bareReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"runtime"
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // cpuSnap is the CPU used so far by the machine and by each process of a

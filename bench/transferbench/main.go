@@ -52,7 +52,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -60,6 +59,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/proc"
 	"github.com/logagent/logagent/internal/zincenv"
 )
 

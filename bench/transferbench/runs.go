@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // row is one line of the report table.

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // agentMetrics are the few series of the agent's /metrics the progress line

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/logagent/logagent/internal/proc"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/internal/proc"
 	"github.com/logagent/logagent/internal/zincenv"
 )
 

@@ -27,7 +27,7 @@ type Process struct {
 	LogPath string         // its stderr (and stdout unless redirected)
 	Started time.Time      // just after exec
 	Stdin   io.WriteCloser // nil unless Options.Stdin; closing it is EOF, which the reap does at the latest
-	Lines   <-chan string  // stdout line by line if Options.Lines; closed at EOF
+	Lines   <-chan string  // stdout line by line if Options.Lines; closed at EOF; must be read to the end, or the child is never reaped
 
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has been reaped
@@ -164,13 +164,29 @@ func (p *Process) Stop(sig syscall.Signal, grace time.Duration) error {
 		case <-p.done:
 		case <-t.C:
 			p.Kill()
-			return fmt.Errorf("%s did not exit within %v of %v; killed it", p.Name, grace, sig)
+			if sig == 0 {
+				return fmt.Errorf("%s did not exit within %v; killed it", p.Name, grace)
+			}
+			return fmt.Errorf("%s did not exit within %v of %s; killed it", p.Name, grace, signalName(sig))
 		}
 	}
 	if p.waitErr != nil {
 		return fmt.Errorf("%s: %w", p.Name, p.waitErr)
 	}
 	return nil
+}
+
+// signalName is the name people know a signal by.
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	}
+	return sig.String()
 }
 
 // Kill SIGKILLs the process group and waits (at most 5 s) for the reap.

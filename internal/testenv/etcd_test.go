@@ -103,11 +103,12 @@ func TestEtcdPartition(t *testing.T) {
 }
 
 // TestFreePortUnique also checks the ports stay clear of the ephemeral
-// range, where a port may be taken while a test has its service down.
+// range, where a port may be taken while a test has its service down, and
+// that another process cannot reserve them.
 func TestFreePortUnique(t *testing.T) {
-	ephemeralStart, err := ephemeralRangeStart()
-	if err != nil {
-		t.Fatalf("read the ephemeral port range: %v", err)
+	inPool := map[int]bool{}
+	for _, p := range portPool() {
+		inPool[p] = true
 	}
 	seen := map[int]bool{}
 	for range 20 {
@@ -115,8 +116,8 @@ func TestFreePortUnique(t *testing.T) {
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)
 		}
-		if p < lowestPort || p >= ephemeralStart {
-			t.Fatalf("port %d outside [%d, %d)", p, lowestPort, ephemeralStart)
+		if len(inPool) > 0 && !inPool[p] {
+			t.Fatalf("port %d is in the ephemeral range", p)
 		}
 		seen[p] = true
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
@@ -124,6 +125,13 @@ func TestFreePortUnique(t *testing.T) {
 			t.Fatalf("port %d not free: %v", p, err)
 		}
 		_ = l.Close()
+		// Another process (flock locks are per open file, so another open
+		// file stands for it) cannot reserve the port.
+		if len(inPool) > 0 {
+			if lock, err := reservePort(p); err != nil || lock != nil {
+				t.Fatalf("port %d reserved twice (%v)", p, err)
+			}
+		}
 	}
 }
 

@@ -8,83 +8,144 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+)
+
+// The ports FreePort hands out lie outside the kernel's ephemeral range. A
+// port from that range (what "127.0.0.1:0" gives) is free for anyone while a
+// test has its service down for a restart: any process's next listener on
+// port 0 or outgoing connection may take it, and the restart then fails with
+// "address already in use" (it did, in CI). Outside the range only an
+// explicit bind takes a port, and test binaries running in parallel reserve
+// theirs with a lock file, so none hands out another's port.
+const (
+	lowestPort  = 15000
+	highestPort = 65535
 )
 
 var (
 	portsMu sync.Mutex
-	// given holds ports already handed out in this process, so two services
-	// started by one test binary never get the same port.
-	given = map[int]bool{}
+	// reserved holds the lock files of the ports this process handed out,
+	// open (and so locked) until it exits.
+	reserved = map[int]*os.File{}
 )
 
-// The ports FreePort hands out lie below the kernel's ephemeral range, from
-// lowestPort up. A port from that range (what "127.0.0.1:0" gives) is free
-// for anyone while a test has its service down for a restart: any process's
-// next listener on port 0 or outgoing connection may take it, and the
-// restart then fails with "address already in use" (it did, in CI). Below
-// the range only an explicit bind takes a port, which on a test machine
-// means another test binary's FreePort picking the same one of thousands.
-const lowestPort = 15000
-
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, lies
-// outside the kernel's ephemeral port range and has not been returned
-// before in this process. Another test process may still take it before
-// the caller binds it; that race is accepted for tests.
+// outside the kernel's ephemeral port range and is reserved for this process:
+// no other call, here or in another test binary using FreePort, returns it
+// until this process exits. A program that binds ports by number on its own
+// could still take it; that is accepted for tests.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	low, high := portPool()
+	pool := portPool()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 200 {
-		port := low + rand.IntN(high-low)
-		if low == 0 {
-			port = 0 // no room below the ephemeral range: let the kernel choose
+		port := 0 // no room outside the ephemeral range: the kernel chooses
+		if len(pool) > 0 {
+			port = pool[rand.IntN(len(pool))]
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if reserved[port] != nil {
+			continue
+		}
+		lock, err := reservePort(port)
 		if err != nil {
-			continue // taken
+			t.Fatalf("testenv: reserve port %d: %v", port, err)
+		}
+		if lock == nil {
+			continue // another test binary has it
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			lock.Close()
+			continue
+		}
+		if err != nil {
+			lock.Close()
+			t.Fatalf("testenv: probe port %d: %v", port, err)
 		}
 		port = l.Addr().(*net.TCPAddr).Port
 		if err := l.Close(); err != nil {
 			t.Fatalf("testenv: close port probe: %v", err)
 		}
-		portsMu.Lock()
-		fresh := !given[port]
-		given[port] = true
-		portsMu.Unlock()
-		if fresh {
-			return port
-		}
+		reserved[port] = lock
+		return port
 	}
-	t.Fatalf("testenv: no fresh free port in [%d, %d) after 200 tries", low, high)
+	t.Fatalf("testenv: no free port after 200 tries")
 	return 0
 }
 
-// portPool returns the range [low, high) FreePort picks from: lowestPort up
-// to the start of the ephemeral range, or (0, 1) when that leaves fewer
-// than 1000 ports.
-func portPool() (low, high int) {
-	ephemeralStart, err := ephemeralRangeStart()
-	if err != nil || ephemeralStart-lowestPort < 1000 {
-		return 0, 1
+// reservePort takes an exclusive lock on the port's file in a directory all
+// test binaries share; nil (and no error) if another process holds it. Port
+// 0 needs no reservation: the kernel picks a port nobody has.
+func reservePort(port int) (*os.File, error) {
+	dir := filepath.Join(os.TempDir(), "logagent-testenv-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
 	}
-	return lowestPort, ephemeralStart
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		return f, nil
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
-// ephemeralRangeStart reads the first port of Linux's ephemeral range.
-func ephemeralRangeStart() (int, error) {
+var (
+	poolOnce sync.Once
+	pool     []int
+)
+
+// portPool lists the ports from lowestPort to highestPort outside the
+// ephemeral range; none (FreePort then takes what the kernel gives) if the
+// range cannot be read or leaves fewer than 1000.
+func portPool() []int {
+	poolOnce.Do(func() {
+		start, end, err := ephemeralRange()
+		if err != nil {
+			return
+		}
+		for p := lowestPort; p <= highestPort; p++ {
+			if p < start || p > end {
+				pool = append(pool, p)
+			}
+		}
+		if len(pool) < 1000 {
+			pool = nil
+		}
+	})
+	return pool
+}
+
+// ephemeralRange reads Linux's ephemeral port range.
+func ephemeralRange() (start, end int, err error) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	fields := strings.Fields(string(b))
 	if len(fields) != 2 {
-		return 0, errors.New("ip_local_port_range: want two numbers")
+		return 0, 0, errors.New("ip_local_port_range: want two numbers")
 	}
-	var start int
-	if _, err := fmt.Sscan(fields[0], &start); err != nil {
-		return 0, fmt.Errorf("ip_local_port_range: %w", err)
+	if start, err = strconv.Atoi(fields[0]); err == nil {
+		end, err = strconv.Atoi(fields[1])
 	}
-	return start, nil
+	if err != nil {
+		return 0, 0, fmt.Errorf("ip_local_port_range: %w", err)
+	}
+	return start, end, nil
 }

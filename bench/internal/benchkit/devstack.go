@@ -2,12 +2,13 @@ package benchkit
 
 import (
 	"context"
-	"github.com/logagent/logagent/internal/proc"
 	"net"
 	"path/filepath"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // StartDevstack launches the devstack binary bin on free ports with the

@@ -1,10 +1,6 @@
 package benchkit
 
 import (
-	"github.com/logagent/logagent/internal/proc"
-	"syscall"
-	"time"
-
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
+
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // Workspace is a bench's temporary directory, which holds the commands it
