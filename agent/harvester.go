@@ -414,7 +414,11 @@ func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, 
 		if i < 0 || i > s.maxLine {
 			break
 		}
-		if h.pending > 0 && (m == nil || h.atBreak() || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
+		if h.pending > 0 && m == nil { // the rule was removed
+			h.endHere(b, s, readTime)
+			return true
+		}
+		if h.pending > 0 && (h.atBreak() || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
 			m.StartsEvent(bytes.TrimSuffix(data[:i], []byte("\r")))) {
 			h.emitPending(b, s, readTime)
 			return true
@@ -436,7 +440,7 @@ func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, 
 }
 
 // atBreak reports whether an event was ended at scan before (a break saved
-// by endByTimeout), forgetting the breaks behind it.
+// by endHere), forgetting the breaks behind it.
 func (h *harvester) atBreak() bool {
 	at := h.bufOffset(h.scan)
 	for len(h.breaks) > 0 && h.breaks[0] < at {
