@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/logagent/logagent/agent"
@@ -20,24 +21,16 @@ func main() {
 		fmt.Printf("%s: OK (host_id %s, %d Kafka brokers, etcd %v)\n", flags.Config, cfg.HostID, len(cfg.Kafka.Brokers), cfg.Etcd.Endpoints)
 		return
 	}
-	if err := run(cfg, flags.CPUProfile); err != nil {
+	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
+		log := cli.Logger(cfg.LogLevel)
+		a := agent.New(cfg, cli.Version, log)
+		life := service.Start(ctx, log, a.Alive)
+		err := a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
+		stop()
+		life.Wait()
+		return err
+	})
+	if err != nil {
 		cli.Fatal("logagent", err)
 	}
-}
-
-func run(cfg *conf.Agent, cpuProfile string) error {
-	stopProfile, err := cli.StartCPUProfile(cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	ctx, stop := cli.SignalContext()
-	defer stop()
-	log := cli.Logger(cfg.LogLevel)
-	a := agent.New(cfg, cli.Version, log)
-	life := service.Start(ctx, log, a.Alive)
-	err = a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
-	stop()
-	life.Wait()
-	return err
 }

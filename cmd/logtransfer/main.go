@@ -26,20 +26,15 @@ func main() {
 			flags.Config, cfg.GroupID, cfg.Topics, len(cfg.Kafka.Brokers), cfg.Elasticsearch.URLs)
 		return
 	}
-	if err := run(cfg, flags.CPUProfile); err != nil {
+	if err := cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
+		return run(ctx, stop, cfg)
+	}); err != nil {
 		cli.Fatal("logtransfer", err)
 	}
 }
 
-func run(cfg *conf.Transfer, cpuProfile string) error {
-	stopProfile, err := cli.StartCPUProfile(cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
+func run(ctx context.Context, stop context.CancelFunc, cfg *conf.Transfer) error {
 	log := cli.Logger(cfg.LogLevel)
-	ctx, stop := cli.SignalContext()
-	defer stop()
 
 	prom := ops.NewRegistry()
 	var ready atomic.Bool

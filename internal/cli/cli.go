@@ -56,6 +56,26 @@ func Fatal(name string, err error) {
 	os.Exit(1)
 }
 
+// Run runs a daemon's body under a context that SIGTERM and SIGINT cancel
+// (stop cancels it too), with the CPU profiler on if cpuProfile is set. While
+// profiling, further signals are caught and ignored until body returned and
+// the profile is written: a second SIGTERM during shutdown would lose it.
+func Run(cpuProfile string, body func(ctx context.Context, stop context.CancelFunc) error) error {
+	stopProfile, err := StartCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if cpuProfile != "" {
+		ignored := make(chan os.Signal, 1)
+		signal.Notify(ignored, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ignored)
+	}
+	ctx, stop := SignalContext()
+	defer stop()
+	return body(ctx, stop)
+}
+
 // StartCPUProfile starts the CPU profiler writing to path; "" profiles
 // nothing. stop ends it and closes the file. The daemons' -cpuprofile, and
 // how the benchmarks profile the real binaries.
