@@ -457,6 +457,7 @@ func (h *harvester) atBreak() bool {
 func (h *harvester) endHere(b *batchBuilder, s *fileSettings, readTime time.Time) {
 	h.env.reg.Break(h.entry, h.bufOffset(h.scan))
 	h.breakUnsaved = true
+	h.env.metrics.MultilineTimeEnds.Inc()
 	h.emitPending(b, s, readTime)
 }
 
@@ -477,6 +478,7 @@ func (h *harvester) emitPending(b *batchBuilder, s *fileSettings, readTime time.
 	var flags Flags
 	if h.pending > 1 {
 		flags = FlagMultiline
+		h.env.metrics.MultilineJoined.Add(float64(h.pending - 1))
 	}
 	event := dropCRs(h.buf[h.r : h.scan-1])
 	h.emit(b, s, event, h.bufOffset(h.r), h.bufOffset(h.scan), flags, readTime)

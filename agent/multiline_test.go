@@ -51,6 +51,9 @@ func TestMultilineStartPatternJoinsATrace(t *testing.T) {
 		t.Errorf("single-line event: flags %v offset %d", evs[1].Log.Flags, evs[1].Log.Offset)
 	}
 	waitFor(t, 10*time.Second, "both events acked", func() bool { return ackedOffset(tl, "app.log") == int64(len(javaTrace+next)) })
+	if joined, byTime := testutilCounter(tl.metrics.MultilineJoined), testutilCounter(tl.metrics.MultilineTimeEnds); joined != 3 || byTime != 1 {
+		t.Errorf("metrics: %v lines joined (want 3), %v events ended by time (want 1: the last)", joined, byTime)
+	}
 }
 
 func TestMultilineContinuePatternAndMaxLines(t *testing.T) {
