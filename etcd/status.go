@@ -138,9 +138,14 @@ func (p *StatusPublisher) Run(ctx context.Context, snapshot func() Status) error
 				continue // responses only need draining
 			}
 			// clientv3 closes the channel when etcd says the lease is gone
-			// or no keepalive was answered within the TTL.
+			// or no keepalive was answered within the TTL, but also when its
+			// keepalive stream failed while the lease lives on: revoke it,
+			// or the key could outlive this agent on a lease nobody renews
+			// nor revokes until its TTL runs out.
 			p.log.Warn("etcd: status lease lost; granting a new one", "lease", fmt.Sprintf("%x", int64(st.lease)))
+			lost := st.lease
 			p.dropLease(&st)
+			p.revoke(lost)
 			p.step(ctx, &st, snapshot)
 		}
 	}
@@ -256,13 +261,21 @@ func (p *StatusPublisher) stop(st *publishState) {
 	if st.lease == 0 {
 		return
 	}
-	// Run's ctx is done; the revoke gets a short deadline of its own so a
-	// dead etcd cannot hold up shutdown (the lease then expires by its TTL).
+	p.revoke(st.lease)
+}
+
+// revoke ends a lease and so deletes the status key written under it. It
+// has a short deadline of its own (Run's ctx may be done) so a dead etcd
+// cannot hold up shutdown: the lease then expires by its TTL.
+func (p *StatusPublisher) revoke(lease clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := p.cli.Revoke(ctx, st.lease); err != nil {
+	if _, err := p.cli.Revoke(ctx, lease); err != nil {
+		if errors.Is(rpctypes.Error(err), rpctypes.ErrLeaseNotFound) {
+			return // expired already, and the key with it
+		}
 		p.log.Warn("etcd: could not revoke status lease; the key expires with its TTL", "err", err, "ttl", p.ttl)
 		return
 	}
-	p.log.Debug("etcd: status lease revoked")
+	p.log.Debug("etcd: status lease revoked", "lease", fmt.Sprintf("%x", int64(lease)))
 }
