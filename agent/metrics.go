@@ -52,7 +52,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		FileErrors:         counter("file_errors_total", "Files that could not be opened or read."),
 		HeldDeletedBytes:   gauge("held_deleted_bytes", "Unread bytes of deleted or rotated-away files still held open."),
 		Truncations:        counter("truncations_total", "Files that shrank below their read offset and were read again from 0."),
-		MultilineJoined:    counter("multiline_lines_joined_total", "Lines joined into the event before them by a multiline rule: lines read = events cut + these."),
+		MultilineJoined:    counter("multiline_lines_joined_total", "Lines joined into the event before them by a multiline rule: the lines of multiline events = those events + these."),
 		MultilineTimeEnds:  counter("multiline_ended_by_time_total", "Multiline events ended by their timeout (or a truncation, rotation or config change) rather than by the next line: many mean the timeout is too short for how the application writes."),
 		ConfigReloads:      counter("config_reloads_total", "Collect configs applied."),
 		ConfigRejections:   counter("config_rejections_total", "Collect configs rejected as invalid; the previous one kept running."),

@@ -225,7 +225,13 @@ func (r *Registry) Ack(e *RegistryEntry, offset int64) {
 func (r *Registry) Break(e *RegistryEntry, offset int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e.Breaks = append(slices.Clip(e.Breaks), offset) // a new array: snapshots share the old
+	i, found := slices.BinarySearch(e.Breaks, offset)
+	if found {
+		return
+	}
+	// A new array: snapshots share the old. Sorted even when a copy still
+	// being filled ends an event before a break it inherited.
+	e.Breaks = slices.Insert(slices.Clip(e.Breaks), i, offset)
 	r.dirty = true
 }
 

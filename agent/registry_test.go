@@ -19,7 +19,7 @@ func TestRegistryBreaksAreSavedAndDroppedWhenAcked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, off := range []int64{10, 20, 30} {
+	for _, off := range []int64{10, 30, 20, 30} { // kept sorted, once each
 		r.Break(e, off)
 	}
 	if err := r.Save(); err != nil {

@@ -137,6 +137,9 @@ func (p *StatusPublisher) Run(ctx context.Context, snapshot func() Status) error
 			if ok {
 				continue // responses only need draining
 			}
+			if ctx.Err() != nil {
+				return ctx.Err() // clientv3 closes it when ctx ends: stop revokes
+			}
 			// clientv3 closes the channel when etcd says the lease is gone
 			// or no keepalive was answered within the TTL, but also when its
 			// keepalive stream failed while the lease lives on: revoke it,

@@ -61,16 +61,17 @@ func Fatal(name string, err error) {
 // profiling, further signals are caught and ignored until body returned and
 // the profile is written: a second SIGTERM during shutdown would lose it.
 func Run(cpuProfile string, body func(ctx context.Context, stop context.CancelFunc) error) error {
+	if cpuProfile != "" {
+		// Deferred first, so it ends after the profile is written.
+		ignored := make(chan os.Signal, 1)
+		signal.Notify(ignored, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ignored)
+	}
 	stopProfile, err := StartCPUProfile(cpuProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
-	if cpuProfile != "" {
-		ignored := make(chan os.Signal, 1)
-		signal.Notify(ignored, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(ignored)
-	}
 	ctx, stop := SignalContext()
 	defer stop()
 	return body(ctx, stop)

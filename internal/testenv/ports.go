@@ -30,8 +30,9 @@ const (
 
 var (
 	portsMu sync.Mutex
-	// reserved holds the lock files of the ports this process handed out,
-	// open (and so locked) until it exits.
+	// reserved holds the ports this process handed out, with their lock
+	// files, open (and so locked) until it exits; nil for a port the kernel
+	// chose (no pool).
 	reserved = map[int]*os.File{}
 )
 
@@ -50,28 +51,35 @@ func FreePort(t testing.TB) int {
 		if len(pool) > 0 {
 			port = pool[rand.IntN(len(pool))]
 		}
-		if reserved[port] != nil {
-			continue
-		}
-		lock, err := reservePort(port)
-		if err != nil {
-			t.Fatalf("testenv: reserve port %d: %v", port, err)
-		}
-		if lock == nil {
-			continue // another test binary has it
+		var lock *os.File
+		if port != 0 {
+			if _, ok := reserved[port]; ok {
+				continue
+			}
+			var err error
+			if lock, err = reservePort(port); err != nil {
+				t.Fatalf("testenv: reserve port %d: %v", port, err)
+			}
+			if lock == nil {
+				continue // another test binary has it
+			}
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if errors.Is(err, syscall.EADDRINUSE) {
-			lock.Close()
-			continue
-		}
 		if err != nil {
-			lock.Close()
+			if lock != nil {
+				lock.Close()
+			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
 			t.Fatalf("testenv: probe port %d: %v", port, err)
 		}
 		port = l.Addr().(*net.TCPAddr).Port
 		if err := l.Close(); err != nil {
 			t.Fatalf("testenv: close port probe: %v", err)
+		}
+		if _, ok := reserved[port]; ok {
+			continue // the kernel offered one handed out before
 		}
 		reserved[port] = lock
 		return port
@@ -81,19 +89,19 @@ func FreePort(t testing.TB) int {
 }
 
 // reservePort takes an exclusive lock on the port's file in a directory all
-// test binaries share; nil (and no error) if another process holds it. Port
-// 0 needs no reservation: the kernel picks a port nobody has.
+// test binaries share; nil (and no error) if another process holds it.
 func reservePort(port int) (*os.File, error) {
 	dir := filepath.Join(os.TempDir(), "logagent-testenv-ports")
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	_ = os.Chmod(dir, 0o777|os.ModeSticky) // other users' test runs share it (the umask narrowed it)
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDONLY, 0o644)
+	if errors.Is(err, os.ErrPermission) {
+		return nil, nil // another user's file: theirs
+	}
 	if err != nil {
 		return nil, err
-	}
-	if port == 0 {
-		return f, nil
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
