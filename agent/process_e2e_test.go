@@ -5,7 +5,6 @@ package agent_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,24 +24,7 @@ func startAgentProcess(t *testing.T, bin, configPath string) *testenv.Process {
 
 func writeAgentYAML(t *testing.T, s *stack, dir string) string {
 	t.Helper()
-	yaml := fmt.Sprintf(`host_id: e2e-host
-state_dir: %s
-http_listen: "off"
-kafka:
-  brokers: [%q]
-etcd:
-  endpoints: [%q]
-files:
-  rescan_interval: 200ms
-  poll_interval: 20ms
-  flush_interval: 100ms
-  shutdown_timeout: 10s
-`, filepath.Join(dir, "state"), s.kafka.Brokers()[0], s.etcd.Endpoints()[0])
-	path := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testenv.WriteAgentConfig(t, dir, "e2e-host", s.kafka.Brokers()[0], s.etcd.Endpoints()[0])
 }
 
 // TestKill9MidStream kills the agent process with SIGKILL while a writer

@@ -247,11 +247,7 @@ func TestAgentKill9EndToEnd(t *testing.T) {
 	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), string(cfgJSON)); err != nil {
 		t.Fatal(err)
 	}
-	agentYAML := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(agentYAML, fmt.Appendf(nil, "host_id: e2e-host\nstate_dir: %s\nhttp_listen: \"off\"\nkafka:\n  brokers: [%q]\netcd:\n  endpoints: [%q]\nfiles:\n  poll_interval: 20ms\n  flush_interval: 100ms\n",
-		filepath.Join(dir, "state"), p.kafka.Brokers()[0], et.Endpoints()[0]), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	agentYAML := testenv.WriteAgentConfig(t, dir, "e2e-host", p.kafka.Brokers()[0], et.Endpoints()[0])
 	bin := testenv.Build(t, "./cmd/logagent")
 	startTransfer(t, p.transferConfig(t))
 	agentLog := filepath.Join(dir, "agent.log")

@@ -25,19 +25,7 @@ func TestOperatorLoop(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	k := testenv.StartKafka(t, testenv.Topics("web_log"))
 	dir := t.TempDir()
-	agentYAML := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(agentYAML, []byte(fmt.Sprintf(`host_id: web1
-state_dir: %s
-http_listen: "off"
-kafka:
-  brokers: [%q]
-etcd:
-  endpoints: [%q]
-files:
-  rescan_interval: 200ms
-`, filepath.Join(dir, "state"), k.Brokers()[0], e.Endpoints()[0])), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	agentYAML := testenv.WriteAgentConfig(t, dir, "web1", k.Brokers()[0], e.Endpoints()[0])
 	logFile := filepath.Join(dir, "app.log")
 	lines := strings.Repeat("a line for the operator loop\n", 100)
 	if err := os.WriteFile(logFile, []byte(lines), 0o644); err != nil {
