@@ -39,6 +39,7 @@ type fileSettings struct {
 type harvesterEnv struct {
 	hostID          string
 	reg             *Registry
+	ids             *identities
 	sink            Sink
 	metrics         *Metrics
 	log             *slog.Logger
@@ -70,12 +71,11 @@ type harvester struct {
 	file     *os.File
 	settings atomic.Pointer[fileSettings]
 	path     atomic.Pointer[string]
-	// unsure is set on a file given a new origin while shorter than
-	// fingerprintBytes: it may be a copy still being written (copytruncate,
-	// which creates the copy and fills it). Nothing is shipped until its first
-	// KiB is there (then a copy is recognised and inherits its original's
-	// origin and offset) or it has been idle for identityWait.
-	unsure bool
+	// provisional is set while the file's entry is (identities): it may
+	// still be a copy being filled, so its bytes are held, not shipped, and
+	// settle is asked again as it grows.
+	provisional bool
+	opened      time.Time
 	// draining is set while the file is no longer at a matched path (renamed
 	// away or deleted): read to the end, wait rotate_wait idle, ship the
 	// trailing fragment, stop.
@@ -91,9 +91,16 @@ type harvester struct {
 	seed    eventIDSeed
 	fp      fingerprint
 	offset  int64 // file offset of the next byte to read
-	buf     []byte
-	r, w    int  // unread bytes are buf[r:w]; buf[r] is at offset-(w-r)
-	inSplit bool // the previous event was a piece of a split line
+	// filled is the largest size the file was seen with. It is below offset
+	// only for a copy that inherited an offset it has not been filled up to;
+	// the file counts as shrunk below min(offset, filled).
+	filled int64
+	// splitUnknown: whether reading resumes inside a line (inSplit) is
+	// looked up once the bytes before offset exist.
+	splitUnknown bool
+	buf          []byte
+	r, w         int  // unread bytes are buf[r:w]; buf[r] is at offset-(w-r)
+	inSplit      bool // the previous event was a piece of a split line
 	// With a multiline rule, buf[r:scan] holds the complete lines (pending
 	// of them) of the event being assembled; scan is only valid while
 	// pending > 0. Nothing of it is shipped yet, so a restart reads it again
@@ -113,10 +120,11 @@ type harvester struct {
 	parsedStamp []byte
 }
 
-func newHarvester(env *harvesterEnv, f *os.File, key fileKey, entry *RegistryEntry, path string, s *fileSettings) *harvester {
-	h := &harvester{env: env, key: key, file: f, wake: make(chan struct{}, 1)}
+// newHarvester prepares the harvester of an opened file, to read for entry.
+func newHarvester(env *harvesterEnv, o opened, entry *RegistryEntry, s *fileSettings) *harvester {
+	h := &harvester{env: env, key: o.key, file: o.f, filled: o.size, opened: env.now(), wake: make(chan struct{}, 1)}
 	h.settings.Store(s)
-	h.path.Store(&path)
+	h.path.Store(&o.path)
 	h.attach(entry)
 	return h
 }
@@ -126,15 +134,35 @@ func (h *harvester) attach(e *RegistryEntry) {
 	snap := h.env.reg.Snapshot(e)
 	h.entry = e
 	h.shared.Store(e)
+	h.provisional = snap.Provisional
 	h.fp = snap.fingerprint
 	h.offset = snap.Offset
 	h.r, h.w, h.pending = 0, 0, 0
-	h.inSplit = h.midLine(snap.Offset)
+	h.splitUnknown = h.filled < snap.Offset
+	h.inSplit = !h.splitUnknown && h.midLine(snap.Offset)
 	h.seed = newEventIDSeed(h.env.hostID, snap.Origin)
 	h.breaks = snap.Breaks
 	reg := h.env.reg
 	h.tracker = newAckTracker(func(off int64) { reg.Ack(e, off) })
 }
+
+// observe records a size the file was seen with (a stat, or how far a read
+// got). A copy waiting to be filled up to its inherited offset records its
+// progress in the registry, so a restart meanwhile does not take it for a
+// truncated file.
+func (h *harvester) observe(size int64) {
+	if size <= h.filled {
+		return
+	}
+	waiting := h.filled < h.offset
+	h.filled = size
+	if waiting {
+		h.env.reg.Filling(h.entry, size)
+	}
+}
+
+// shrunk reports whether the file, now size bytes, was truncated.
+func (h *harvester) shrunk(size int64) bool { return size < min(h.offset, h.filled) }
 
 // notify wakes the harvester after an fsnotify write event; never blocks.
 func (h *harvester) notify() {
@@ -164,7 +192,6 @@ func (h *harvester) run(ctx context.Context) error {
 	b := &batchBuilder{}
 	b.reset()
 	lastGrowth := h.env.now()
-	started := lastGrowth
 	timer := time.NewTimer(h.env.pollInterval)
 	defer timer.Stop()
 	for {
@@ -180,16 +207,20 @@ func (h *harvester) run(ctx context.Context) error {
 				}
 				continue
 			}
-			if err := h.growFingerprint(); err != nil {
-				return fmt.Errorf("save fingerprint: %w", err)
-			}
-			if h.unsure {
-				if err := h.settleIdentity(false); err != nil {
+			if h.provisional {
+				// Hold the bytes until the file is known; once it is, read
+				// again from its entry's offset.
+				if err := h.settle(0); err != nil {
 					return err
 				}
-				if h.unsure {
-					continue // hold the bytes until the file is known
-				}
+				continue
+			}
+			if h.splitUnknown {
+				h.inSplit, h.splitUnknown = h.midLine(h.bufOffset(h.r)), false
+			}
+			var err error
+			if h.fp, err = h.env.ids.grow(h.entry, h.file, h.currentPath(), h.fp, h.offset); err != nil {
+				return fmt.Errorf("save fingerprint: %w", err)
 			}
 			if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {
 				return err
@@ -214,15 +245,15 @@ func (h *harvester) run(ctx context.Context) error {
 		// Leave only once Kafka has acknowledged everything sent from this
 		// file: a file renamed away or deleted cannot be found again to re-send.
 		idle, acked := h.env.now().Sub(lastGrowth), h.tracker.outstanding() == 0
-		if h.unsure && (idle >= identityWait || h.env.now().Sub(started) >= 4*identityWait) {
-			if err := h.settleIdentity(true); err != nil {
+		if h.provisional {
+			if err := h.settle(idle); err != nil {
 				return err
 			}
-			if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {
-				return err
+			if !h.provisional {
+				continue // read it from its entry's offset
 			}
 		}
-		if h.draining.Load() && idle >= h.env.rotateWait {
+		if h.draining.Load() && !h.provisional && idle >= h.env.rotateWait {
 			if err := h.drain(ctx, b, h.env.now(), cutFinal); err != nil {
 				return err
 			}
@@ -233,7 +264,7 @@ func (h *harvester) run(ctx context.Context) error {
 				return nil
 			}
 		}
-		if !h.draining.Load() && idle >= h.closeAfter() && acked && h.pending == 0 {
+		if !h.draining.Load() && !h.provisional && idle >= h.closeAfter() && acked && h.pending == 0 {
 			return errInactive
 		}
 		timer.Reset(h.env.pollInterval)
@@ -264,37 +295,17 @@ func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Ti
 	return nil
 }
 
-// identityWait is how long a short new file may stay idle (or, growing
-// slowly, four times that) before it is taken to be what it looks like: a new
-// file, not a copy being filled.
-const identityWait = 500 * time.Millisecond
-
-// settleIdentity ends the doubt about an unsure file: once its first KiB is
-// there, a copy of a known file takes that file's origin and acked offset
-// (reading resumes there); with idle, a file that stayed short is new.
-func (h *harvester) settleIdentity(idle bool) error {
-	if !h.fp.full() {
-		h.unsure = !idle
-		return nil
-	}
-	h.unsure = false
-	c := h.env.reg.FindCopy(h.fp, h.entry)
-	if c == nil {
-		return nil
-	}
-	snap := h.env.reg.Snapshot(c)
-	fi, err := h.file.Stat()
-	if err != nil || fi.Size() < snap.Offset {
-		return err
-	}
-	h.env.log.Info("file is a copy of a known file; continuing from its acked offset", "path", h.currentPath(), "copy_of", snap.Path, "offset", snap.Offset)
-	e, err := h.env.reg.Attach(h.key, h.currentPath(), h.fp, snap.resume())
-	if err != nil {
+// settle asks again who a provisional file is (idle: how long it has not
+// grown). Once decided, the bytes held are dropped and reading starts over
+// from the entry's offset: a copy's inherited one, or a new file's start.
+func (h *harvester) settle(idle time.Duration) error {
+	e, err := h.env.ids.settle(h.entry, h.file, h.currentPath(), idle, h.env.now().Sub(h.opened))
+	if err != nil || e == nil {
 		return err
 	}
 	h.attach(e)
 	if _, err := h.file.Seek(h.offset, io.SeekStart); err != nil {
-		return fmt.Errorf("seek to the original's acked offset: %w", err)
+		return fmt.Errorf("seek to offset %d: %w", h.offset, err)
 	}
 	return nil
 }
@@ -328,6 +339,9 @@ func (h *harvester) fill() (int, error) {
 	n, err := h.file.Read(h.buf[h.w:])
 	h.w += n
 	h.offset += int64(n)
+	if n > 0 {
+		h.observe(h.offset)
+	}
 	return n, err
 }
 
@@ -565,31 +579,11 @@ func (h *harvester) refreshEncoder(s *fileSettings) {
 	h.key2 = []byte(h.env.hostID + path)
 }
 
-// growFingerprint extends a short fingerprint as the file grows, and saves it
-// before any of the new bytes is shipped. That keeps an invariant the event
-// ids rely on: the registry's fingerprint covers everything shipped under the
-// file's origin (up to fingerprintBytes), so no other content can later be
-// taken for this file and reuse its ids. Only a file's first KiB costs saves.
-func (h *harvester) growFingerprint() error {
-	if h.fp.full() || h.offset <= int64(h.fp.Len) {
-		return nil
-	}
-	// Take all the file has, not just what was read: a full fingerprint is
-	// what lets a copy of this file (copytruncate) be recognised.
-	fp, err := readFingerprint(h.file, fingerprintBytes)
-	if err != nil {
-		return err
-	}
-	h.fp = fp
-	h.env.reg.Seen(h.entry, h.currentPath(), fp)
-	return h.env.reg.Save()
-}
-
 // handleTruncation restarts at offset 0 under a new origin when the file
-// shrank below the read offset (copytruncate, `> file`), or when its first
-// bytes changed (truncated and rewritten past the offset between two looks).
-// Lines already cut (and a multiline event being assembled) are flushed
-// first, under the old origin and tracker.
+// shrank (copytruncate, `> file`), or when its first bytes changed (truncated
+// and rewritten past the offset between two looks). Lines already cut (and a
+// multiline event being assembled) are flushed first, under the old origin
+// and tracker.
 // Bytes just read from a file that shrank were read before the truncation
 // and are shipped; bytes read from a rewritten file are new content read from
 // the wrong place and are dropped (they are read again from 0). It costs an
@@ -601,7 +595,15 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 		return false, fmt.Errorf("stat: %w", err)
 	}
 	size := fi.Size()
-	if size >= h.offset {
+	shrunk := h.shrunk(size)
+	h.observe(size)
+	if h.provisional {
+		if shrunk { // nothing was shipped: just look at it again from the start
+			return true, h.rewind(size)
+		}
+		return false, nil
+	}
+	if !shrunk {
 		fp, err := readFingerprint(h.file, h.fp.Len)
 		if err != nil || fp == h.fp {
 			return false, err
@@ -619,19 +621,22 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 	}
 	h.env.log.Info("file truncated; reading it again from the start", "path", h.currentPath(), "size", size, "offset", h.offset)
 	h.env.metrics.Truncations.Inc()
-	fp, err := readFingerprint(h.file, fingerprintBytes)
-	if err != nil {
-		return false, err
-	}
-	e, err := h.env.reg.Attach(h.key, h.currentPath(), fp, newFile(0))
+	e, err := h.env.ids.restart(h.key, h.file, h.currentPath())
 	if err != nil {
 		return false, err
 	}
 	h.attach(e)
+	return true, h.rewind(size)
+}
+
+// rewind makes the next read start at the file's beginning, forgetting the
+// bytes held.
+func (h *harvester) rewind(size int64) error {
+	h.offset, h.r, h.w, h.pending, h.filled = 0, 0, 0, 0, size
 	if _, err := h.file.Seek(0, io.SeekStart); err != nil {
-		return false, fmt.Errorf("seek after truncation: %w", err)
+		return fmt.Errorf("seek after truncation: %w", err)
 	}
-	return true, nil
+	return nil
 }
 
 // flush hands the batch to the sink; its ack advances the registry.

@@ -212,7 +212,7 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &recordingSink{}
-	env := &harvesterEnv{hostID: "h", reg: reg, sink: sink, metrics: NewMetrics(prometheus.NewRegistry()), log: testLogger(t),
+	env := &harvesterEnv{hostID: "h", reg: reg, ids: &identities{reg: reg, log: testLogger(t)}, sink: sink, metrics: NewMetrics(prometheus.NewRegistry()), log: testLogger(t),
 		pollInterval: time.Millisecond, rotateWait: time.Second, closeInactive: time.Minute, maxMessageBytes: 1 << 20, now: time.Now}
 	f, err := os.Open(path)
 	if err != nil {
@@ -222,11 +222,11 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 	fi, _ := f.Stat()
 	key, _ := keyOf(fi)
 	fp, _ := readFingerprint(f, fingerprintBytes)
-	old, err := reg.Attach(key, path, fp, newFile(0))
+	old, err := reg.Attach(key, path, fp, "", newFile(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarvester(env, f, key, old, path, &fileSettings{input: path, topic: "t", maxLine: 1024})
+	h := newHarvester(env, opened{f: f, key: key, path: path, size: fi.Size()}, old, &fileSettings{input: path, topic: "t", maxLine: 1024})
 	b := &batchBuilder{}
 	b.reset()
 	n, _ := h.fill()

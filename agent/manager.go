@@ -85,7 +85,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 	mgr := &Manager{
 		opts: opts, log: log, metrics: m,
 		env: &harvesterEnv{
-			hostID: opts.HostID, reg: reg, sink: sink, metrics: m, log: log,
+			hostID: opts.HostID, reg: reg, ids: &identities{reg: reg, log: log}, sink: sink, metrics: m, log: log,
 			pollInterval: opts.PollInterval, rotateWait: opts.RotateWait, closeInactive: opts.CloseInactive,
 			maxMessageBytes: opts.MaxMessageBytes, now: time.Now,
 		},
@@ -358,7 +358,11 @@ func (m *Manager) scan(ctx context.Context) {
 			m.log.Info("file renamed away or deleted; reading it to its end", "path", hh.h.currentPath())
 		}
 		if fi, err := hh.h.file.Stat(); err == nil {
-			held += max(0, fi.Size()-m.env.reg.Offset(hh.h.shared.Load()))
+			var acked int64
+			if e := hh.h.shared.Load(); e != nil {
+				acked = m.env.reg.Offset(e)
+			}
+			held += max(0, fi.Size()-acked)
 		}
 	}
 	m.metrics.HeldDeletedBytes.Set(float64(held))
@@ -428,9 +432,11 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		return key, fi.Size(), nil
 	}
 	// Nothing new in a file we already shipped to its end: hold no descriptor.
-	if e := m.env.reg.Lookup(key); e != nil && m.env.reg.Offset(e) == fi.Size() {
-		m.env.reg.Seen(e, path, m.env.reg.Snapshot(e).fingerprint)
-		return key, fi.Size(), nil
+	if e := m.env.reg.Lookup(key); e != nil {
+		if snap := m.env.reg.Snapshot(e); snap.nothingToRead(fi.Size()) {
+			m.env.reg.Seen(e, path, fi.Size())
+			return key, fi.Size(), nil
+		}
 	}
 	if len(m.harvesters) >= m.opts.MaxOpenFiles {
 		return key, fi.Size(), errNoDescriptor // an expected wait, not a file error
@@ -452,14 +458,18 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		f.Close()
 		return key, fi.Size(), nil
 	}
-	entry, fresh, err := m.resolveEntry(f, fi, key, path, in)
+	o := opened{f: f, key: key, path: path, size: fi.Size()}
+	// start: end applies only before the entry's first scan is recorded.
+	if in.entry.Start == etcd.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
+		o.startAt = o.size
+	}
+	entry, err := m.env.ids.open(o)
 	if err != nil {
 		f.Close()
 		return key, fi.Size(), m.fileError(path, err)
 	}
 	delete(m.fileErrs, path)
-	h := newHarvester(m.env, f, key, entry, path, in.settings)
-	h.unsure = fresh && !entry.full()
+	h := newHarvester(m.env, o, entry, in.settings)
 	hh := &harvesterHandle{h: h}
 	m.harvesters[key] = hh
 	m.byPath[path] = h
@@ -501,46 +511,6 @@ func (m *Manager) startHarvesters(ctx context.Context) {
 		}()
 	}
 	m.metrics.FilesOpen.Set(float64(len(m.harvesters)))
-}
-
-// resolveEntry finds or creates the registry entry of an opened file: the
-// same device+inode with the same first bytes is the same file; a new inode
-// whose first 1 KiB equals a known file's is a copy of it (copytruncate) and
-// inherits its origin and offset; anything else is new.
-// fresh reports a new origin.
-func (m *Manager) resolveEntry(f *os.File, fi os.FileInfo, key fileKey, path string, in *input) (e *RegistryEntry, fresh bool, err error) {
-	reg := m.env.reg
-	size := fi.Size()
-	if e := reg.Lookup(key); e != nil {
-		snap := reg.Snapshot(e)
-		if size >= snap.Offset && size >= int64(snap.Len) {
-			fp, err := readFingerprint(f, snap.Len)
-			if err != nil {
-				return nil, false, err
-			}
-			if fp == snap.fingerprint {
-				return e, false, nil
-			}
-		}
-		m.log.Info("inode reused or file rewritten; treating it as a new file", "path", path, "was", snap.Path)
-		reg.Detach(e)
-	}
-	fp, err := readFingerprint(f, int(min(size, fingerprintBytes)))
-	if err != nil {
-		return nil, false, err
-	}
-	if c := reg.FindCopy(fp, nil); c != nil {
-		if snap := reg.Snapshot(c); size >= snap.Offset {
-			m.log.Info("file is a copy of a known file; continuing from its acked offset", "path", path, "copy_of", snap.Path, "offset", snap.Offset)
-			return reg.attachUnsaved(key, path, fp, snap.resume()), false, nil
-		}
-	}
-	var offset int64
-	// start: end applies only before the entry's first scan is recorded.
-	if in.entry.Start == etcd.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
-		offset = size
-	}
-	return reg.attachUnsaved(key, path, fp, newFile(offset)), true, nil
 }
 
 // setStarved tells harvesters whether files wait for a descriptor, so idle

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +15,14 @@ import (
 
 // TestModelRandomFileActions is a model-based test in the spirit of Vector's
 // file watcher tests: random sequences of writes, partial writes, rotations,
-// truncations, deletes, pauses and agent restarts (graceful or crash) are
-// applied to a real file while the tailer runs, and to a model that knows
-// which lines must arrive. Lines written since the last pause into a file that
-// is then truncated or deleted may be lost (the tailer may not have read them
-// yet); every other line must arrive, no foreign line may appear, and a line
-// shipped twice (after a crash) must carry the same event id.
+// truncations, deletes, pauses, agent restarts (graceful or crash) and copies
+// made bit by bit (copytruncate, or a plain copy) are applied to real files
+// while the tailer runs, and to a model that knows which lines must arrive.
+// Lines written since the last pause into a file that is then truncated or
+// deleted may be lost (the tailer may not have read them yet), unless a copy
+// has them; every other line must arrive, no foreign line may appear, and a
+// line shipped twice (after a crash, or from a copy) must carry the same
+// event id.
 func TestModelRandomFileActions(t *testing.T) { runSeeds(t, false) }
 
 // TestModelRandomFileActionsMultiline is the same with a multiline rule: a
@@ -52,7 +55,24 @@ type fileModel struct {
 	rotated int
 	// multiline: lines are "S …" (starting an event) or " …" (continuing).
 	multiline bool
-	entry     etcd.Entry
+	entries   []etcd.Entry
+	// copying is a copy of the current file being written bit by bit, at a
+	// path the second entry matches; copies counts them.
+	copying *fileCopy
+	copies  int
+	// copyable: the current file had its first KiB when the last pause
+	// ended, so the tailer knows its full fingerprint. (A copy of a shorter
+	// file is not recognised: README, "Files, rotation and identity".)
+	copyable bool
+}
+
+// fileCopy is a copy in progress: the original's content when it began, and
+// how much of it is written.
+type fileCopy struct {
+	f       *os.File
+	data    []byte
+	written int
+	lines   map[string]bool // the lines it holds once complete
 }
 
 func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
@@ -64,11 +84,20 @@ func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
 	if multiline {
 		e = multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"50ms"}`)
 	}
-	m.entry = e
-	tl := newTailer(t, dir, e)
+	m.entries = []etcd.Entry{e, entry(dir, "copy-*.log")}
+	tl := newTailer(t, dir, m.entries...)
 	tl.sink.delayAck.Store(true)
 	var trace []string
 	for step := 0; step < steps; step++ {
+		// Without a multiline rule, a fifth of the steps work on copies. (A
+		// copy of a file with an event still open would end that event where
+		// the copy ends, under the id the original's longer event has.)
+		if !multiline && m.rng.IntN(5) == 0 {
+			if op := m.copyStep(tl); op != "" {
+				trace = append(trace, op)
+			}
+			continue
+		}
 		switch op := m.rng.IntN(20); {
 		case op < 8:
 			m.writeLines(1 + m.rng.IntN(50))
@@ -92,7 +121,7 @@ func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
 			m.pause(tl)
 			trace = append(trace, "pause")
 		case op < 18:
-			tl.restart(e)
+			tl.restart(m.entries...)
 			tl.sink.delayAck.Store(true)
 			trace = append(trace, "restart")
 		default:
@@ -101,6 +130,7 @@ func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
 		}
 	}
 	m.completePartial()
+	m.finishCopy()
 	m.pause(tl)
 	events := tl.sink.snapshot()
 	all := map[string]bool{}
@@ -131,6 +161,7 @@ func (m *fileModel) reopen() {
 	}
 	m.f = f
 	m.gen++
+	m.copyable = false
 }
 
 func (m *fileModel) write(s string) {
@@ -200,6 +231,7 @@ func (m *fileModel) truncate() {
 	}
 	m.markUnsafeMayLose()
 	m.gen++ // new content, new line names
+	m.copyable = false
 }
 
 func (m *fileModel) delete() {
@@ -232,6 +264,88 @@ func (m *fileModel) pause(tl *tailer) {
 		return true
 	})
 	m.unsafe = nil
+	fi, err := m.f.Stat()
+	m.copyable = err == nil && fi.Size() >= fingerprintBytes && m.partial == ""
+}
+
+// copyStep starts a copy of the current file, writes a piece of the one in
+// progress (half the time waiting until the tailer has seen it so far), or,
+// once it is complete, ends it: with copytruncate half the time. It returns
+// what it did, or "" when it could do nothing.
+func (m *fileModel) copyStep(tl *tailer) string {
+	c := m.copying
+	switch {
+	case c == nil && m.copyable:
+		m.startCopy()
+		return "copy-start"
+	case c == nil:
+		return ""
+	case c.written < len(c.data):
+		// The first piece stays above the shortest mark and below a KiB:
+		// the tailer meets the copy before it can tell it is one.
+		n := markLengths[0] + m.rng.IntN(fingerprintBytes-markLengths[0])
+		if c.written > 0 {
+			n = 1 + m.rng.IntN(len(c.data)/2)
+		}
+		n = min(n, len(c.data)-c.written)
+		if _, err := c.f.Write(c.data[c.written : c.written+n]); err != nil {
+			m.t.Fatal(err)
+		}
+		c.written += n
+		if m.rng.IntN(2) == 0 {
+			tl.waitSeenAt(c.f.Name(), int64(c.written))
+			return fmt.Sprintf("copy-%dB-seen", n)
+		}
+		return fmt.Sprintf("copy-%dB", n)
+	case m.rng.IntN(2) == 0:
+		m.finishCopy()
+		return "copy-done"
+	default:
+		m.finishCopy()
+		m.truncateAfterCopy(c)
+		return "copytruncate"
+	}
+}
+
+// startCopy takes the current file's content, whole lines only (the copy's
+// lines are then shipped to its end), to copy it bit by bit.
+func (m *fileModel) startCopy() {
+	m.completePartial()
+	data, err := os.ReadFile(m.path)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.copies++
+	f, err := os.Create(filepath.Join(m.dir, fmt.Sprintf("copy-%d.log", m.copies)))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	c := &fileCopy{f: f, data: data, lines: map[string]bool{}}
+	for l := range strings.SplitSeq(strings.TrimSuffix(string(data), "\n"), "\n") {
+		c.lines[l] = true
+	}
+	m.copying = c
+}
+
+// finishCopy writes what is left of the copy in progress.
+func (m *fileModel) finishCopy() {
+	c := m.copying
+	if c == nil {
+		return
+	}
+	if _, err := c.f.Write(c.data[c.written:]); err != nil {
+		m.t.Fatal(err)
+	}
+	c.f.Close()
+	m.copying = nil
+}
+
+// truncateAfterCopy is copytruncate's second half: lines written since the
+// last pause may be lost, unless the copy has them.
+func (m *fileModel) truncateAfterCopy(c *fileCopy) {
+	m.completePartial()
+	m.unsafe = slices.DeleteFunc(m.unsafe, func(l string) bool { return c.lines[l] })
+	m.truncate()
 }
 
 // crash stops the tailer without the final registry save: the registry is
@@ -242,7 +356,7 @@ func (m *fileModel) crash(tl *tailer) {
 	<-tl.done
 	tl.cancel = nil
 	tl.sink.pending.Wait()
-	tl.start(testOptions(), []etcd.Entry{m.entry})
+	tl.start(testOptions(), m.entries)
 	tl.sink.delayAck.Store(true)
 }
 

@@ -284,7 +284,7 @@ func BenchmarkCut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			entry, err := reg.Attach(fileKey{1, 2}, "/var/log/app.log", fingerprint{}, newFile(0))
+			entry, err := reg.Attach(fileKey{1, 2}, "/var/log/app.log", fingerprint{}, "", newFile(0))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -297,7 +297,7 @@ func BenchmarkCut(b *testing.B) {
 				s.multiline = entries[0].Multiline
 			}
 			env := &harvesterEnv{hostID: "web-1", reg: reg, metrics: NewMetrics(prometheus.NewRegistry()), maxMessageBytes: 1 << 20, now: time.Now}
-			h := newHarvester(env, nil, fileKey{1, 2}, entry, "/var/log/app.log", s)
+			h := newHarvester(env, opened{key: fileKey{1, 2}, path: "/var/log/app.log"}, entry, s)
 			h.buf = make([]byte, len(data))
 			now := time.Now()
 			b.SetBytes(int64(len(data)))

@@ -20,6 +20,10 @@ type RegistryEntry struct {
 	Origin string  `json:"origin"`
 	Key    fileKey `json:"key"`
 	fingerprint
+	// Marks are hashes of shorter prefixes of a full fingerprint (marksOf):
+	// a short new file matching them may be a copy of this file still being
+	// filled.
+	Marks string `json:"prefix_marks,omitempty"`
 	// Offset is the acknowledged watermark: every byte before it reached Kafka.
 	Offset int64 `json:"offset"`
 	// Breaks are offsets beyond Offset where a multiline event was ended by
@@ -27,13 +31,36 @@ type RegistryEntry struct {
 	// break may be there already; the event ends at the break all the same,
 	// so it is assembled as it was shipped and its continuation is not
 	// shipped twice under two ids. Ascending; dropped once acknowledged.
-	Breaks   []int64   `json:"breaks,omitempty"`
+	Breaks []int64 `json:"breaks,omitempty"`
+	// Filled is set on a copy that inherited an offset beyond its size (it was
+	// seen while still being filled): the largest size seen. Below it, not
+	// below Offset, the file counts as shrunk.
+	Filled   int64     `json:"filled,omitempty"`
 	Path     string    `json:"path"`
 	LastSeen time.Time `json:"last_seen"`
+	// Provisional is set on a new file too short to tell from a copy still
+	// being filled (identities): nothing has shipped under its origin, and a
+	// copy's entry may replace it.
+	Provisional bool `json:"provisional,omitempty"`
 	// Detached entries no longer describe the file at Key (it was truncated or
 	// the inode reused). They are kept until they expire so that a copy made
 	// just before a truncation can still inherit the offset.
 	Detached bool `json:"detached,omitempty"`
+}
+
+// floor is the size below which e's file counts as shrunk (truncated): the
+// acked offset, or for a copy not yet filled that far, how far it was filled.
+func (e *RegistryEntry) floor() int64 {
+	if e.Filled > 0 && e.Filled < e.Offset {
+		return e.Filled
+	}
+	return e.Offset
+}
+
+// nothingToRead reports whether e's file, now size bytes, has nothing to ship
+// beyond the acked offset and did not shrink.
+func (e *RegistryEntry) nothingToRead(size int64) bool {
+	return size >= e.floor() && size <= e.Offset
 }
 
 // Registry holds every file's entry, persisted atomically as one JSON file.
@@ -44,6 +71,10 @@ type Registry struct {
 	mu       sync.Mutex
 	attached map[fileKey]*RegistryEntry
 	detached []*RegistryEntry
+	// Entries with a full fingerprint, attached or detached, by its hash and
+	// by their marks: what copy detection looks up for every new file.
+	byPrefix map[string][]*RegistryEntry
+	marks    map[string]int
 	inputs   map[string]bool
 	dirty    bool
 	now      func() time.Time
@@ -63,7 +94,8 @@ const registryVersion = 1
 // OpenRegistry loads the registry at path, or starts an empty one when the
 // file does not exist.
 func OpenRegistry(path string) (*Registry, error) {
-	r := &Registry{path: path, attached: map[fileKey]*RegistryEntry{}, inputs: map[string]bool{}, now: time.Now}
+	r := &Registry{path: path, attached: map[fileKey]*RegistryEntry{}, byPrefix: map[string][]*RegistryEntry{},
+		marks: map[string]int{}, inputs: map[string]bool{}, now: time.Now}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, nil
@@ -89,8 +121,38 @@ func OpenRegistry(path string) (*Registry, error) {
 		} else {
 			r.attached[e.Key] = e
 		}
+		r.index(e)
 	}
 	return r, nil
+}
+
+// index adds e to the copy-detection indexes; r.mu is held.
+func (r *Registry) index(e *RegistryEntry) {
+	if !e.full() {
+		return
+	}
+	r.byPrefix[e.Hash] = append(r.byPrefix[e.Hash], e)
+	for _, k := range markKeys(e.Marks) {
+		r.marks[k]++
+	}
+}
+
+// unindex removes e from the copy-detection indexes; r.mu is held.
+func (r *Registry) unindex(e *RegistryEntry) {
+	if !e.full() {
+		return
+	}
+	same := slices.DeleteFunc(r.byPrefix[e.Hash], func(x *RegistryEntry) bool { return x == e })
+	if len(same) == 0 {
+		delete(r.byPrefix, e.Hash)
+	} else {
+		r.byPrefix[e.Hash] = same
+	}
+	for _, k := range markKeys(e.Marks) {
+		if r.marks[k]--; r.marks[k] <= 0 {
+			delete(r.marks, k)
+		}
+	}
 }
 
 // Lookup returns the entry attached to key, or nil.
@@ -111,9 +173,10 @@ func (r *Registry) Snapshot(e *RegistryEntry) RegistryEntry {
 // derive from, the acknowledged offset and the multiline breaks beyond it. A
 // copy of a known file (copytruncate) takes over its original's.
 type resumePoint struct {
-	origin string
-	offset int64
-	breaks []int64
+	origin      string
+	offset      int64
+	breaks      []int64
+	provisional bool
 }
 
 // newFile is the resume point of a file never seen before, read from offset.
@@ -124,38 +187,41 @@ func (e RegistryEntry) resume() resumePoint {
 	return resumePoint{origin: e.Origin, offset: e.Offset, breaks: e.Breaks}
 }
 
-// Attach records a file at key, replacing (and detaching) whatever was there,
-// and saves the registry before returning: an origin id must be durable before
-// the first event carrying it is shipped, or a crash would re-ship those lines
-// under a new id.
-func (r *Registry) Attach(key fileKey, path string, fp fingerprint, at resumePoint) (*RegistryEntry, error) {
-	e := r.attachUnsaved(key, path, fp, at)
+// Attach is attachUnsaved, then a save.
+func (r *Registry) Attach(key fileKey, path string, fp fingerprint, marks string, at resumePoint) (*RegistryEntry, error) {
+	e := r.attachUnsaved(key, path, fp, marks, at)
 	return e, r.Save()
 }
 
-// attachUnsaved is Attach without the save, for a caller that attaches many
-// files and saves once before any of them ships (Manager.scan).
-func (r *Registry) attachUnsaved(key fileKey, path string, fp fingerprint, at resumePoint) *RegistryEntry {
+// attachUnsaved records a file at key, replacing (and detaching) whatever was
+// there. The caller saves the registry before the first event carrying the
+// entry's origin ships, or a crash would re-ship those lines under a new id.
+func (r *Registry) attachUnsaved(key fileKey, path string, fp fingerprint, marks string, at resumePoint) *RegistryEntry {
 	r.mu.Lock()
-	if old := r.attached[key]; old != nil {
+	defer r.mu.Unlock()
+	if old := r.attached[key]; old != nil && !old.Provisional { // a provisional one holds nothing worth keeping
 		old.Detached = true
 		r.detached = append(r.detached, old)
 	}
-	e := &RegistryEntry{Origin: at.origin, Key: key, fingerprint: fp, Offset: at.offset, Breaks: at.breaks, Path: path, LastSeen: r.now()}
+	e := &RegistryEntry{Origin: at.origin, Key: key, fingerprint: fp, Marks: marks, Offset: at.offset, Breaks: at.breaks,
+		Provisional: at.provisional, Path: path, LastSeen: r.now()}
 	r.attached[key] = e
+	r.index(e)
 	r.dirty = true
-	r.mu.Unlock()
 	return e
 }
 
-// Detach marks e as no longer describing the file at its key.
+// Detach marks e as no longer describing the file at its key. A provisional
+// entry is dropped: nothing shipped under it.
 func (r *Registry) Detach(e *RegistryEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.attached[e.Key] == e {
 		delete(r.attached, e.Key)
-		e.Detached = true
-		r.detached = append(r.detached, e)
+		if !e.Provisional {
+			e.Detached = true
+			r.detached = append(r.detached, e)
+		}
 		r.dirty = true
 	}
 }
@@ -170,18 +236,63 @@ func (r *Registry) FindCopy(fp fingerprint, self *RegistryEntry) *RegistryEntry 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var best *RegistryEntry
-	consider := func(e *RegistryEntry) {
+	for _, e := range r.byPrefix[fp.Hash] {
 		if e != self && e.fingerprint == fp && (best == nil || e.LastSeen.After(best.LastSeen)) {
 			best = e
 		}
 	}
-	for _, e := range r.attached {
-		consider(e)
-	}
-	for _, e := range r.detached {
-		consider(e)
-	}
 	return best
+}
+
+// HasMark reports whether a file with a full fingerprint has the mark key
+// (markKey): a short file with that start may be a copy of it.
+func (r *Registry) HasMark(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.marks[key] > 0
+}
+
+// setMarks records the marks of e's full fingerprint.
+func (r *Registry) setMarks(e *RegistryEntry, marks string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Marks != marks {
+		r.unindex(e)
+		e.Marks = marks
+		r.index(e)
+		r.dirty = true
+	}
+}
+
+// Decided makes a provisional entry a new file's, with the fingerprint (and
+// marks) of its first bytes now.
+func (r *Registry) Decided(e *RegistryEntry, fp fingerprint, marks string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unindex(e)
+	e.Provisional, e.fingerprint, e.Marks = false, fp, marks
+	r.index(e)
+	r.dirty = true
+}
+
+// Filling records size as how far e's file, a copy that inherited an offset
+// beyond its size, has been filled; once it reaches the offset, Filled is
+// dropped.
+func (r *Registry) Filling(e *RegistryEntry, size int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fill(e, size)
+}
+
+func (r *Registry) fill(e *RegistryEntry, size int64) {
+	filled := size
+	if size >= e.Offset {
+		filled = 0
+	}
+	if e.Filled != filled {
+		e.Filled = filled
+		r.dirty = true
+	}
 }
 
 // InputScanned reports whether the collect entry with this path pattern had
@@ -242,15 +353,29 @@ func (r *Registry) Offset(e *RegistryEntry) int64 {
 	return e.Offset
 }
 
-// Seen records that e's file is still at path (and may have grown its
-// fingerprint while short).
-func (r *Registry) Seen(e *RegistryEntry, path string, fp fingerprint) {
+// Seen records that e's file is still at path, size bytes long: for a copy
+// still being filled up to its inherited offset, how far it is.
+func (r *Registry) Seen(e *RegistryEntry, path string, size int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e.Path != path || e.fingerprint != fp {
+	if e.Path != path {
 		r.dirty = true
 	}
-	e.Path, e.fingerprint, e.LastSeen = path, fp, r.now()
+	e.Path, e.LastSeen = path, r.now()
+	if e.Filled > 0 && size > e.Filled {
+		r.fill(e, size)
+	}
+}
+
+// Grown records e's file at path with the longer fingerprint fp (and, once
+// full, its marks) it grew while short.
+func (r *Registry) Grown(e *RegistryEntry, path string, fp fingerprint, marks string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unindex(e)
+	e.Path, e.fingerprint, e.Marks, e.LastSeen = path, fp, marks, r.now()
+	r.index(e)
+	r.dirty = true
 }
 
 // Expire forgets entries not seen for longer than age, except those of
@@ -267,12 +392,14 @@ func (r *Registry) Expire(age time.Duration, open map[fileKey]bool) int {
 		}
 		if e.LastSeen.Before(cutoff) {
 			delete(r.attached, k)
+			r.unindex(e)
 			n++
 		}
 	}
 	kept := r.detached[:0]
 	for _, e := range r.detached {
 		if e.LastSeen.Before(cutoff) {
+			r.unindex(e)
 			n++
 			continue
 		}

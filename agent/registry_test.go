@@ -15,7 +15,7 @@ func TestRegistryBreaksAreSavedAndDroppedWhenAcked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), resumePoint{origin: "origin-a"})
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "", resumePoint{origin: "origin-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := fingerprintOf(make([]byte, fingerprintBytes))
-	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", full, resumePoint{origin: "origin-a"})
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", full, "", resumePoint{origin: "origin-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 		t.Fatalf("reloaded entry = %+v", got)
 	}
 	// A truncation detaches the entry; a copy made before it still finds it.
-	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), resumePoint{origin: "origin-b"}); err != nil {
+	if _, err := r2.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "", resumePoint{origin: "origin-b"}); err != nil {
 		t.Fatal(err)
 	}
 	if c := r2.FindCopy(full, nil); c == nil || c.Origin != "origin-a" {

@@ -107,63 +107,6 @@ func TestRenameRotationUnderLoad(t *testing.T) {
 	t.Logf("%d lines at %.0f lines/s over %d rotations: none lost", n, rate, rotations)
 }
 
-// TestCopyTruncateWithCopyMatched: logrotate's copytruncate, with the copy at
-// a path the entry's glob matches. The copy inherits the original's origin and
-// acked offset, so nothing is lost and re-shipped lines keep their ids.
-func TestCopyTruncateWithCopyMatched(t *testing.T) {
-	dir := t.TempDir()
-	log := filepath.Join(dir, "app.log")
-	tl := newTailer(t, dir, entry(dir, "app.log*"))
-	want := map[string]bool{}
-	n := 0
-	for r := 0; r < 3; r++ {
-		var b strings.Builder
-		for i := 0; i < 5000; i++ {
-			line := fmt.Sprintf("line-%07d %s", n, strings.Repeat("y", 60))
-			n++
-			want[line] = true
-			b.WriteString(line + "\n")
-		}
-		appendFile(t, log, b.String())
-		// logrotate runs long after the first lines of a file were read: wait
-		// for this round's first line, so the original's first KiB is known
-		// when its copy appears. The rest may still be unread (the copy has it).
-		first := fmt.Sprintf("line-%07d %s", n-5000, strings.Repeat("y", 60))
-		waitFor(t, 30*time.Second, "the round's first line", func() bool {
-			for _, ev := range tl.sink.snapshot() {
-				if ev.Message == first {
-					return true
-				}
-			}
-			return false
-		})
-		copyTruncate(t, log, fmt.Sprintf("%s.%d", log, r))
-	}
-	tl.waitDistinct(want)
-	if missing := checkDelivery(t, tl.sink.snapshot(), want); missing != 0 {
-		t.Fatalf("%d of %d lines lost", missing, len(want))
-	}
-}
-
-func copyTruncate(t *testing.T, src, dst string) {
-	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Written aside and renamed into place: a copy seen half-written, with
-	// fewer than 1 KiB, cannot be recognised as a copy (see README).
-	if err := os.WriteFile(dst+".tmp", data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".tmp", dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(src, 0); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestCopyTruncateWithoutCopy: the copy is not matched, so lines written
 // after the last read and before the truncation can be lost; anything read
 // before is shipped. The test counts the loss and checks it is confined to
@@ -187,7 +130,7 @@ func TestCopyTruncateWithoutCopy(t *testing.T) {
 		for _, l := range strings.Fields(risky) {
 			want[l], atRisk[l] = true, true
 		}
-		copyTruncate(t, log, fmt.Sprintf("%s.%d", log, r))
+		copyAsideAndRename(tl, log, fmt.Sprintf("%s.%d", log, r))
 		got := len(tl.sink.snapshot())
 		n = got
 	}
