@@ -23,6 +23,12 @@ type FileStatus struct {
 	// LagBytes is what is still to ship (Size - Offset, or more across a rotation).
 	LagBytes  int64  `json:"lag_bytes"`
 	LastError string `json:"last_error,omitempty"`
+	// SendError is Kafka's current error for the file's topic (unknown
+	// topic, authorization, message too large, broker down), set while
+	// sends to it keep failing and cleared once one succeeds; SendErrorSince
+	// is when it began.
+	SendError      string     `json:"send_error,omitempty"`
+	SendErrorSince *time.Time `json:"send_error_since,omitempty"`
 }
 
 // ConfigStatus tells which collect config the agent runs.
