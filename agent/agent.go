@@ -87,10 +87,11 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
-	shipper := NewShipper(cfg.Kafka.Brokers, sc, int64(cfg.Limits.MaxBytesInFlight), a.metrics, a.log)
+	shipper := NewShipper(cfg.Kafka.Brokers, sc, a.metrics, a.log)
 	mgr := NewManager(ManagerOptions{
 		HostID: cfg.HostID, MaxLineBytes: int(cfg.Limits.MaxLineBytes), MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
-		RescanInterval: cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
+		MaxBytesInFlight: int64(cfg.Limits.MaxBytesInFlight),
+		RescanInterval:   cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
 		RotateWait: cfg.Files.RotateWait, CloseInactive: cfg.Files.CloseInactive,
 		MaxOpenFiles: cfg.Files.MaxOpenFiles, ForgetAfter: cfg.Files.ForgetAfter,
 	}, reg, shipper, a.metrics, a.log)

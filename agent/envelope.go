@@ -87,6 +87,12 @@ func newEnvelopeEncoder(host, path string, fields map[string]string) *envelopeEn
 	return e
 }
 
+// overhead is an upper bound on what an envelope adds to its message (and
+// the id before it in the arena), beyond six times the message's length.
+func (e *envelopeEncoder) overhead() int {
+	return len(e.hostPart) + len(e.pathPart) + len(e.fieldsPart) + 256
+}
+
 // appendEvent appends one envelope. stamp is the formatted @timestamp; id the
 // hex event id. It reports the flags it had to add (invalid UTF-8).
 func (e *envelopeEncoder) appendEvent(dst, stamp, msg []byte, offset int64, flags Flags, id []byte) []byte {

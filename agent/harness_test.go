@@ -31,7 +31,7 @@ type tailer struct {
 
 func testOptions() ManagerOptions {
 	return ManagerOptions{
-		HostID: "test-host", MaxLineBytes: 1024, MaxMessageBytes: 1 << 20,
+		HostID: "test-host", MaxLineBytes: 1024, MaxMessageBytes: 1 << 20, MaxBytesInFlight: 16 << 20,
 		RescanInterval: 100 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		RotateWait: 200 * time.Millisecond, CloseInactive: time.Minute,
 		MaxOpenFiles: 100, ForgetAfter: time.Hour,
@@ -60,13 +60,18 @@ func newTailerWith(t *testing.T, opts ManagerOptions, dir string, entries ...etc
 }
 
 func (tl *tailer) start(opts ManagerOptions, entries []etcd.Entry) {
+	tl.startWith(opts, tl.sink, entries...)
+}
+
+// startWith starts the manager shipping to sink.
+func (tl *tailer) startWith(opts ManagerOptions, sink Sink, entries ...etcd.Entry) {
 	reg, err := OpenRegistry(tl.regPath)
 	if err != nil {
 		tl.t.Fatal(err)
 	}
 	tl.reg = reg
 	tl.metrics = NewMetrics(prometheus.NewRegistry())
-	tl.mgr = NewManager(opts, reg, tl.sink, tl.metrics, testLogger(tl.t))
+	tl.mgr = NewManager(opts, reg, sink, tl.metrics, testLogger(tl.t))
 	tl.mgr.Apply(entries)
 	ctx, cancel := context.WithCancel(context.Background())
 	tl.cancel, tl.done = cancel, make(chan struct{})
@@ -81,7 +86,9 @@ func (tl *tailer) stop() {
 	tl.cancel()
 	<-tl.done
 	tl.cancel = nil
-	tl.sink.pending.Wait()
+	if tl.sink != nil {
+		tl.sink.pending.Wait()
+	}
 	if err := tl.reg.Save(); err != nil {
 		tl.t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,17 +10,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logagent/logagent/etcd"
 )
 
-const (
-	readBufferSize  = 64 << 10 // one read; grows only for lines longer than this
-	batchMaxLines   = 2048
-	batchMaxBytes   = 1 << 20
-	headerAllowance = 128 // event.id and format headers, record overhead
-)
+// readBufferSize is one read; the buffer grows only for lines longer than
+// this, and goes back to a pool while the file is idle.
+const readBufferSize = 16 << 10
+
+var readBuffers = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
 
 // fileSettings are the per-file parts of a collect entry. The manager swaps
 // them when the config changes; the harvester picks them up at the next line.
@@ -40,6 +37,7 @@ type harvesterEnv struct {
 	hostID          string
 	reg             *Registry
 	ids             *identities
+	mem             *batchMemory
 	sink            Sink
 	metrics         *Metrics
 	log             *slog.Logger
@@ -189,8 +187,9 @@ func (h *harvester) run(ctx context.Context) error {
 	if _, err := h.file.Seek(h.offset, io.SeekStart); err != nil {
 		return fmt.Errorf("seek to acked offset %d: %w", h.offset, err)
 	}
-	b := &batchBuilder{}
-	b.reset()
+	b := &batchBuilder{mem: h.env.mem}
+	defer b.discard()
+	defer h.setBuf(nil)
 	lastGrowth := h.env.now()
 	timer := time.NewTimer(h.env.pollInterval)
 	defer timer.Stop()
@@ -267,6 +266,7 @@ func (h *harvester) run(ctx context.Context) error {
 		if !h.draining.Load() && !h.provisional && idle >= h.closeAfter() && acked && h.pending == 0 {
 			return errInactive
 		}
+		h.idle()
 		timer.Reset(h.env.pollInterval)
 		select {
 		case <-ctx.Done():
@@ -282,17 +282,6 @@ func (h *harvester) run(ctx context.Context) error {
 			lastGrowth = h.env.now()
 		}
 	}
-}
-
-// drain cuts the buffered bytes into events, flushing each full batch, so a
-// batch never outgrows its limits however many short lines one read brought.
-func (h *harvester) drain(ctx context.Context, b *batchBuilder, readTime time.Time, mode cutMode) error {
-	for h.cut(b, readTime, mode) {
-		if err := h.flush(ctx, b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // settle asks again who a provisional file is (idle: how long it has not
@@ -313,28 +302,28 @@ func (h *harvester) settle(idle time.Duration) error {
 // fill reads once into the buffer, making room first.
 func (h *harvester) fill() (int, error) {
 	if h.buf == nil {
-		h.buf = make([]byte, readBufferSize)
+		h.setBuf(readBuffers.Get().(*[readBufferSize]byte)[:])
 	}
 	if h.r == h.w {
 		h.r, h.w = 0, 0
 	}
-	if h.w == len(h.buf) {
-		if h.r > 0 {
-			h.w = copy(h.buf, h.buf[h.r:h.w])
-			h.scan -= h.r
-			h.r = 0
-		} else {
-			// One line fills the buffer: grow, up to what cut needs to split it.
-			grown := make([]byte, 2*len(h.buf))
-			copy(grown, h.buf[:h.w])
-			h.buf = grown
-		}
-	} else if len(h.buf) > readBufferSize && h.w-h.r <= readBufferSize/2 {
+	switch {
+	case h.w == len(h.buf) && h.r > 0:
+		h.w = copy(h.buf, h.buf[h.r:h.w])
+		h.scan -= h.r
+		h.r = 0
+	case h.w == len(h.buf):
+		// One line fills the buffer: grow, up to what cut needs to split it.
+		grown := make([]byte, 2*len(h.buf))
+		copy(grown, h.buf[:h.w])
+		h.setBuf(grown)
+	case len(h.buf) > readBufferSize && h.w-h.r <= readBufferSize/2:
 		// A long line or event is done: shrink back, keeping what is unread.
-		small := make([]byte, readBufferSize)
+		small := readBuffers.Get().(*[readBufferSize]byte)[:]
 		h.w = copy(small, h.buf[h.r:h.w])
 		h.scan -= h.r
-		h.buf, h.r = small, 0
+		h.r = 0
+		h.setBuf(small)
 	}
 	n, err := h.file.Read(h.buf[h.w:])
 	h.w += n
@@ -345,238 +334,22 @@ func (h *harvester) fill() (int, error) {
 	return n, err
 }
 
-// bufOffset is the file offset of buf[i].
-func (h *harvester) bufOffset(i int) int64 { return h.offset - int64(h.w-i) }
-
-// cutMode says how much of the buffered bytes cut may turn into events.
-type cutMode int
-
-const (
-	// cutLines: complete lines; a multiline event waits for the line after it.
-	cutLines cutMode = iota
-	// cutPending: also the multiline event being assembled (its timeout
-	// passed, its rule was removed, or the file shrank under it).
-	cutPending
-	// cutFinal: also a trailing fragment without newline: the file is done.
-	cutFinal
-)
-
-// cut turns the buffered bytes into events: every complete line (or group
-// of lines, with a multiline rule), pieces of lines longer than
-// max_line_bytes, and what mode allows beyond. It stops early, reporting
-// true, when the batch is full.
-func (h *harvester) cut(b *batchBuilder, readTime time.Time, mode cutMode) (full bool) {
-	s := h.settings.Load()
-	for h.r < h.w {
-		if b.full() {
-			return true
-		}
-		if h.pending > 0 || (s.multiline != nil && !h.inSplit) {
-			if h.group(b, s, readTime, mode) {
-				continue
-			}
-			if h.pending > 0 {
-				return false // the event waits for the line after it
-			}
-			// No complete line at r: a line too long, or a fragment.
-		}
-		data := h.buf[h.r:h.w]
-		if i := bytes.IndexByte(data, '\n'); i >= 0 && i <= s.maxLine {
-			var flags Flags
-			if h.inSplit {
-				flags = FlagSplit
-			}
-			h.emit(b, s, bytes.TrimSuffix(data[:i], []byte("\r")), h.bufOffset(h.r), h.bufOffset(h.r+i+1), flags, readTime)
-			h.r += i + 1
-			h.inSplit = false
-			continue
-		}
-		if len(data) > s.maxLine { // more than maxLine bytes and no newline among them
-			piece := data[:runeStart(data, s.maxLine)]
-			h.emit(b, s, piece, h.bufOffset(h.r), h.bufOffset(h.r+len(piece)), FlagSplit, readTime)
-			h.r += len(piece)
-			h.inSplit = true
-			continue
-		}
-		if mode == cutFinal {
-			var flags Flags
-			if h.inSplit {
-				flags = FlagSplit
-			}
-			h.emit(b, s, data, h.bufOffset(h.r), h.bufOffset(h.w), flags, readTime)
-			h.r = h.w
-		}
-		return false
+// setBuf replaces the read buffer, giving a pooled one back.
+func (h *harvester) setBuf(buf []byte) {
+	h.env.metrics.ReadBufferBytes.Add(float64(len(buf) - len(h.buf)))
+	if len(h.buf) == readBufferSize {
+		readBuffers.Put((*[readBufferSize]byte)(h.buf))
 	}
-	return false
+	h.buf = buf
 }
 
-// group assembles a multiline event from the complete lines at scan and
-// reports whether it emitted one. An event ends before a line that starts
-// the next, at max_lines, before it would outgrow max_line_bytes, before a
-// line too long to be whole, and when mode says the event is complete.
-// Without a rule (removed by a config change), what was assembled is
-// emitted.
-func (h *harvester) group(b *batchBuilder, s *fileSettings, readTime time.Time, mode cutMode) bool {
-	m := s.multiline
-	if h.pending == 0 {
-		h.scan = h.r
+// idle gives the read buffer back while nothing in it waits (no partial
+// line, no multiline event being assembled): an idle file holds no buffer.
+func (h *harvester) idle() {
+	if h.buf != nil && h.r == h.w && h.pending == 0 {
+		h.setBuf(nil)
+		h.r, h.w = 0, 0
 	}
-	for h.scan < h.w {
-		data := h.buf[h.scan:h.w]
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 || i > s.maxLine {
-			break
-		}
-		if h.pending > 0 && m == nil { // the rule was removed
-			h.endHere(b, s, readTime)
-			return true
-		}
-		if h.pending > 0 && (h.atBreak() || h.pending >= m.MaxLines || h.scan+i-h.r > s.maxLine ||
-			m.StartsEvent(bytes.TrimSuffix(data[:i], []byte("\r")))) {
-			h.emitPending(b, s, readTime)
-			return true
-		}
-		h.scan += i + 1
-		h.pending++
-	}
-	switch {
-	case h.pending == 0:
-		return false
-	case h.w-h.scan > s.maxLine || h.atBreak(): // the file's content ends the event
-		h.emitPending(b, s, readTime)
-		return true
-	case m == nil || mode >= cutPending: // time or circumstance ends it
-		h.endHere(b, s, readTime)
-		return true
-	}
-	return false
-}
-
-// atBreak reports whether an event was ended at scan before (a break saved
-// by endHere), forgetting the breaks behind it.
-func (h *harvester) atBreak() bool {
-	at := h.bufOffset(h.scan)
-	for len(h.breaks) > 0 && h.breaks[0] < at {
-		h.breaks = h.breaks[1:]
-	}
-	return len(h.breaks) > 0 && h.breaks[0] == at
-}
-
-// endHere emits the event being assembled where the file's content alone
-// would not end it (a timeout, a truncation, the end of a rotated file, the
-// rule removed), and records the break: read again after a crash, or as a
-// copy, with its continuation there by then, it must end in the same place.
-// flush saves the break before the event ships.
-func (h *harvester) endHere(b *batchBuilder, s *fileSettings, readTime time.Time) {
-	h.env.reg.Break(h.entry, h.bufOffset(h.scan))
-	h.breakUnsaved = true
-	h.env.metrics.MultilineTimeEnds.Inc()
-	h.emitPending(b, s, readTime)
-}
-
-// midLine reports whether offset is inside a line (a long line split into
-// pieces, acknowledged up to one of them): reading resumes with the rest of
-// that line, still a split piece, not a line of its own.
-func (h *harvester) midLine(offset int64) bool {
-	if offset == 0 {
-		return false
-	}
-	var prev [1]byte
-	_, err := h.file.ReadAt(prev[:], offset-1)
-	return err == nil && prev[0] != '\n'
-}
-
-// emitPending emits the assembled lines buf[r:scan] as one event.
-func (h *harvester) emitPending(b *batchBuilder, s *fileSettings, readTime time.Time) {
-	var flags Flags
-	if h.pending > 1 {
-		flags = FlagMultiline
-		h.env.metrics.MultilineJoined.Add(float64(h.pending - 1))
-	}
-	event := dropCRs(h.buf[h.r : h.scan-1])
-	h.emit(b, s, event, h.bufOffset(h.r), h.bufOffset(h.scan), flags, readTime)
-	h.r, h.pending = h.scan, 0
-}
-
-// dropCRs removes the \r of every \r\n in event and a trailing \r, in
-// place (the bytes are read and about to be consumed), as single-line events
-// lose their line's \r.
-func dropCRs(event []byte) []byte {
-	event = bytes.TrimSuffix(event, []byte("\r"))
-	if !bytes.Contains(event, []byte("\r\n")) {
-		return event
-	}
-	out := event[:0]
-	for line := range bytes.SplitSeq(event, []byte("\n")) {
-		if len(out) > 0 {
-			out = append(out, '\n')
-		}
-		out = append(out, bytes.TrimSuffix(line, []byte("\r"))...)
-	}
-	return out
-}
-
-// runeStart backs n (< len(data)) off to the start of a UTF-8 sequence (at
-// most 3 bytes), so a split does not cut a character in two.
-func runeStart(data []byte, n int) int {
-	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
-		if utf8.RuneStart(data[i]) {
-			return i
-		}
-	}
-	return n
-}
-
-// emit encodes one event into the batch. An event whose encoding would
-// exceed the producer's max message size (escaping can grow a line six-fold)
-// is split in two, recursively; nothing is dropped.
-func (h *harvester) emit(b *batchBuilder, s *fileSettings, line []byte, start, end int64, flags Flags, readTime time.Time) {
-	h.refreshEncoder(s)
-	mark := len(b.arena)
-	id := h.seed.appendEventID(b.arena, start)
-	b.arena = id
-	id = id[mark:]
-	valStart := len(b.arena)
-	if s.raw {
-		b.arena = append(b.arena, line...)
-	} else {
-		stamp := h.stamps.format(readTime)
-		if s.parseTime != nil {
-			if t, ok := s.parseTime(line, readTime); ok {
-				h.parsedStamp = t.UTC().AppendFormat(h.parsedStamp[:0], timeLayout)
-				stamp = h.parsedStamp
-			}
-		}
-		b.arena = h.enc.appendEvent(b.arena, stamp, line, start, flags, id)
-	}
-	if len(b.arena)-valStart+len(h.key2)+headerAllowance > h.env.maxMessageBytes && len(line) > 1 {
-		b.arena = b.arena[:mark]
-		half := runeStart(line, len(line)/2)
-		if half == 0 {
-			half = len(line) / 2
-		}
-		h.emit(b, s, line[:half], start, start+int64(half), flags|FlagSplit, readTime)
-		h.emit(b, s, line[half:], start+int64(half), end, flags|FlagSplit, readTime)
-		return
-	}
-	format := etcd.FormatEnvelope
-	if s.raw {
-		format = etcd.FormatRaw
-	}
-	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
-}
-
-// refreshEncoder rebuilds the per-file encoding state after a config change or
-// a rename.
-func (h *harvester) refreshEncoder(s *fileSettings) {
-	path := h.currentPath()
-	if h.enc != nil && h.encFor == s && h.encPath == path {
-		return
-	}
-	h.enc = newEnvelopeEncoder(h.env.hostID, path, s.fields)
-	h.encFor, h.encPath = s, path
-	h.key2 = []byte(h.env.hostID + path)
 }
 
 // handleTruncation restarts at offset 0 under a new origin when the file
@@ -610,8 +383,8 @@ func (h *harvester) handleTruncation(ctx context.Context, b *batchBuilder, readT
 		}
 		// Rewritten: lines assembled before are the old content; what was
 		// just read behind them is not.
-		if h.pending > 0 {
-			h.endHere(b, h.settings.Load(), readTime)
+		if err := h.drain(ctx, b, readTime, cutAssembled); err != nil {
+			return false, err
 		}
 	} else if err := h.drain(ctx, b, readTime, cutPending); err != nil {
 		return false, err
@@ -639,7 +412,9 @@ func (h *harvester) rewind(size int64) error {
 	return nil
 }
 
-// flush hands the batch to the sink; its ack advances the registry.
+// flush hands the batch to the sink; its ack advances the registry, and
+// once the sink is done with it (acknowledged or given up) its memory goes
+// back to the cap.
 func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 	if len(b.msgs) == 0 {
 		return nil
@@ -651,56 +426,7 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 		h.breakUnsaved = false
 	}
 	h.env.metrics.LinesRead.Add(float64(len(b.msgs)))
-	ack, bufs := h.tracker.track(b.end), b.batchBuffers
-	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { ack(); bufs.recycle() }}
-	b.reset()
-	if err := h.env.sink.Send(ctx, batch); err != nil {
-		return err
-	}
-	return nil
-}
-
-// batchBuilder collects encoded messages; their bytes live in one arena per
-// batch, so a batch costs a handful of allocations, not one per line.
-type batchBuilder struct {
-	*batchBuffers
-	bytes int
-	end   int64
-}
-
-// batchBuffers are a batch's arena and message slice. Once Kafka acked every
-// message of the batch nothing refers to them any more, and they are reused:
-// without that, the agent allocates and collects its whole throughput.
-type batchBuffers struct {
-	arena []byte
-	msgs  []Message
-}
-
-const arenaCap = batchMaxBytes + batchMaxBytes/4
-
-var batchBufferPool = sync.Pool{New: func() any {
-	return &batchBuffers{arena: make([]byte, 0, arenaCap), msgs: make([]Message, 0, batchMaxLines)}
-}}
-
-func (b *batchBuffers) recycle() {
-	if cap(b.arena) > 4*arenaCap {
-		return // grown for a huge line; let it go
-	}
-	clear(b.msgs) // drop references into the arena
-	b.arena, b.msgs = b.arena[:0], b.msgs[:0]
-	batchBufferPool.Put(b)
-}
-
-func (b *batchBuilder) add(m Message, end int64) {
-	b.msgs = append(b.msgs, m)
-	b.bytes += len(m.Key) + len(m.Value)
-	b.end = end
-}
-
-func (b *batchBuilder) full() bool {
-	return len(b.msgs) >= batchMaxLines || len(b.arena) >= batchMaxBytes
-}
-
-func (b *batchBuilder) reset() {
-	*b = batchBuilder{batchBuffers: batchBufferPool.Get().(*batchBuffers)}
+	ack := h.tracker.track(b.end)
+	msgs, bytes, release := b.take()
+	return h.env.sink.Send(ctx, &Batch{Messages: msgs, Bytes: bytes, Ack: ack, Release: release})
 }

@@ -212,7 +212,9 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &recordingSink{}
-	env := &harvesterEnv{hostID: "h", reg: reg, ids: &identities{reg: reg, log: testLogger(t)}, sink: sink, metrics: NewMetrics(prometheus.NewRegistry()), log: testLogger(t),
+	metrics := NewMetrics(prometheus.NewRegistry())
+	env := &harvesterEnv{hostID: "h", reg: reg, ids: &identities{reg: reg, log: testLogger(t)}, sink: sink, metrics: metrics, log: testLogger(t),
+		mem:          newBatchMemory(16<<20, metrics.BytesInFlight),
 		pollInterval: time.Millisecond, rotateWait: time.Second, closeInactive: time.Minute, maxMessageBytes: 1 << 20, now: time.Now}
 	f, err := os.Open(path)
 	if err != nil {
@@ -227,8 +229,7 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarvester(env, opened{f: f, key: key, path: path, size: fi.Size()}, old, &fileSettings{input: path, topic: "t", maxLine: 1024})
-	b := &batchBuilder{}
-	b.reset()
+	b := &batchBuilder{mem: env.mem}
 	n, _ := h.fill()
 	if err := h.drain(context.Background(), b, time.Now(), cutLines); err != nil {
 		t.Fatal(err)

@@ -27,12 +27,15 @@ type ManagerOptions struct {
 	HostID          string
 	MaxLineBytes    int // agent-wide default; an entry may override it
 	MaxMessageBytes int // the producer's limit; events are split to fit
-	RescanInterval  time.Duration
-	PollInterval    time.Duration
-	RotateWait      time.Duration
-	CloseInactive   time.Duration
-	MaxOpenFiles    int
-	ForgetAfter     time.Duration
+	// MaxBytesInFlight caps the memory of every file's batches together,
+	// being encoded or sent and not yet acknowledged.
+	MaxBytesInFlight int64
+	RescanInterval   time.Duration
+	PollInterval     time.Duration
+	RotateWait       time.Duration
+	CloseInactive    time.Duration
+	MaxOpenFiles     int
+	ForgetAfter      time.Duration
 }
 
 // Manager owns discovery and every harvester: it expands the collect entries'
@@ -86,6 +89,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 		opts: opts, log: log, metrics: m,
 		env: &harvesterEnv{
 			hostID: opts.HostID, reg: reg, ids: &identities{reg: reg, log: log}, sink: sink, metrics: m, log: log,
+			mem:          newBatchMemory(opts.MaxBytesInFlight, m.BytesInFlight),
 			pollInterval: opts.PollInterval, rotateWait: opts.RotateWait, closeInactive: opts.CloseInactive,
 			maxMessageBytes: opts.MaxMessageBytes, now: time.Now,
 		},

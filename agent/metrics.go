@@ -12,6 +12,7 @@ type Metrics struct {
 	MessagesRetried    prometheus.Counter
 	SendErrors         *prometheus.CounterVec // by kind: retryable | unhealable
 	BytesInFlight      prometheus.Gauge
+	ReadBufferBytes    prometheus.Gauge
 	FilesOpen          prometheus.Gauge
 	FilesWaiting       prometheus.Gauge
 	FileLagBytes       *prometheus.GaugeVec // by path
@@ -45,7 +46,8 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		MessagesAcked:      counter("messages_acked_total", "Messages acknowledged by Kafka."),
 		MessagesRetried:    counter("messages_retried_total", "Messages re-sent after the producer returned an error."),
 		SendErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logagent", Name: "send_errors_total", Help: "Producer errors by kind; unhealable ones (authorization, message too large) need an operator."}, []string{"kind"}),
-		BytesInFlight:      gauge("bytes_in_flight", "Bytes sent to Kafka and not yet acknowledged."),
+		BytesInFlight:      gauge("bytes_in_flight", "Memory of batches being encoded, or sent to Kafka and not yet acknowledged (capped by limits.max_bytes_in_flight)."),
+		ReadBufferBytes:    gauge("read_buffer_bytes", "Memory of the read buffers of files with bytes waiting in them (idle files give theirs back)."),
 		FilesOpen:          gauge("files_open", "Files currently open for reading."),
 		FilesWaiting:       gauge("files_waiting_for_descriptor", "Matched files with data to ship waiting because files.max_open_files are open."),
 		FileLagBytes:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "file_lag_bytes", Help: "File size minus acknowledged offset."}, []string{"path"}),

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -296,23 +297,30 @@ func BenchmarkCut(b *testing.B) {
 				}
 				s.multiline = entries[0].Multiline
 			}
-			env := &harvesterEnv{hostID: "web-1", reg: reg, metrics: NewMetrics(prometheus.NewRegistry()), maxMessageBytes: 1 << 20, now: time.Now}
+			metrics := NewMetrics(prometheus.NewRegistry())
+			env := &harvesterEnv{hostID: "web-1", reg: reg, metrics: metrics, maxMessageBytes: 1 << 20, now: time.Now,
+				mem: newBatchMemory(16<<20, metrics.BytesInFlight)}
 			h := newHarvester(env, opened{key: fileKey{1, 2}, path: "/var/log/app.log"}, entry, s)
 			h.buf = make([]byte, len(data))
 			now := time.Now()
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
+			ctx := context.Background()
 			for range b.N {
-				batch := &batchBuilder{}
-				batch.reset()
+				batch := &batchBuilder{mem: env.mem}
 				copy(h.buf, data)
 				h.r, h.w, h.pending = 0, len(data), 0
 				h.offset += int64(len(data))
-				for h.cut(batch, now, cutLines) {
-					batch.recycle()
-					batch.reset()
+				for {
+					full, err := h.cut(ctx, batch, now, cutLines)
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch.discard()
+					if !full {
+						break
+					}
 				}
-				batch.recycle()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 		})

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/backoff"
@@ -18,15 +17,14 @@ import (
 
 // Shipper is the Sink that sends batches through one sarama AsyncProducer.
 // Every message returned on Errors() is re-sent with backoff until it is
-// acknowledged or the shipper closes; none is dropped. Bytes sent but not
-// acknowledged are capped: when Kafka is slow or down, Send blocks and the
-// tailers stop reading. The producer is created in the background, so an
-// agent started while Kafka is unreachable runs (and waits in Send).
+// acknowledged or the shipper closes; none is dropped. What it holds is
+// capped upstream (batchMemory): when Kafka is slow or down, acks stop, the
+// memory of unacknowledged batches is not given back, and the tailers stop
+// reading. The producer is created in the background, so an agent started
+// while Kafka is unreachable runs (and waits in Send).
 type Shipper struct {
-	inflight    *semaphore.Weighted
-	maxInFlight int64
-	metrics     *Metrics
-	log         *slog.Logger
+	metrics *Metrics
+	log     *slog.Logger
 
 	producer sarama.AsyncProducer // set once before ready is closed
 	ready    chan struct{}
@@ -56,8 +54,8 @@ type batchState struct {
 	remaining atomic.Int64
 	aborted   atomic.Bool // part of the batch was never sent: no ack
 	messages  int
-	bytes     int64 // acquired from the in-flight cap
 	ack       func()
+	release   func()
 	slab      *sendSlab
 }
 
@@ -98,13 +96,12 @@ func (s *sendSlab) recycle() {
 
 // NewShipper starts connecting a producer from cfg (which it adjusts:
 // successes and errors returned, hash partitioner) in the background.
-func NewShipper(brokers []string, cfg *sarama.Config, maxInFlight int64, m *Metrics, log *slog.Logger) *Shipper {
+func NewShipper(brokers []string, cfg *sarama.Config, m *Metrics, log *slog.Logger) *Shipper {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Partitioner = sarama.NewHashPartitioner
 	s := &Shipper{
-		inflight: semaphore.NewWeighted(maxInFlight), maxInFlight: maxInFlight, metrics: m, log: log,
-		ready: make(chan struct{}), stop: make(chan struct{}),
+		metrics: m, log: log, ready: make(chan struct{}), stop: make(chan struct{}),
 	}
 	s.retryCond = sync.NewCond(&s.retryMu)
 	s.feeders.Add(1)
@@ -151,17 +148,12 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
+		b.Release()
 		return ctx.Err()
 	}
-	// A batch larger than the whole cap (a few huge lines) takes all of it.
-	bytes := min(int64(b.Bytes), s.maxInFlight)
-	if err := s.inflight.Acquire(ctx, bytes); err != nil {
-		return err
-	}
-	s.metrics.BytesInFlight.Add(float64(bytes))
 	slab := getSendSlab(len(b.Messages))
 	msgs, states, headers, values := slab.msgs, slab.states, slab.headers, slab.values
-	st := &batchState{messages: len(b.Messages), bytes: bytes, ack: b.Ack, slab: slab}
+	st := &batchState{messages: len(b.Messages), ack: b.Ack, release: b.Release, slab: slab}
 	st.remaining.Store(int64(len(b.Messages)))
 	var key sarama.Encoder
 	var lastKey []byte
@@ -213,16 +205,15 @@ func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// finish runs once per batch, when no message of it is in flight any more.
+// finish runs once per batch, when no message of it is in flight any more:
+// nothing refers to its messages, slab or bytes now.
 func (s *Shipper) finish(b *batchState) {
-	s.inflight.Release(b.bytes)
-	s.metrics.BytesInFlight.Sub(float64(b.bytes))
-	if b.aborted.Load() {
-		return // the slab may still be referenced by nothing, but ack must not run
+	if !b.aborted.Load() { // part of it was never sent: no ack
+		s.metrics.MessagesAcked.Add(float64(b.messages))
+		b.ack()
 	}
-	s.metrics.MessagesAcked.Add(float64(b.messages))
-	b.ack()
 	b.slab.recycle()
+	b.release()
 }
 
 func (s *Shipper) readSuccesses() {

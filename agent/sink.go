@@ -16,15 +16,19 @@ type Message struct {
 
 // Batch is a run of consecutive messages from one file. Ack is called once,
 // after every message of the batch was acknowledged by Kafka; until then the
-// file's registry offset does not pass the batch.
+// file's registry offset does not pass the batch. Release is called once,
+// after Ack or when the batch is given up (never sent, or not all of it),
+// when nothing refers to the messages any more: their memory is reused.
 type Batch struct {
 	Messages []Message
-	Bytes    int // sum of key and value sizes, what the in-flight cap counts
+	Bytes    int // sum of key and value sizes
 	Ack      func()
+	Release  func()
 }
 
-// Sink takes batches for delivery. Send may block (the in-flight cap) and
-// returns early only with ctx's error. The shipper is the real Sink; tests of
+// Sink takes batches for delivery. Send may block (the producer is busy or
+// not connected yet) and returns early only with ctx's error; either way the
+// batch is the sink's, to release. The shipper is the real Sink; tests of
 // the tailer alone use a recording one.
 type Sink interface {
 	Send(ctx context.Context, b *Batch) error

@@ -52,10 +52,11 @@ func (s *recordingSink) Send(ctx context.Context, b *Batch) error {
 	}
 	if !s.delayAck.Load() {
 		b.Ack()
+		b.Release()
 		return nil
 	}
 	s.pending.Add(1)
-	time.AfterFunc(time.Duration(rand.IntN(3))*time.Millisecond, func() { b.Ack(); s.pending.Done() })
+	time.AfterFunc(time.Duration(rand.IntN(3))*time.Millisecond, func() { b.Ack(); b.Release(); s.pending.Done() })
 	return nil
 }
 

@@ -176,6 +176,7 @@ func (s *lineSink) Send(_ context.Context, b *agent.Batch) error {
 	}
 	s.out.flush()
 	b.Ack()
+	b.Release()
 	return nil
 }
 
@@ -197,7 +198,7 @@ func childLogagent(pattern, stateDir string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts := agent.ManagerOptions{
-		HostID: "tailcompare", MaxLineBytes: 64 << 10, MaxMessageBytes: 1 << 20,
+		HostID: "tailcompare", MaxLineBytes: 64 << 10, MaxMessageBytes: 1 << 20, MaxBytesInFlight: 16 << 20,
 		RescanInterval: time.Second, PollInterval: 250 * time.Millisecond, RotateWait: time.Second,
 		CloseInactive: 5 * time.Minute, MaxOpenFiles: 100, ForgetAfter: 24 * time.Hour,
 	}

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingSink acknowledges every batch at once and keeps nothing but a
+// count: memory tests measure the agent, not a recording of its output.
+type countingSink struct{ messages atomic.Int64 }
+
+func (s *countingSink) Send(_ context.Context, b *Batch) error {
+	s.messages.Add(int64(len(b.Messages)))
+	b.Ack()
+	b.Release()
+	return nil
+}
+
+// TestManyOpenFilesCostLittleMemory: 1,000 files tailed at once through the
+// real manager, then idle and still open. What they hold must follow the
+// work in flight (none, once shipped), not the number of files: each idle
+// open file may cost at most 8 KiB of heap. (A batch arena and a read
+// buffer per file, as the agent once held, are 1.3 MiB each.)
+func TestManyOpenFilesCostLittleMemory(t *testing.T) {
+	if os.Getenv(inOwnProcess) == "" {
+		runInOwnProcess(t) // other tests' leftovers would blur the heap figures
+		return
+	}
+	const files, linesPerFile = 1000, 100
+	perFileBudget := 8 << 10
+	if raceDetector {
+		perFileBudget = 16 << 10 // the same code measures 5-7 KiB per file under -race
+	}
+	dir := t.TempDir()
+	line := strings.Repeat("m", 169) + "\n"
+	content := strings.Repeat(line, linesPerFile)
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := heapInUse()
+	opts := testOptions()
+	opts.MaxOpenFiles = 2 * files
+	sink := &countingSink{}
+	tl := &tailer{t: t, dir: dir, regPath: filepath.Join(dir, "state", "registry.json")}
+	if err := os.MkdirAll(filepath.Dir(tl.regPath), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tl.startWith(opts, sink, entry(dir, "*.log"))
+	t.Cleanup(tl.stop)
+	waitFor(t, 60*time.Second, "every line shipped", func() bool { return sink.messages.Load() == files*linesPerFile })
+	waitFor(t, 10*time.Second, "every file open and idle", func() bool {
+		return testutilGauge(tl.metrics.FilesOpen) == files && testutilGauge(tl.metrics.ReadBufferBytes) == 0 &&
+			testutilGauge(tl.metrics.BytesInFlight) == 0
+	})
+	used := heapInUse() - before
+	t.Logf("%d idle open files: %.1f KiB of heap each (%.1f MiB in all), %d goroutines",
+		files, float64(used)/files/1024, float64(used)/(1<<20), runtime.NumGoroutine())
+	if used > uint64(files*perFileBudget) {
+		t.Fatalf("%d idle open files hold %.1f MiB of heap, %.1f KiB each; the budget is %d KiB each",
+			files, float64(used)/(1<<20), float64(used)/files/1024, perFileBudget>>10)
+	}
+}
+
+// inOwnProcess is set in the environment of a test re-run alone in a child
+// process.
+const inOwnProcess = "LOGAGENT_TEST_IN_OWN_PROCESS"
+
+// runInOwnProcess runs the calling test again, alone, in a child process of
+// this test binary, and fails if it fails.
+func runInOwnProcess(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), inOwnProcess+"=1")
+	out, err := cmd.CombinedOutput()
+	for l := range strings.Lines(string(out)) {
+		if strings.HasPrefix(strings.TrimSpace(l), "memory_test.go") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s in its own process: %v\n%s", t.Name(), err, out)
+	}
+}
+
+// heapInUse is the heap's live objects after a collection (two: pooled
+// buffers survive the first).
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
