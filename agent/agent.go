@@ -114,7 +114,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	})
 	background.Go(func() {
 		pub := etcd.NewStatusPublisher(cli, etcd.StatusKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
-		_ = pub.Run(bgCtx, func() etcd.Status { return a.status(mgr) })
+		_ = pub.Run(bgCtx, func() etcd.Status { return a.status(mgr, shipper) })
 	})
 	background.Go(func() { a.flushLoop(bgCtx, reg) })
 
@@ -215,11 +215,19 @@ func (a *Agent) applyUpdate(mgr *Manager, u etcd.Update) {
 	}
 }
 
-func (a *Agent) status(mgr *Manager) etcd.Status {
+// status is what the status key says: the config in force, and every file
+// with its topic's send error, if Kafka refuses or cannot take it now.
+func (a *Agent) status(mgr *Manager, shipper *Shipper) etcd.Status {
 	a.mu.Lock()
 	cs := a.config
 	a.mu.Unlock()
-	return etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: mgr.Status()}
+	files := mgr.Status()
+	for i := range files {
+		if err, since, failing := shipper.TopicError(files[i].Topic); failing {
+			files[i].SendError, files[i].SendErrorSince = err.Error(), &since
+		}
+	}
+	return etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
 }
 
 func (a *Agent) flushLoop(ctx context.Context, reg *Registry) {

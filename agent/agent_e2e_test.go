@@ -112,6 +112,7 @@ func TestBrokerOutage(t *testing.T) {
 	want := appendLines(t, a, "a", 0, 1000)
 	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 1000 }, "first lines")
 
+	before := s.kafka.Count(t, "web_log")
 	s.kafka.Stop()
 	// 8 MiB of lines while the broker is down: 8x the in-flight cap.
 	down := time.Now()
@@ -135,6 +136,7 @@ func TestBrokerOutage(t *testing.T) {
 		t.Fatalf("read %.0f MiB while Kafka was down; backpressure does not hold", lastRead/(1<<20))
 	}
 	var ms runtime.MemStats
+	runtime.GC() // the test process's garbage (the lines it wrote, the broker's) is not the agent's
 	runtime.ReadMemStats(&ms)
 	if ms.HeapInuse > 200<<20 {
 		t.Fatalf("heap in use %d MiB while Kafka is down; the cap does not hold", ms.HeapInuse>>20)
@@ -143,8 +145,15 @@ func TestBrokerOutage(t *testing.T) {
 		t.Fatalf("bytes in flight %.0f above the 1 MiB cap", inflight)
 	}
 	t.Logf("reading stopped at %.1f MiB, %v after the broker went down", lastRead/(1<<20), time.Since(down))
+	// Down long enough for the producer to give messages back: they wait for
+	// a broker to answer.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return ra.metric(t, `logagent_send_errors_total{kind="retryable"}`) > 0
+	}, "send errors while the broker is down")
 	s.kafka.Restart(t)
 	up := time.Now()
+	testenv.Eventually(t, 60*time.Second, func() bool { return s.kafka.Count(t, "web_log") > before }, "shipping to resume")
+	t.Logf("recovery: shipping resumed %v after the broker returned", time.Since(up).Round(time.Millisecond))
 	testenv.Eventually(t, 120*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= int64(len(want)) }, "all lines after the broker returned")
 	t.Logf("all %d lines in Kafka %v after the broker returned", len(want), time.Since(up))
 	requireAll(t, messagesIn(t, s.kafka, "web_log"), want)

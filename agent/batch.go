@@ -17,9 +17,6 @@ const (
 	// arena: the Message, and in the shipper sarama's ProducerMessage, its
 	// two headers and the ack state (~420 B, rounded up).
 	messageMemory = 512
-	// minArena is the smallest arena a batch starts with; arenas double
-	// from there as the batch grows.
-	minArena = 4 << 10
 )
 
 // batchMemory caps the memory every file's batches hold together: events
@@ -66,41 +63,54 @@ func (m *batchMemory) release(n int64) {
 // batchBuilder collects one file's encoded messages. It holds no memory while
 // empty: an idle file costs no arena. Their bytes live in a few arenas per
 // batch (a new one when the current is full; messages point into them), so a
-// batch costs a handful of allocations, not one per line.
+// batch costs a handful of allocations, not one per line. A new batch is
+// sized like the file's last one: a busy file gets one arena per batch, a
+// quiet one a small one.
 type batchBuilder struct {
 	mem      *batchMemory
 	arena    []byte   // where the next event is encoded
 	spent    [][]byte // the batch's earlier arenas
 	msgs     []Message
-	encoded  int   // bytes in the arenas
+	encoded  int   // bytes in the spent arenas
 	reserved int64 // from mem, for the arenas' and msgs' capacity
 	bytes    int   // sum of key and value sizes
 	end      int64 // file offset after the last message
+	// lastBytes and lastMsgs are the size of the previous batch.
+	lastBytes, lastMsgs int
 }
 
 // room makes sure an event of up to n encoded bytes, in up to slots
-// messages, fits in the batch; hint sizes the first arena (the bytes about
-// to be cut). Memory is reserved from the cap as the batch grows, waiting
-// for it only while the batch is empty. It reports false when the batch
-// should be flushed first: it is full, or there is no memory to grow it now
-// (the flush and its ack free some).
+// messages, fits in the batch; hint sizes a first arena (the bytes about to
+// be cut). Memory is reserved from the cap as the batch grows, waiting for
+// it only while the batch is empty. It reports false when the batch should
+// be flushed first: it is full, or there is no memory to grow it now (the
+// flush and its ack free some).
 func (b *batchBuilder) room(ctx context.Context, n, slots, hint int) (bool, error) {
-	if len(b.msgs) > 0 && (len(b.msgs)+slots > batchMaxLines || b.encoded+len(b.arena)+n > batchMaxBytes) {
+	empty := len(b.msgs) == 0
+	if !empty && (len(b.msgs)+slots > batchMaxLines || b.encoded+len(b.arena)+n > batchMaxBytes) {
 		return false, nil
 	}
 	arenaCap := 0
 	if len(b.arena)+n > cap(b.arena) {
-		arenaCap = sizeClass(max(n, min(hint, batchMaxBytes), 2*cap(b.arena)))
+		want := 2 * cap(b.arena)
+		if empty {
+			want = max(hint, b.lastBytes)
+		}
+		arenaCap = sizeClass(max(n, min(want, batchMaxBytes)))
 	}
-	msgsCap := cap(b.msgs)
-	for len(b.msgs)+slots > msgsCap {
-		msgsCap = max(64, 2*msgsCap)
+	msgsCap := 0
+	if len(b.msgs)+slots > cap(b.msgs) {
+		want := 2 * cap(b.msgs)
+		if empty {
+			want = b.lastMsgs
+		}
+		msgsCap = sizeClass(max(len(b.msgs)+slots, min(want, batchMaxLines)))
 	}
-	grow := int64(arenaCap) + int64(msgsCap-cap(b.msgs))*messageMemory
+	grow := int64(arenaCap) + int64(max(0, msgsCap-cap(b.msgs)))*messageMemory
 	if grow == 0 {
 		return true, nil
 	}
-	if len(b.msgs) > 0 {
+	if !empty {
 		if !b.mem.tryReserve(grow) {
 			return false, nil
 		}
@@ -117,10 +127,12 @@ func (b *batchBuilder) room(ctx context.Context, n, slots, hint int) (bool, erro
 			b.spent = append(b.spent, b.arena)
 		}
 		b.encoded += len(b.arena)
-		b.arena = getArena(arenaCap)
+		b.arena = arenas.get(arenaCap)
 	}
-	if msgsCap > cap(b.msgs) {
-		b.msgs = append(make([]Message, 0, msgsCap), b.msgs...)
+	if msgsCap > 0 {
+		grown := append(messageSlices.get(msgsCap), b.msgs...)
+		messageSlices.put(b.msgs)
+		b.msgs = grown
 	}
 	return true, nil
 }
@@ -136,16 +148,16 @@ func (b *batchBuilder) add(m Message, end int64) {
 // to the messages any more.
 func (b *batchBuilder) take() (msgs []Message, bytes int, release func()) {
 	msgs, bytes = b.msgs, b.bytes
-	arenas := append(b.spent, b.arena)
+	spent := append(b.spent, b.arena)
 	reserved, mem := b.reserved, b.mem
 	release = func() {
-		clear(msgs) // drop references into the arenas
-		for _, a := range arenas {
-			putArena(a)
+		messageSlices.put(msgs)
+		for _, a := range spent {
+			arenas.put(a)
 		}
 		mem.release(reserved)
 	}
-	*b = batchBuilder{mem: mem}
+	*b = batchBuilder{mem: mem, lastBytes: b.encoded + len(b.arena), lastMsgs: len(b.msgs)}
 	return msgs, bytes, release
 }
 
@@ -155,30 +167,49 @@ func (b *batchBuilder) discard() {
 	release()
 }
 
-// Arenas are pooled by size class (powers of two from minArena): once Kafka
-// acknowledged a batch nothing refers to its arena any more, and without
-// reuse the agent would allocate and collect its whole throughput.
-var arenaPools [bits.UintSize]sync.Pool
+// Arenas and message slices are pooled by size class: once Kafka
+// acknowledged a batch nothing refers to them any more, and without reuse the
+// agent would allocate and collect its whole throughput.
+var (
+	arenas        classPool[byte]
+	messageSlices = classPool[Message]{scrub: true}
+)
 
-// sizeClass is the power of two from minArena up that holds n bytes.
+// classPool pools slices by capacity, in powers of two from minClass.
+type classPool[T any] struct {
+	pools [bits.UintSize]sync.Pool
+	// scrub: T holds references, cleared before the slice is pooled.
+	scrub bool
+}
+
+// minClass is the smallest pooled capacity.
+const minClass = 64
+
+// sizeClass is the power of two from minClass up that holds n.
 func sizeClass(n int) int {
-	if n <= minArena {
-		return minArena
+	if n <= minClass {
+		return minClass
 	}
 	return 1 << bits.Len(uint(n-1))
 }
 
-func getArena(size int) []byte {
-	if p, ok := arenaPools[bits.Len(uint(size))].Get().(*[]byte); ok {
-		return (*p)[:0]
+// get returns an empty slice with capacity size, a size class.
+func (p *classPool[T]) get(size int) []T {
+	if s, ok := p.pools[bits.Len(uint(size))].Get().(*[]T); ok {
+		return (*s)[:0]
 	}
-	return make([]byte, 0, size)
+	return make([]T, 0, size)
 }
 
-func putArena(a []byte) {
-	if cap(a) < minArena || cap(a) != sizeClass(cap(a)) {
+// put pools s if its capacity is a size class. What s[:len(s)] refers to is
+// dropped first (the rest of it never held anything since it was cleared).
+func (p *classPool[T]) put(s []T) {
+	if c := cap(s); c < minClass || c != sizeClass(c) {
 		return
 	}
-	a = a[:0]
-	arenaPools[bits.Len(uint(cap(a)))].Put(&a)
+	if p.scrub {
+		clear(s)
+	}
+	s = s[:0]
+	p.pools[bits.Len(uint(cap(s)))].Put(&s)
 }

@@ -79,3 +79,48 @@ func writeSecret(t *testing.T, v string) string {
 	}
 	return p
 }
+
+// TestMissingTopicShowsInStatusUntilCreated: a collect entry names a topic
+// the broker does not have (and does not auto-create). The agent keeps
+// retrying, and the file's status carries the send error and since when,
+// with logagent_topic_send_failing at 1, until the topic exists; then the
+// lines arrive and the error clears.
+func TestMissingTopicShowsInStatusUntilCreated(t *testing.T) {
+	s := newStack(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.log")
+	ra := startAgent(t, s.agentConfig(t, t.TempDir()))
+	s.putConfig(t, configJSON(entry(a, "new_topic")))
+	want := appendLines(t, a, "waiting", 0, 20)
+	st := waitStatus(t, s, "the file's send error", func(st etcd.Status) bool {
+		return len(st.Files) == 1 && st.Files[0].SendError != "" && st.Files[0].SendErrorSince != nil
+	})
+	t.Logf("send error in the status: %q", st.Files[0].SendError)
+	if got := ra.metric(t, `logagent_topic_send_failing{topic="new_topic"}`); got != 1 {
+		t.Fatalf("logagent_topic_send_failing = %v, want 1", got)
+	}
+	s.kafka.CreateTopics(t, "new_topic")
+	testenv.Eventually(t, 30*time.Second, func() bool { return s.kafka.Count(t, "new_topic") >= 20 }, "the lines, once the topic exists")
+	requireAll(t, messagesIn(t, s.kafka, "new_topic"), want)
+	waitStatus(t, s, "the send error cleared", func(st etcd.Status) bool {
+		return len(st.Files) == 1 && st.Files[0].SendError == "" && st.Files[0].LagBytes == 0
+	})
+	if got := ra.metric(t, `logagent_topic_send_failing{topic="new_topic"}`); got != 0 {
+		t.Fatalf("logagent_topic_send_failing = %v after recovery, want 0", got)
+	}
+}
+
+// waitStatus waits until the agent's status key in etcd satisfies ok.
+func waitStatus(t *testing.T, s *stack, what string, ok func(etcd.Status) bool) etcd.Status {
+	t.Helper()
+	cli := s.etcd.Client(t)
+	var st etcd.Status
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, etcd.StatusKey("/logagent/", "e2e-host"))
+		st = etcd.Status{}
+		return err == nil && len(resp.Kvs) > 0 && json.Unmarshal(resp.Kvs[0].Value, &st) == nil && ok(st)
+	}, "%s", what)
+	return st
+}

@@ -11,6 +11,7 @@ type Metrics struct {
 	MessagesAcked      prometheus.Counter
 	MessagesRetried    prometheus.Counter
 	SendErrors         *prometheus.CounterVec // by kind: retryable | unhealable
+	TopicSendFailing   *prometheus.GaugeVec   // by topic
 	BytesInFlight      prometheus.Gauge
 	ReadBufferBytes    prometheus.Gauge
 	FilesOpen          prometheus.Gauge
@@ -46,6 +47,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		MessagesAcked:      counter("messages_acked_total", "Messages acknowledged by Kafka."),
 		MessagesRetried:    counter("messages_retried_total", "Messages re-sent after the producer returned an error."),
 		SendErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logagent", Name: "send_errors_total", Help: "Producer errors by kind; unhealable ones (authorization, message too large) need an operator."}, []string{"kind"}),
+		TopicSendFailing:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "topic_send_failing", Help: "1 while sends to the topic fail (unknown topic, authorization, too large, brokers unreachable), 0 once one succeeds; the error is in logctl status."}, []string{"topic"}),
 		BytesInFlight:      gauge("bytes_in_flight", "Memory of batches being encoded, or sent to Kafka and not yet acknowledged (capped by limits.max_bytes_in_flight)."),
 		ReadBufferBytes:    gauge("read_buffer_bytes", "Memory of the read buffers of files with bytes waiting in them (idle files give theirs back)."),
 		FilesOpen:          gauge("files_open", "Files currently open for reading."),
@@ -61,6 +63,6 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		ConfigRevision:     gauge("config_revision", "etcd revision of the collect config in use (0 for the cached one)."),
 		RegistrySaveErrors: counter("registry_save_errors_total", "Failed registry writes."),
 	}
-	r.MustRegister(m.SendErrors, m.FileLagBytes)
+	r.MustRegister(m.SendErrors, m.TopicSendFailing, m.FileLagBytes)
 	return m
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/etcd"
-	"github.com/logagent/logagent/internal/backoff"
 )
 
 // Shipper is the Sink that sends batches through one sarama AsyncProducer.
@@ -29,19 +28,26 @@ type Shipper struct {
 	producer sarama.AsyncProducer // set once before ready is closed
 	ready    chan struct{}
 
+	brokers []string
+	health  *topicHealth
+	// Messages Kafka returned wait here to be sent again: in retryQ once
+	// their backoff passed, in parked while the brokers are unreachable (a
+	// prober lets them go once one answers). retryMu guards the three.
 	retryMu   sync.Mutex
 	retryCond *sync.Cond
 	retryQ    []*sarama.ProducerMessage
+	parked    []*sarama.ProducerMessage
 	closed    bool
+	// down is set by a connection error and cleared when a broker answers
+	// the prober.
+	down atomic.Bool
 
 	outstanding atomic.Int64   // messages sent and not yet acknowledged
 	results     sync.WaitGroup // readSuccesses and readErrors
-	feeders     sync.WaitGroup // connect and resend: they write to Input()
+	feeders     sync.WaitGroup // connect, resend and probe: they write to Input() or retryQ
 	stop        chan struct{}
-	// Owned by readErrors: rate limits for its logs.
+	// lastLoud rate-limits readErrors' log of unhealable errors.
 	lastLoud time.Time
-	lastWarn time.Time
-	failures int
 }
 
 // messageState travels in ProducerMessage.Metadata.
@@ -102,6 +108,7 @@ func NewShipper(brokers []string, cfg *sarama.Config, m *Metrics, log *slog.Logg
 	cfg.Producer.Partitioner = sarama.NewHashPartitioner
 	s := &Shipper{
 		metrics: m, log: log, ready: make(chan struct{}), stop: make(chan struct{}),
+		brokers: brokers, health: newTopicHealth(log, m.TopicSendFailing),
 	}
 	s.retryCond = sync.NewCond(&s.retryMu)
 	s.feeders.Add(1)
@@ -120,8 +127,9 @@ func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
 			s.results.Add(2)
 			go s.readSuccesses()
 			go s.readErrors()
-			s.feeders.Add(1)
+			s.feeders.Add(2)
 			go s.resend()
+			go s.probe()
 			close(s.ready)
 			return
 		}
@@ -221,6 +229,7 @@ func (s *Shipper) readSuccesses() {
 	for msg := range s.producer.Successes() {
 		b := msg.Metadata.(*messageState).batch
 		s.outstanding.Add(-1)
+		s.health.ok(msg.Topic)
 		// Bookkeeping per batch, not per message: it is the hot path.
 		if b.remaining.Add(-1) == 0 {
 			s.finish(b)
@@ -228,87 +237,10 @@ func (s *Shipper) readSuccesses() {
 	}
 }
 
-// unhealable errors need an operator; they are still retried, loudly.
-func unhealable(err error) bool {
-	var cfgErr sarama.ConfigurationError // e.g. a message above Producer.MaxMessageBytes
-	if errors.As(err, &cfgErr) {
-		return true
-	}
-	for _, e := range []error{sarama.ErrMessageSizeTooLarge, sarama.ErrTopicAuthorizationFailed,
-		sarama.ErrClusterAuthorizationFailed, sarama.ErrInvalidTopic} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Shipper) readErrors() {
-	defer s.results.Done()
-	for perr := range s.producer.Errors() {
-		st := perr.Msg.Metadata.(*messageState)
-		st.attempts++
-		kind := "retryable"
-		if unhealable(perr.Err) {
-			kind = "unhealable"
-			if time.Since(s.lastLoud) > 10*time.Second {
-				s.lastLoud = time.Now()
-				s.log.Error("Kafka refuses a message and will keep refusing it until an operator acts; retrying",
-					"topic", perr.Msg.Topic, "error", perr.Err)
-			}
-		} else {
-			s.failures++
-			if time.Since(s.lastWarn) > 10*time.Second {
-				s.log.Warn("Kafka sends failing; retrying with backoff", "topic", perr.Msg.Topic,
-					"failures_since_last_warning", s.failures, "error", perr.Err)
-				s.lastWarn, s.failures = time.Now(), 0
-			}
-		}
-		s.metrics.SendErrors.WithLabelValues(kind).Inc()
-		msg := perr.Msg
-		time.AfterFunc(retryBackoff(st.attempts), func() { s.enqueueRetry(msg) })
-	}
-}
-
-// retryBackoff is exponential from 100 ms to 5 s, jittered. The cap is low
-// because the in-flight limit, not the backoff, is what protects the agent;
-// a short cap means a returning broker is used within seconds.
-func retryBackoff(attempt int) time.Duration {
-	return backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
-}
-
-func (s *Shipper) enqueueRetry(msg *sarama.ProducerMessage) {
-	s.retryMu.Lock()
-	s.retryQ = append(s.retryQ, msg)
-	s.retryMu.Unlock()
-	s.retryCond.Signal()
-}
-
-// resend feeds failed messages back to the producer. It is separate from
-// readErrors so that draining Errors() never waits on a full Input().
-func (s *Shipper) resend() {
-	defer s.feeders.Done()
-	for {
-		s.retryMu.Lock()
-		for len(s.retryQ) == 0 && !s.closed {
-			s.retryCond.Wait()
-		}
-		if s.closed {
-			s.retryMu.Unlock()
-			return
-		}
-		msg := s.retryQ[0]
-		s.retryQ[0] = nil
-		s.retryQ = s.retryQ[1:]
-		s.retryMu.Unlock()
-		// sarama resets a message's retry state when it is sent again.
-		select {
-		case s.producer.Input() <- msg:
-			s.metrics.MessagesRetried.Inc()
-		case <-s.stop:
-			return
-		}
-	}
+// TopicError returns the Kafka error that sends to topic fail with now, and
+// since when; ok is false while they work.
+func (s *Shipper) TopicError(topic string) (err error, since time.Time, ok bool) {
+	return s.health.current(topic)
 }
 
 // Close waits until ctx's deadline for every message sent so far to be

@@ -193,7 +193,20 @@ func (k *Kafka) start(ports []int) error {
 // ensureTopics creates the configured topics, accepting ones that already
 // exist (after a restart from a data dir).
 func (k *Kafka) ensureTopics() error {
-	if len(k.cfg.topics) == 0 {
+	return k.createTopics(k.cfg.topics)
+}
+
+// CreateTopics creates topics while the broker runs (one a test had missing
+// until now).
+func (k *Kafka) CreateTopics(t testing.TB, names ...string) {
+	t.Helper()
+	if err := k.createTopics(names); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (k *Kafka) createTopics(names []string) error {
+	if len(names) == 0 {
 		return nil
 	}
 	cl, err := k.adminClient()
@@ -205,7 +218,7 @@ func (k *Kafka) ensureTopics() error {
 
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = int32(kafkaOpTimeout / time.Millisecond)
-	for _, name := range k.cfg.topics {
+	for _, name := range names {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic = name
 		rt.NumPartitions = k.cfg.partitions
