@@ -70,8 +70,8 @@ const exampleShape = `must be a JSON array of entries like [{"path":"/var/log/ng
 // Entry is one object of the JSON array at <prefix><host>/collect_config:
 // which files to read and where to send their lines.
 type Entry struct {
-	// Path is an absolute file path; it may be a glob (filepath.Match syntax,
-	// no "**").
+	// Path is an absolute, clean file path (no "..", "//", "/./" or
+	// trailing "/"); it may be a glob (filepath.Match syntax, no "**").
 	Path string `json:"path"`
 	// Topic is the Kafka topic the lines go to.
 	Topic string `json:"topic"`
@@ -395,7 +395,9 @@ func (e *Entry) validate() []string {
 	case !filepath.IsAbs(e.Path):
 		bad("path", "%q must be absolute", e.Path)
 	default:
-		if err := checkGlob(e.Path); err != nil {
+		if err := checkClean(e.Path); err != nil {
+			bad("path", "%v", err)
+		} else if err := checkGlob(e.Path); err != nil {
 			bad("path", "%v", err)
 		}
 	}
@@ -405,9 +407,7 @@ func (e *Entry) validate() []string {
 	}
 
 	for i, pat := range e.Exclude {
-		if pat == "" {
-			bad(fmt.Sprintf("exclude[%d]", i), "must not be empty")
-		} else if err := checkGlob(pat); err != nil {
+		if err := checkExclude(pat); err != nil {
 			bad(fmt.Sprintf("exclude[%d]", i), "%v", err)
 		}
 	}
@@ -441,6 +441,41 @@ func oneOf(v, def string, allowed []string, field string, bad func(string, strin
 		bad(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
 	return v
+}
+
+// checkClean refuses a path that filepath.Clean would change. Paths are
+// shipped, shown and matched as written, so "/var/log/../../etc/passwd"
+// would read /etc/passwd under a name that hides it, and a site's
+// files.allowed_paths could not judge it; "//", "/./" and a trailing "/"
+// would give one file two names.
+func checkClean(p string) error {
+	clean := filepath.Clean(p)
+	switch {
+	case clean == p:
+		return nil
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return fmt.Errorf("%q has \"..\" segments; write the path they lead to: %q", p, clean)
+	default:
+		return fmt.Errorf("%q is not a clean path; write it as %q", p, clean)
+	}
+}
+
+// checkExclude checks one exclude pattern. One with a "/" is matched
+// against whole (absolute, clean) paths, so it must be one too, or it
+// would never match.
+func checkExclude(pat string) error {
+	switch {
+	case pat == "":
+		return errors.New("must not be empty")
+	case !strings.Contains(pat, "/"):
+	case !filepath.IsAbs(pat):
+		return fmt.Errorf("%q has a \"/\" but is not absolute: it is matched against whole paths (a pattern without \"/\" matches base names)", pat)
+	default:
+		if err := checkClean(pat); err != nil {
+			return err
+		}
+	}
+	return checkGlob(pat)
 }
 
 // checkGlob reports a malformed filepath.Match pattern. filepath.Match only

@@ -94,6 +94,16 @@ func TestCollectAddGetRemove(t *testing.T) {
 	if r := l.run("collect", "add", "--host", "web1", "--path", "relative.log", "--topic", "web_log"); r.code != 1 || !strings.Contains(r.stderr, "path") {
 		t.Fatalf("relative path: %+v", r)
 	}
+	// A path that climbs out of its directory is refused with the clean
+	// form it means, and nothing is written.
+	_, rev := stored(t, cli, "web1")
+	r = l.run("collect", "add", "--host", "web1", "--path", "/x/logs/../../../etc/passwd", "--topic", "web_log")
+	if r.code != 1 || !strings.Contains(r.stderr, `has ".." segments; write the path they lead to: "/etc/passwd"`) {
+		t.Fatalf("path with ..: %+v", r)
+	}
+	if _, now := stored(t, cli, "web1"); now != rev {
+		t.Fatal("a path with .. was written")
+	}
 
 	r = l.run("collect", "rm", "--host", "web1", "--path", "/var/log/nginx/access.log").must(t)
 	if !strings.Contains(r.stdout, `-    "path": "/var/log/nginx/access.log",`) {
