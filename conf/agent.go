@@ -159,6 +159,11 @@ func (a *Agent) validate() error {
 	return nil
 }
 
+// Secrets lists the agent's credentials with their fields.
+func (a *Agent) Secrets() []NamedSecret {
+	return []NamedSecret{{"kafka.sasl.password", a.Kafka.SASL.Password}, {"etcd.password", a.Etcd.Password}}
+}
+
 // ValidateHostID rejects host ids that would break the etcd key layout.
 func ValidateHostID(h string) error {
 	if h == "" {
