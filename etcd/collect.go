@@ -199,6 +199,16 @@ func (e Entry) Matches(path string) bool {
 	return !e.Excluded(path)
 }
 
+// Topics lists the distinct topics of entries, sorted.
+func Topics(entries []Entry) []string {
+	topics := make([]string, 0, len(entries))
+	for _, e := range entries {
+		topics = append(topics, e.Topic)
+	}
+	slices.Sort(topics)
+	return slices.Compact(topics)
+}
+
 // IsGlob reports whether Path contains glob metacharacters.
 func (e Entry) IsGlob() bool { return HasGlobMeta(e.Path) }
 

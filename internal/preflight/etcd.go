@@ -41,7 +41,7 @@ func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, kn
 		r.fail("collect config", fmt.Errorf("%s revision %d is rejected, the agent keeps its last good config: %w", key, kv.ModRevision, err))
 		return nil, false
 	}
-	topics = topicsOf(entries)
+	topics = etcd.Topics(entries)
 	r.ok("etcd", "%s: read %s (revision %d): entries %d, topics %v", where, key, kv.ModRevision, len(entries), topics)
 	return topics, true
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/etcd"
 )
 
 // serviceTimeout bounds the checks of one service, so an address that
@@ -125,14 +124,4 @@ func unjoin(err error) []error {
 // oneLine keeps an error on its line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// topicsOf lists the distinct topics of a collect config, sorted.
-func topicsOf(entries []etcd.Entry) []string {
-	var topics []string
-	for _, e := range entries {
-		topics = append(topics, e.Topic)
-	}
-	slices.Sort(topics)
-	return slices.Compact(topics)
 }
