@@ -12,7 +12,6 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -407,7 +406,7 @@ func (e *Entry) validate() []string {
 	default:
 		if err := checkClean(e.Path); err != nil {
 			bad("path", "%v", err)
-		} else if err := checkGlob(e.Path); err != nil {
+		} else if err := conf.ValidateGlob(e.Path); err != nil {
 			bad("path", "%v", err)
 		}
 	}
@@ -485,49 +484,7 @@ func checkExclude(pat string) error {
 			return err
 		}
 	}
-	return checkGlob(pat)
-}
-
-// checkGlob reports a malformed filepath.Match pattern. filepath.Match only
-// validates the chunks it gets to before the match fails, so the pattern is
-// split at its stars the way filepath.Match does and each chunk is checked.
-func checkGlob(pattern string) error {
-	if strings.Contains(pattern, "**") {
-		return fmt.Errorf("%q: \"**\" is not supported (filepath.Match has no recursive glob)", pattern)
-	}
-	rest := pattern
-	for rest != "" {
-		var chunk string
-		chunk, rest = nextGlobChunk(rest)
-		if _, err := filepath.Match(chunk, ""); err != nil {
-			return fmt.Errorf("%q is not a valid glob: %w", pattern, err)
-		}
-	}
-	return nil
-}
-
-// nextGlobChunk strips leading stars and returns the text up to the next star
-// that is neither escaped nor inside a character class.
-func nextGlobChunk(p string) (chunk, rest string) {
-	p = strings.TrimLeft(p, "*")
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			if runtime.GOOS != "windows" && i+1 < len(p) {
-				i++
-			}
-		case '[':
-			inClass = true
-		case ']':
-			inClass = false
-		case '*':
-			if !inClass {
-				return p[:i], p[i:]
-			}
-		}
-	}
-	return p, ""
+	return conf.ValidateGlob(pat)
 }
 
 // describeJSONError turns a decode error of the top-level array into a message

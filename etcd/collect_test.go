@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -201,29 +200,6 @@ func TestConfigErrorListsProblems(t *testing.T) {
 	}
 	if got, want := err.Error(), strings.Join(ce.Problems, "; "); got != want {
 		t.Errorf("Error() = %q, want problems joined: %q", got, want)
-	}
-}
-
-func TestCheckGlobAgreesWithFilepathMatch(t *testing.T) {
-	// Patterns checkGlob accepts must never make filepath.Match fail, and
-	// the ones it rejects must be ones filepath.Match rejects on some name.
-	valid := []string{"/a", "/a/*", "/a/*.log", "/a/[abc]", "/a/[^a-c]x", `/a/\[`, "/a/?", "/*/*/x", "/a/[*]*", `/a/[\]]`}
-	invalid := []string{"/a/[", "/a/[]", "/a/[a-]", `/a/\`, "/*/x[", "/*/[-a]", "/a*/b*/[z"}
-	names := []string{"", "/a", "/a/b", "/a/x.log", "/ab/bc/zz", "/a/[", "/a/]"}
-	for _, p := range valid {
-		if err := checkGlob(p); err != nil {
-			t.Errorf("checkGlob(%q) = %v, want nil", p, err)
-		}
-		for _, n := range names {
-			if _, err := filepath.Match(p, n); err != nil {
-				t.Errorf("filepath.Match(%q, %q) = %v though checkGlob accepted it", p, n, err)
-			}
-		}
-	}
-	for _, p := range invalid {
-		if err := checkGlob(p); err == nil {
-			t.Errorf("checkGlob(%q) = nil, want an error", p)
-		}
 	}
 }
 
