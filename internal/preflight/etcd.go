@@ -43,7 +43,22 @@ func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, kn
 	}
 	topics = etcd.Topics(entries)
 	r.ok("etcd", "%s: read %s (revision %d): entries %d, topics %v", where, key, kv.ModRevision, len(entries), topics)
+	if outside := disallowed(entries, cfg.Files); len(outside) > 0 {
+		r.warn("collect config", "%s names files outside files.allowed_paths, which the agent does not read: %s", key, strings.Join(outside, ", "))
+	}
 	return topics, true
+}
+
+// disallowed lists the entries' file paths that files.allowed_paths
+// refuses. A glob's files are known only when the agent expands it.
+func disallowed(entries []etcd.Entry, f conf.Files) []string {
+	var out []string
+	for _, e := range entries {
+		if !e.IsGlob() && !f.Allows(e.Path) {
+			out = append(out, e.Path)
+		}
+	}
+	return out
 }
 
 // describeEtcd names the endpoints and how the agent authenticates.

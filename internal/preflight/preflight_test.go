@@ -155,6 +155,7 @@ func TestAgentConnectSucceeds(t *testing.T) {
 		t.Fatalf("check failed:\n%s", c.out)
 	}
 	c.line(t, "secrets ok: kafka.sasl.password (file:")
+	c.lacks(t, "collect config")
 	if l := c.line(t, "etcd ok:"); !strings.Contains(l, "(user web1): read /logagent/web1/collect_config (revision") || !strings.Contains(l, "entries 2, topics [web_log]") {
 		t.Errorf("etcd line: %s", l)
 	}
@@ -233,6 +234,18 @@ func TestAgentConnectMissingTopicWarns(t *testing.T) {
 	}
 	if n := s.kafka.Count(t, "web_log"); n != 0 {
 		t.Errorf("the check wrote %d records", n)
+	}
+}
+
+func TestAgentConnectWarnsAboutDisallowedFiles(t *testing.T) {
+	s := newAgentStack(t)
+	s.putConfig(t, `[{"path":"/var/log/a.log","topic":"web_log"},{"path":"/etc/shadow","topic":"web_log"},{"path":"/etc/*.conf","topic":"web_log"}]`)
+	c := checkAgent(t, s.config(t, etcdPassword, kafkaPassword, "")+"files:\n  allowed_paths: [\"/var/log/**\"]\n", true)
+	if !c.passed {
+		t.Fatalf("check failed:\n%s", c.out)
+	}
+	if l := c.line(t, "collect config WARNING:"); !strings.HasSuffix(l, "outside files.allowed_paths, which the agent does not read: /etc/shadow") {
+		t.Errorf("collect config line: %s", l)
 	}
 }
 
