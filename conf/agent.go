@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -68,6 +70,73 @@ type Files struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// ShutdownTimeout bounds the wait for in-flight acks on SIGTERM; default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// AllowedPaths, when set, are the only files a collect entry may make
+	// the agent read: the site's own limit on what anyone who can write
+	// the host's collect_config can have shipped. Each is an absolute,
+	// clean glob (filepath.Match: "*" stays within one path element), or a
+	// directory followed by "/**" for everything below it, at any depth.
+	// Empty (the default) allows every path. See Allows.
+	AllowedPaths []string `yaml:"allowed_paths"`
+}
+
+// Allows reports whether files.allowed_paths lets the agent read path, an
+// absolute, clean path: it matches one of the globs or lies below one of
+// the "dir/**" directories. An empty list allows every path. Give it the
+// path with its symbolic links resolved (filepath.EvalSymlinks), or a link
+// in an allowed directory leads anywhere.
+func (f Files) Allows(path string) bool {
+	if len(f.AllowedPaths) == 0 {
+		return true
+	}
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+		return false
+	}
+	for _, pat := range f.AllowedPaths {
+		if dir, ok := strings.CutSuffix(pat, "/**"); ok {
+			if below(dir, path) {
+				return true
+			}
+		} else if ok, _ := filepath.Match(pat, path); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// below reports whether path lies below a directory matching the glob
+// dir: its leading elements, as many as dir has, match dir.
+func below(dir, path string) bool {
+	n := strings.Count(dir, "/")
+	cut := 0
+	for range n {
+		i := strings.IndexByte(path[cut+1:], '/')
+		if i < 0 {
+			return false
+		}
+		cut += 1 + i
+	}
+	ok, _ := filepath.Match(dir, path[:cut])
+	return ok
+}
+
+func (f Files) validateAllowedPaths() error {
+	for i, pat := range f.AllowedPaths {
+		if pat == "/**" {
+			continue
+		}
+		glob, _ := strings.CutSuffix(pat, "/**")
+		field := fmt.Sprintf("files.allowed_paths[%d]", i)
+		switch {
+		case !filepath.IsAbs(glob):
+			return fmt.Errorf("%s: %q must be absolute", field, pat)
+		case filepath.Clean(glob) != glob:
+			return fmt.Errorf("%s: %q is not a clean path; write it as %q", field, pat, filepath.Clean(glob)+strings.TrimPrefix(pat, glob))
+		}
+		if err := ValidateGlob(glob); err != nil {
+			return fmt.Errorf("%s: %w (\"**\" only as a final \"/**\")", field, err)
+		}
+	}
+	return nil
 }
 
 // LoadAgent reads, defaults and validates an agent config file.
@@ -156,7 +225,12 @@ func (a *Agent) validate() error {
 	if f.MaxOpenFiles < 1 {
 		return fmt.Errorf("files.max_open_files: must be at least 1")
 	}
-	return nil
+	return f.validateAllowedPaths()
+}
+
+// Secrets lists the agent's credentials with their fields.
+func (a *Agent) Secrets() []NamedSecret {
+	return []NamedSecret{{"kafka.sasl.password", a.Kafka.SASL.Password}, {"etcd.password", a.Etcd.Password}}
 }
 
 // ValidateHostID rejects host ids that would break the etcd key layout.

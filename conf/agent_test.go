@@ -105,3 +105,55 @@ func TestByteSize(t *testing.T) {
 		t.Error("negative size accepted")
 	}
 }
+
+func TestAllowedPaths(t *testing.T) {
+	f := Files{AllowedPaths: []string{"/var/log/nginx/*.log", "/srv/app/**", "/home/*/logs/**", `/opt/x\*y.log`}}
+	for path, want := range map[string]bool{
+		"/var/log/nginx/access.log":     true,
+		"/var/log/nginx/old/access.log": false, // "*" stays in one element
+		"/var/log/nginx/access.log.1":   false,
+		"/srv/app/a.log":                true,
+		"/srv/app/2026/11/a.log":        true,
+		"/srv/app":                      false, // the directory itself is no file below it
+		"/srv/application/a.log":        false,
+		"/home/ann/logs/x/y.log":        true,
+		"/home/ann/other/y.log":         false,
+		"/opt/x*y.log":                  true,
+		"/opt/xzy.log":                  false,
+		"/etc/passwd":                   false,
+		"/srv/app/../../etc/passwd":     false, // not clean: never allowed
+		"srv/app/a.log":                 false,
+	} {
+		if got := f.Allows(path); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", path, got, want)
+		}
+	}
+	if !(Files{}).Allows("/etc/passwd") {
+		t.Error("an empty list must allow every path")
+	}
+	if all := (Files{AllowedPaths: []string{"/**"}}); !all.Allows("/etc/passwd") || all.Allows("relative") {
+		t.Error(`"/**" must allow every absolute path`)
+	}
+}
+
+func TestAllowedPathsValidated(t *testing.T) {
+	load := func(list string) error {
+		_, err := LoadAgent(writeConfig(t, "kafka:\n  brokers: [\"k:1\"]\nfiles:\n  allowed_paths: "+list+"\n"))
+		return err
+	}
+	if err := load(`["/var/log/**", "/srv/*/logs/*.log", "/**"]`); err != nil {
+		t.Fatalf("valid list: %v", err)
+	}
+	for list, want := range map[string]string{
+		`["/var/log/**", "/var/log/[x"]`: `files.allowed_paths[1]: "/var/log/[x" is not a valid glob`,
+		`["/var/**/x.log"]`:              `files.allowed_paths[0]: "/var/**/x.log": "**" is not supported`,
+		`["var/log/*.log"]`:              `files.allowed_paths[0]: "var/log/*.log" must be absolute`,
+		`[""]`:                           `files.allowed_paths[0]: "" must be absolute`,
+		`["/var/log/../etc/**"]`:         `files.allowed_paths[0]: "/var/log/../etc/**" is not a clean path; write it as "/var/etc/**"`,
+		`["/var/log/"]`:                  `write it as "/var/log"`,
+	} {
+		if err := load(list); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("allowed_paths %s: %v, want %q", list, err, want)
+		}
+	}
+}

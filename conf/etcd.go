@@ -38,6 +38,13 @@ func (e *Etcd) SetDefaults() {
 }
 
 func (e *Etcd) validate() error {
+	for _, ep := range e.Endpoints {
+		if strings.Contains(ep, "@") {
+			// etcd takes no credentials from an endpoint, and they would
+			// be printed wherever the endpoint is.
+			return fmt.Errorf("etcd.endpoints: %q carries credentials; use etcd.username and password", RedactURL(ep))
+		}
+	}
 	if !strings.HasPrefix(e.Prefix, "/") {
 		return fmt.Errorf("etcd.prefix: %q must start with /", e.Prefix)
 	}

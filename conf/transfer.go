@@ -244,6 +244,12 @@ func (e *Elasticsearch) validate() error {
 	return e.TLS.validate("elasticsearch.tls")
 }
 
+// Secrets lists the transfer's credentials with their fields.
+func (t *Transfer) Secrets() []NamedSecret {
+	es := t.Elasticsearch
+	return []NamedSecret{{"kafka.sasl.password", t.Kafka.SASL.Password}, {"elasticsearch.password", es.Password}, {"elasticsearch.api_key", es.APIKey}}
+}
+
 // IndexName expands the index pattern for one topic and date (YYYY.MM.DD).
 func (t *Transfer) IndexName(topic, date string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(t.Index, "{topic}", topic), "{date}", date)

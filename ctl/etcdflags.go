@@ -67,7 +67,7 @@ func (f *EtcdFlags) Config() conf.Etcd {
 func (f *EtcdFlags) Connect() (*clientv3.Client, error) {
 	cli, err := etcd.NewClient(f.Config())
 	if err != nil {
-		return nil, fmt.Errorf("etcd %s: %w", f.endpoints, err)
+		return nil, fmt.Errorf("etcd %s: %w", strings.Join(conf.RedactURLs(SplitList(f.endpoints)), ","), err)
 	}
 	return cli, nil
 }

@@ -20,14 +20,29 @@ import (
 // than the status lease) and the collect config stored for it.
 type HostStatus struct {
 	Host string `json:"host"`
-	// State sums it up: ok, no-status, config-pending (the agent has not
-	// applied the newest config yet), config-rejected, file-errors.
+	// State names the most urgent of the host's problems: no-status,
+	// send-errors (Kafka refuses a topic's lines: nothing of those files
+	// ships), config-rejected, config-pending (the agent has not applied
+	// the newest config yet), file-errors; else ok.
 	State string `json:"state"`
 	// HeartbeatAge is how long ago the agent last wrote its status, seconds.
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 	// ConfigRevision is the stored config's mod revision (0: none).
 	ConfigRevision int64        `json:"config_revision"`
 	Status         *etcd.Status `json:"status,omitempty"`
+	// SendErrors are the files whose topic Kafka keeps refusing, with how
+	// long it has.
+	SendErrors []SendError `json:"send_errors,omitempty"`
+}
+
+// SendError is a file whose lines Kafka keeps refusing.
+type SendError struct {
+	Path  string `json:"path"`
+	Topic string `json:"topic"`
+	Error string `json:"error"`
+	// Age is how long sends have failed, seconds (0 when the agent did not
+	// say since when).
+	Age float64 `json:"age_seconds"`
 }
 
 // Statuses reads every host's status and config under prefix, or only
@@ -67,10 +82,11 @@ func Statuses(ctx context.Context, cli *clientv3.Client, prefix, host string, no
 	}
 	out := make([]HostStatus, 0, len(byHost))
 	for _, hs := range byHost {
-		hs.State = hs.state()
 		if hs.Status != nil {
 			hs.HeartbeatAge = now.Sub(hs.Status.UpdatedAt).Round(time.Second).Seconds()
+			hs.SendErrors = sendErrors(hs.Status.Files, now)
 		}
+		hs.State = hs.state()
 		out = append(out, *hs)
 	}
 	slices.SortFunc(out, func(a, b HostStatus) int { return strings.Compare(a.Host, b.Host) })
@@ -82,6 +98,8 @@ func (hs *HostStatus) state() string {
 	switch {
 	case st == nil:
 		return "no-status"
+	case len(hs.SendErrors) > 0:
+		return "send-errors"
 	case st.Config.RejectedRevision >= hs.ConfigRevision && hs.ConfigRevision > st.Config.AppliedRevision:
 		return "config-rejected"
 	case hs.ConfigRevision != st.Config.AppliedRevision:
@@ -90,6 +108,21 @@ func (hs *HostStatus) state() string {
 		return "file-errors"
 	}
 	return "ok"
+}
+
+func sendErrors(files []etcd.FileStatus, now time.Time) []SendError {
+	var out []SendError
+	for _, f := range files {
+		if f.SendError == "" {
+			continue
+		}
+		e := SendError{Path: f.Path, Topic: f.Topic, Error: f.SendError}
+		if f.SendErrorSince != nil {
+			e.Age = now.Sub(*f.SendErrorSince).Round(time.Second).Seconds()
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // WriteStatusJSON writes statuses as one indented JSON array.
@@ -128,11 +161,32 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 			continue
 		}
 		fmt.Fprintln(tw, "\tPATH\tTOPIC\tOFFSET\tSIZE\tLAG\tERROR")
+		sendErrs := map[string]SendError{}
+		for _, e := range hs.SendErrors {
+			sendErrs[e.Path] = e
+		}
 		for _, f := range st.Files {
-			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%s\n", f.Path, f.Topic, f.Offset, f.Size, f.LagBytes, oneLine(f.LastError, 80))
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%s\n", f.Path, f.Topic, f.Offset, f.Size, f.LagBytes, fileErrors(f, sendErrs))
 		}
 	}
 	return tw.Flush()
+}
+
+// fileErrors is a file's ERROR cell: its send error with its age, then its
+// own error.
+func fileErrors(f etcd.FileStatus, sendErrs map[string]SendError) string {
+	var parts []string
+	if e, ok := sendErrs[f.Path]; ok {
+		age := ""
+		if e.Age > 0 {
+			age = fmt.Sprintf(" (for %s)", time.Duration(e.Age)*time.Second)
+		}
+		parts = append(parts, "kafka: "+oneLine(e.Error, 100)+age)
+	}
+	if f.LastError != "" {
+		parts = append(parts, oneLine(f.LastError, 80))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // oneLine keeps a message on one table row.

@@ -50,6 +50,18 @@ func TestStatuses(t *testing.T) {
 	web5Rev := put(etcd.CollectKey("/logagent/", "web5"), cfg)
 	putStatus(etcd.Status{Host: "web5", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: web5Rev},
 		Files: []etcd.FileStatus{{Path: "/var/log/secret.log", LastError: "open /var/log/secret.log: permission denied"}}})
+	// Kafka refuses web6's topic: that outranks a file error and a
+	// rejected config, which still ship.
+	web6Rev := put(etcd.CollectKey("/logagent/", "web6"), cfg)
+	web6Bad := put(etcd.CollectKey("/logagent/", "web6"), `[{"path":"x"}]`)
+	failingSince := now.Add(-90 * time.Second)
+	putStatus(etcd.Status{Host: "web6", UpdatedAt: now,
+		Config: etcd.ConfigStatus{AppliedRevision: web6Rev, RejectedRevision: web6Bad, RejectReason: "entry 0: path must be absolute"},
+		Files: []etcd.FileStatus{
+			{Path: "/var/log/app1.log", Topic: "app_log", LagBytes: 4000, SendError: "kafka server: Request was for a topic or partition that does not exist on this broker", SendErrorSince: &failingSince},
+			{Path: "/var/log/app2.log", Topic: "app_log", LastError: "open /var/log/app2.log: permission denied"},
+			{Path: "/var/log/a.log", Topic: "web_log"},
+		}})
 	put("/logagent/web1/other", "ignored")
 	put("/elsewhere/web9/status", "{}")
 
@@ -61,7 +73,7 @@ func TestStatuses(t *testing.T) {
 	for _, hs := range all {
 		states[hs.Host] = hs.State
 	}
-	want := map[string]string{"web1": "ok", "web2": "config-rejected", "web3": "no-status", "web4": "config-pending", "web5": "file-errors"}
+	want := map[string]string{"web1": "ok", "web2": "config-rejected", "web3": "no-status", "web4": "config-pending", "web5": "file-errors", "web6": "send-errors"}
 	if len(states) != len(want) {
 		t.Fatalf("hosts %v, want %v", states, want)
 	}
@@ -82,6 +94,17 @@ func TestStatuses(t *testing.T) {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
+	}
+
+	if !strings.Contains(table.String(), "kafka: kafka server: Request was for a topic or partition that does not exist on this broker (for 1m30s)") {
+		t.Errorf("table lacks web6's send error and its age:\n%s", table.String())
+	}
+	if web6 := all[5]; len(web6.SendErrors) != 1 || web6.SendErrors[0] != (SendError{Path: "/var/log/app1.log", Topic: "app_log",
+		Error: "kafka server: Request was for a topic or partition that does not exist on this broker", Age: 90}) {
+		t.Errorf("web6 send errors: %+v", web6.SendErrors)
+	}
+	if len(all[4].SendErrors) != 0 {
+		t.Errorf("web5 has send errors: %+v", all[4].SendErrors)
 	}
 
 	one, err := Statuses(ctx, cli, "/logagent/", "web1", now)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -70,8 +69,8 @@ const exampleShape = `must be a JSON array of entries like [{"path":"/var/log/ng
 // Entry is one object of the JSON array at <prefix><host>/collect_config:
 // which files to read and where to send their lines.
 type Entry struct {
-	// Path is an absolute file path; it may be a glob (filepath.Match syntax,
-	// no "**").
+	// Path is an absolute, clean file path (no "..", "//", "/./" or
+	// trailing "/"); it may be a glob (filepath.Match syntax, no "**").
 	Path string `json:"path"`
 	// Topic is the Kafka topic the lines go to.
 	Topic string `json:"topic"`
@@ -197,6 +196,16 @@ func (e Entry) Matches(path string) bool {
 		return false
 	}
 	return !e.Excluded(path)
+}
+
+// Topics lists the distinct topics of entries, sorted.
+func Topics(entries []Entry) []string {
+	topics := make([]string, 0, len(entries))
+	for _, e := range entries {
+		topics = append(topics, e.Topic)
+	}
+	slices.Sort(topics)
+	return slices.Compact(topics)
 }
 
 // IsGlob reports whether Path contains glob metacharacters.
@@ -395,7 +404,9 @@ func (e *Entry) validate() []string {
 	case !filepath.IsAbs(e.Path):
 		bad("path", "%q must be absolute", e.Path)
 	default:
-		if err := checkGlob(e.Path); err != nil {
+		if err := checkClean(e.Path); err != nil {
+			bad("path", "%v", err)
+		} else if err := conf.ValidateGlob(e.Path); err != nil {
 			bad("path", "%v", err)
 		}
 	}
@@ -405,9 +416,7 @@ func (e *Entry) validate() []string {
 	}
 
 	for i, pat := range e.Exclude {
-		if pat == "" {
-			bad(fmt.Sprintf("exclude[%d]", i), "must not be empty")
-		} else if err := checkGlob(pat); err != nil {
+		if err := checkExclude(pat); err != nil {
 			bad(fmt.Sprintf("exclude[%d]", i), "%v", err)
 		}
 	}
@@ -443,46 +452,39 @@ func oneOf(v, def string, allowed []string, field string, bad func(string, strin
 	return v
 }
 
-// checkGlob reports a malformed filepath.Match pattern. filepath.Match only
-// validates the chunks it gets to before the match fails, so the pattern is
-// split at its stars the way filepath.Match does and each chunk is checked.
-func checkGlob(pattern string) error {
-	if strings.Contains(pattern, "**") {
-		return fmt.Errorf("%q: \"**\" is not supported (filepath.Match has no recursive glob)", pattern)
+// checkClean refuses a path that filepath.Clean would change. Paths are
+// shipped, shown and matched as written, so "/var/log/../../etc/passwd"
+// would read /etc/passwd under a name that hides it, and a site's
+// files.allowed_paths could not judge it; "//", "/./" and a trailing "/"
+// would give one file two names.
+func checkClean(p string) error {
+	clean := filepath.Clean(p)
+	switch {
+	case clean == p:
+		return nil
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return fmt.Errorf("%q has \"..\" segments; write the path they lead to: %q", p, clean)
+	default:
+		return fmt.Errorf("%q is not a clean path; write it as %q", p, clean)
 	}
-	rest := pattern
-	for rest != "" {
-		var chunk string
-		chunk, rest = nextGlobChunk(rest)
-		if _, err := filepath.Match(chunk, ""); err != nil {
-			return fmt.Errorf("%q is not a valid glob: %w", pattern, err)
-		}
-	}
-	return nil
 }
 
-// nextGlobChunk strips leading stars and returns the text up to the next star
-// that is neither escaped nor inside a character class.
-func nextGlobChunk(p string) (chunk, rest string) {
-	p = strings.TrimLeft(p, "*")
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			if runtime.GOOS != "windows" && i+1 < len(p) {
-				i++
-			}
-		case '[':
-			inClass = true
-		case ']':
-			inClass = false
-		case '*':
-			if !inClass {
-				return p[:i], p[i:]
-			}
+// checkExclude checks one exclude pattern. One with a "/" is matched
+// against whole (absolute, clean) paths, so it must be one too, or it
+// would never match.
+func checkExclude(pat string) error {
+	switch {
+	case pat == "":
+		return errors.New("must not be empty")
+	case !strings.Contains(pat, "/"):
+	case !filepath.IsAbs(pat):
+		return fmt.Errorf("%q has a \"/\" but is not absolute: it is matched against whole paths (a pattern without \"/\" matches base names)", pat)
+	default:
+		if err := checkClean(pat); err != nil {
+			return err
 		}
 	}
-	return p, ""
+	return conf.ValidateGlob(pat)
 }
 
 // describeJSONError turns a decode error of the top-level array into a message

@@ -245,7 +245,7 @@ func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 	if err != nil {
 		return err
 	}
-	name := "logtransfer-" + topic
+	name := templateName(topic)
 	if _, err := e.client.IndexPutIndexTemplate(name).BodyString(body).Do(ctx); err != nil {
 		return fmt.Errorf("put index template %s for %s: %w", name, pattern, err)
 	}

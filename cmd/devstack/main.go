@@ -287,6 +287,11 @@ func startKfake(cfg config) (*kfake.Cluster, error) {
 		// Allows consumer groups with a 2 s session, so a killed consumer's
 		// partitions move in ~2 s instead of kfake's 6 s minimum.
 		kfake.GroupMinSessionTimeout(time.Second),
+		// A topic first named in a collect config is created on first use,
+		// as a default Apache Kafka does (auto.create.topics.enable), so
+		// the demo's live-change step works for a new topic. Unlike the
+		// demo's own topics, such a topic loses its data on a kill -9.
+		kfake.AllowAutoTopicCreation(),
 		// Explicitly created topics in a data dir with synchronous writes
 		// keep every acknowledged record across a kill -9 of devstack.
 		kfake.DataDir(filepath.Join(cfg.dataDir, "kafka")),

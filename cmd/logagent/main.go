@@ -3,22 +3,26 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"flag"
+	"os"
 
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
+	"github.com/logagent/logagent/internal/preflight"
 	"github.com/logagent/logagent/internal/service"
 )
 
 func main() {
+	connect := flag.Bool("connect", false, "with -check: also read the collect config from etcd and the topics' metadata from Kafka, with the configured TLS and credentials")
 	flags := cli.ParseFlags("logagent", "/etc/logagent/agent.yaml")
 	cfg, err := conf.LoadAgent(flags.Config)
 	if err != nil {
 		cli.Fatal("logagent", err)
 	}
-	if flags.Check {
-		fmt.Printf("%s: OK (host_id %s, %d Kafka brokers, etcd %v)\n", flags.Config, cfg.HostID, len(cfg.Kafka.Brokers), cfg.Etcd.Endpoints)
+	if flags.Check || *connect {
+		check(flags, cfg, *connect)
 		return
 	}
 	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
@@ -32,5 +36,19 @@ func main() {
 	})
 	if err != nil {
 		cli.Fatal("logagent", err)
+	}
+}
+
+// check is -check [-connect]: it prints a line per check and exits 1 if one
+// failed.
+func check(flags cli.Flags, cfg *conf.Agent, connect bool) {
+	if !flags.Check {
+		cli.Fatal("logagent", errors.New("-connect goes with -check"))
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := preflight.Agent(ctx, flags.Config, cfg, connect, os.Stdout); err != nil {
+		stop()
+		os.Exit(1)
 	}
 }

@@ -55,6 +55,8 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 	fs.StringVar(&ml.ContinuePattern, "multiline-continue", "", "add: regexp of the lines that continue the event before")
 	fs.IntVar(&ml.MaxLines, "multiline-max-lines", 0, "add: most lines of a multiline event (default 500)")
 	fs.StringVar(&ml.Timeout, "multiline-timeout", "", "add: ship a multiline event nothing followed for this long (default 1s)")
+	var kf kafkaFlags // add, set: warn about topics Kafka does not have
+	kf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +68,16 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 	}
 	if !(name == "get" && *allHosts) && cf.host == "" {
 		return usagef("collect %s: --host is required", name)
+	}
+
+	kafka, checkTopics, err := kf.settings()
+	if err != nil {
+		return err
+	}
+	warnTopics := func(topics ...string) {
+		if checkTopics {
+			ctl.WarnMissingTopics(kafka, topics, r.stderr)
+		}
 	}
 
 	cli, err := cf.etcd.Connect()
@@ -90,6 +102,9 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		if err != nil {
 			return err
 		}
+		if entries, err := etcd.ParseCollectConfig(value); err == nil { // Set reports an invalid one
+			warnTopics(etcd.Topics(entries)...)
+		}
 		return c.Set(ctx, cf.host, value, opt)
 	case "add":
 		if *path == "" || *topic == "" {
@@ -103,6 +118,7 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		if err != nil {
 			return err
 		}
+		warnTopics(e.Topic)
 		return c.Add(ctx, cf.host, entry, opt)
 	case "rm":
 		if *path == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 
 	"github.com/logagent/logagent/conf"
@@ -13,15 +14,15 @@ func (r *runner) dlq(ctx context.Context, name string, args []string) error {
 		return usagef("unknown dlq subcommand %q (ls, replay)", name)
 	}
 	fs := r.flagSet("dlq " + name)
+	var kf kafkaFlags
+	kf.register(fs)
 	var (
-		brokers     = fs.String("brokers", os.Getenv("LOGCTL_BROKERS"), "comma-separated Kafka brokers (LOGCTL_BROKERS)")
-		transferCfg = fs.String("transfer-config", "", "take Kafka settings (TLS, SASL) from this transfer.yaml")
-		topic       = fs.String("topic", "", "the dead-letter topic, e.g. web_log-dlq")
-		to          = fs.String("to", "", "replay: send to this topic instead of each message's source.topic")
-		limit       = fs.Int("limit", 0, "at most this many messages (0: all)")
-		from        = fs.String("from-offsets", "", "start partitions at these offsets, e.g. 0=120,2=7 (printed by an interrupted replay)")
-		dryRun      = fs.Bool("dry-run", false, "replay: check and show, send nothing")
-		output      = outputFlag(fs)
+		topic  = fs.String("topic", "", "the dead-letter topic, e.g. web_log-dlq")
+		to     = fs.String("to", "", "replay: send to this topic instead of each message's source.topic")
+		limit  = fs.Int("limit", 0, "at most this many messages (0: all)")
+		from   = fs.String("from-offsets", "", "start partitions at these offsets, e.g. 0=120,2=7 (printed by an interrupted replay)")
+		dryRun = fs.Bool("dry-run", false, "replay: check and show, send nothing")
+		output = outputFlag(fs)
 	)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -32,9 +33,12 @@ func (r *runner) dlq(ctx context.Context, name string, args []string) error {
 	if *topic == "" {
 		return usagef("dlq %s: --topic is required", name)
 	}
-	kafka, err := kafkaSettings(*brokers, *transferCfg)
+	kafka, given, err := kf.settings()
 	if err != nil {
 		return err
+	}
+	if !given {
+		return usagef("dlq: --brokers (or LOGCTL_BROKERS) or --transfer-config is required")
 	}
 	offsets, err := ctl.ParseOffsets(*from)
 	if err != nil {
@@ -48,21 +52,33 @@ func (r *runner) dlq(ctx context.Context, name string, args []string) error {
 	return err
 }
 
-// kafkaSettings takes the transfer's kafka section when a transfer config is
-// given (TLS, SASL and all), else plain brokers.
-func kafkaSettings(brokers, transferConfig string) (conf.Kafka, error) {
-	if transferConfig != "" {
-		t, err := conf.LoadTransfer(transferConfig)
+// kafkaFlags say how to reach Kafka: --brokers, or the kafka section (TLS,
+// SASL and all) of a transfer.yaml.
+type kafkaFlags struct {
+	brokers, transferConfig string
+}
+
+func (k *kafkaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&k.brokers, "brokers", os.Getenv("LOGCTL_BROKERS"), "comma-separated Kafka brokers (LOGCTL_BROKERS)")
+	fs.StringVar(&k.transferConfig, "transfer-config", "", "take Kafka settings (TLS, SASL) from this transfer.yaml")
+}
+
+// settings takes the transfer's kafka section when a transfer config is
+// given (--brokers replacing its brokers), else plain brokers; given is
+// false when neither was.
+func (k *kafkaFlags) settings() (_ conf.Kafka, given bool, _ error) {
+	if k.transferConfig != "" {
+		t, err := conf.LoadTransfer(k.transferConfig)
 		if err != nil {
-			return conf.Kafka{}, err
+			return conf.Kafka{}, false, err
 		}
-		if brokers != "" {
-			t.Kafka.Brokers = ctl.SplitList(brokers)
+		if k.brokers != "" {
+			t.Kafka.Brokers = ctl.SplitList(k.brokers)
 		}
-		return t.Kafka, nil
+		return t.Kafka, true, nil
 	}
-	if brokers == "" {
-		return conf.Kafka{}, usagef("dlq: --brokers (or LOGCTL_BROKERS) or --transfer-config is required")
+	if k.brokers == "" {
+		return conf.Kafka{}, false, nil
 	}
-	return conf.Kafka{Brokers: ctl.SplitList(brokers)}, nil
+	return conf.Kafka{Brokers: ctl.SplitList(k.brokers)}, true, nil
 }

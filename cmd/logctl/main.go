@@ -22,12 +22,13 @@ handles the transfer's dead letters.
 
 Usage:
   logctl collect get    --host H | --all-hosts [-o json]
-  logctl collect set    --host H -f config.json|-  [--dry-run] [--yes]
+  logctl collect set    --host H -f config.json|-  [--dry-run] [--yes] [--brokers B | --transfer-config F]
   logctl collect add    --host H --path P --topic T [--exclude G]... [--field k=v]...
                         [--start beginning|end] [--timestamp none|nginx|iso8601|syslog]
                         [--format envelope|raw] [--max-line-bytes N]
                         [--multiline-start RE | --multiline-continue RE]
                         [--multiline-max-lines N] [--multiline-timeout D] [--dry-run] [--yes]
+                        [--brokers B | --transfer-config F]
   logctl collect rm     --host H --path P [--dry-run] [--yes]
   logctl collect edit   --host H            (opens $VISUAL or $EDITOR)
   logctl status         [--host H] [-o json]
@@ -41,7 +42,8 @@ etcd flags follow etcdctl (same names and ETCDCTL_* variables): --endpoints,
 --dial-timeout, --command-timeout; --prefix (LOGCTL_PREFIX) is etcd.prefix
 of agent.yaml. Kafka flags of dlq: --brokers (LOGCTL_BROKERS) or
 --transfer-config /etc/logagent/transfer.yaml (its kafka section, with TLS
-and SASL). Flags may come before or after the command. Run
+and SASL); given to collect add or set, they make it warn about a topic
+Kafka does not have. Flags may come before or after the command. Run
 "logctl <command> -h" for a command's flags.
 `
 

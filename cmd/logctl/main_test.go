@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,16 @@ func TestCollectAddGetRemove(t *testing.T) {
 	}
 	if r := l.run("collect", "add", "--host", "web1", "--path", "relative.log", "--topic", "web_log"); r.code != 1 || !strings.Contains(r.stderr, "path") {
 		t.Fatalf("relative path: %+v", r)
+	}
+	// A path that climbs out of its directory is refused with the clean
+	// form it means, and nothing is written.
+	_, rev := stored(t, cli, "web1")
+	r = l.run("collect", "add", "--host", "web1", "--path", "/x/logs/../../../etc/passwd", "--topic", "web_log")
+	if r.code != 1 || !strings.Contains(r.stderr, `has ".." segments; write the path they lead to: "/etc/passwd"`) {
+		t.Fatalf("path with ..: %+v", r)
+	}
+	if _, now := stored(t, cli, "web1"); now != rev {
+		t.Fatal("a path with .. was written")
 	}
 
 	r = l.run("collect", "rm", "--host", "web1", "--path", "/var/log/nginx/access.log").must(t)
@@ -312,5 +323,61 @@ func TestEtcdRoles(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("missing %q in:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// collect add and set, given Kafka flags, warn about a topic Kafka does
+// not have, and write the config all the same.
+func TestCollectWarnsAboutMissingTopics(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	k := testenv.StartKafka(t, testenv.Topics("web_log"), testenv.KafkaSASL("SCRAM-SHA-512", "ops", "kafka-pw-1"))
+	l := logctl{t, e}
+	dir := t.TempDir()
+	transferYAML := func(password string) string {
+		p := filepath.Join(t.TempDir(), "transfer.yaml")
+		body := fmt.Sprintf("kafka:\n  brokers: [%q]\n  sasl: {mechanism: SCRAM-SHA-512, username: ops, password: %q}\n", k.Brokers()[0], password)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := transferYAML("kafka-pw-1")
+
+	r := l.run("collect", "add", "--host", "web1", "--path", "/var/log/a.log", "--topic", "web_log", "--transfer-config", good).must(t)
+	if r.stderr != "" {
+		t.Fatalf("an existing topic warned: %s", r.stderr)
+	}
+	r = l.run("collect", "add", "--host", "web1", "--path", "/var/log/app*.log", "--topic", "app_log", "--transfer-config", good).must(t)
+	if !strings.Contains(r.stderr, "warning: topic app_log does not exist in Kafka") || !strings.Contains(r.stderr, "send-errors") {
+		t.Fatalf("missing topic: stderr %q", r.stderr)
+	}
+	if v, _ := stored(t, cli, "web1"); !strings.Contains(v, "app_log") {
+		t.Fatalf("the entry was not written after the warning: %s", v)
+	}
+
+	set := filepath.Join(dir, "set.json")
+	if err := os.WriteFile(set, []byte(`[{"path":"/var/log/a.log","topic":"web_log"},{"path":"/var/log/b.log","topic":"db_log"},{"path":"/var/log/c.log","topic":"db_log"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = l.run("collect", "set", "--host", "web1", "-f", set, "--transfer-config", good).must(t)
+	if !strings.Contains(r.stderr, "warning: topic db_log does not exist") || strings.Contains(r.stderr, "web_log") {
+		t.Fatalf("set: stderr %q", r.stderr)
+	}
+
+	// Kafka that cannot be asked is a warning too, without the password.
+	r = l.run("collect", "add", "--host", "web1", "--path", "/var/log/d.log", "--topic", "web_log", "--transfer-config", transferYAML("wrong-pw-2")).must(t)
+	if !strings.Contains(r.stderr, "warning: could not check that the topics exist") || strings.Contains(r.stderr, "pw-") {
+		t.Fatalf("wrong password: stderr %q", r.stderr)
+	}
+	// Without Kafka flags nothing is checked.
+	if r := l.run("collect", "add", "--host", "web1", "--path", "/var/log/e.log", "--topic", "nowhere").must(t); r.stderr != "" {
+		t.Fatalf("no Kafka flags: stderr %q", r.stderr)
+	}
+	// --brokers alone reaches a broker without SASL the same way.
+	plain := testenv.StartKafka(t, testenv.Topics("web_log"))
+	r = l.run("collect", "add", "--host", "web2", "--path", "/var/log/a.log", "--topic", "other", "--brokers", plain.Brokers()[0]).must(t)
+	if !strings.Contains(r.stderr, "warning: topic other does not exist") {
+		t.Fatalf("--brokers: stderr %q", r.stderr)
 	}
 }

@@ -55,10 +55,10 @@ func TestDemo(t *testing.T) {
 	}
 	logdemo := filepath.Join(bin, "logdemo")
 	data := t.TempDir()
-	zincPort, etcdPort := testenv.FreePort(t), testenv.FreePort(t)
+	zincPort, etcdPort, kafkaPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	ports := []string{
 		"-etcd-port", strconv.Itoa(etcdPort), "-etcd-peer-port", strconv.Itoa(testenv.FreePort(t)),
-		"-kafka-port", strconv.Itoa(testenv.FreePort(t)), "-http-port", strconv.Itoa(testenv.FreePort(t)),
+		"-kafka-port", strconv.Itoa(kafkaPort), "-http-port", strconv.Itoa(testenv.FreePort(t)),
 		"-transfer-http-port", strconv.Itoa(testenv.FreePort(t)), "-zinc-port", strconv.Itoa(zincPort),
 	}
 
@@ -94,7 +94,7 @@ func TestDemo(t *testing.T) {
 		// The first progress line: everything runs; poke it from outside.
 		if !talked {
 			talked = true
-			ctl(t, ctx, filepath.Join(bin, "logctl"), fmt.Sprintf("127.0.0.1:%d", etcdPort), data)
+			ctl(t, ctx, filepath.Join(bin, "logctl"), fmt.Sprintf("127.0.0.1:%d", etcdPort), fmt.Sprintf("127.0.0.1:%d", kafkaPort), data)
 		}
 		if !searched {
 			if n, err := strconv.Atoi(m[4]); err == nil && n > 0 {
@@ -185,8 +185,10 @@ func TestDemo(t *testing.T) {
 }
 
 // ctl runs logctl against the running demo as the banner suggests: status,
-// an invalid config refused, a valid one written.
-func ctl(t *testing.T, ctx context.Context, logctl, endpoint, data string) {
+// an invalid config refused, a valid one written, then a file added with a
+// topic that does not exist yet: logctl warns, and the dev broker creates
+// it on first use, as a default Kafka does, so the file ships.
+func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data string) {
 	t.Helper()
 	run := func(stdin string, args ...string) (string, error) {
 		c := exec.CommandContext(ctx, logctl, append(args, "--endpoints", endpoint)...)
@@ -210,6 +212,36 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, data string) {
 	if err != nil || !strings.Contains(out, "written at revision") || !strings.Contains(out, `+      "env": "e2e"`) {
 		t.Errorf("logctl collect set: %v\n%s", err, out)
 	}
+
+	app := filepath.Join(data, "logs", "app1.log")
+	line := "a line for a topic nobody created\n"
+	if err := os.WriteFile(app, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run("", "collect", "add", "--host", hostID, "--path", filepath.Join(data, "logs", "app*.log"), "--topic", "app_log", "--brokers", broker)
+	if err != nil || !strings.Contains(out, "warning: topic app_log does not exist") || !strings.Contains(out, "written at revision") {
+		t.Errorf("logctl collect add of a new topic: %v\n%s", err, out)
+	}
+	testenv.Eventually(t, time.Minute, func() bool {
+		out, err := run("", "status", "--host", hostID, "-o", "json")
+		var hs []struct {
+			Status struct {
+				Files []struct {
+					Path   string `json:"path"`
+					Offset int64  `json:"offset"`
+				} `json:"files"`
+			} `json:"status"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &hs) != nil || len(hs) != 1 {
+			return false
+		}
+		for _, f := range hs[0].Status.Files {
+			if f.Path == app && f.Offset == int64(len(line)) {
+				return true
+			}
+		}
+		return false
+	}, "the line of %s in Kafka's new topic app_log (logctl status shows it acknowledged)", app)
 }
 
 // searchZinc queries the running demo's ZincSearch as the banner tells

@@ -4,26 +4,30 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
 	"github.com/logagent/logagent/internal/ops"
+	"github.com/logagent/logagent/internal/preflight"
 	"github.com/logagent/logagent/internal/service"
 	"github.com/logagent/logagent/transfer"
 )
 
 func main() {
+	connect := flag.Bool("connect", false, "with -check: also read the topics' metadata from Kafka and ask Elasticsearch, with the configured TLS and credentials")
 	flags := cli.ParseFlags("logtransfer", "/etc/logagent/transfer.yaml")
 	cfg, err := conf.LoadTransfer(flags.Config)
 	if err != nil {
 		cli.Fatal("logtransfer", err)
 	}
-	if flags.Check {
-		fmt.Printf("%s: OK (group %s, topics %v, %d Kafka brokers, Elasticsearch %v)\n",
-			flags.Config, cfg.GroupID, cfg.Topics, len(cfg.Kafka.Brokers), cfg.Elasticsearch.URLs)
+	if flags.Check || *connect {
+		check(flags, cfg, *connect)
 		return
 	}
 	if err := cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
@@ -109,4 +113,18 @@ func startRetention(ctx context.Context, cfg *conf.Transfer, es *transfer.Elasti
 		cancel()
 		<-done
 	}, nil
+}
+
+// check is -check [-connect]: it prints a line per check and exits 1 if one
+// failed.
+func check(flags cli.Flags, cfg *conf.Transfer, connect bool) {
+	if !flags.Check {
+		cli.Fatal("logtransfer", errors.New("-connect goes with -check"))
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := preflight.Transfer(ctx, flags.Config, cfg, connect, os.Stdout, cli.Logger("warn")); err != nil {
+		stop()
+		os.Exit(1)
+	}
 }

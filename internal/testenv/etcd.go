@@ -43,9 +43,10 @@ type Etcd struct {
 	front      *tcpProxy // Endpoints
 	admin      *tcpProxy // Client
 
-	mu          sync.Mutex
-	srv         *embed.Etcd // nil while stopped
-	partitioned bool
+	mu           sync.Mutex
+	srv          *embed.Etcd // nil while stopped
+	partitioned  bool
+	rootPassword string // set by EnableAuth; Client logs in as root with it
 }
 
 // StartEtcd starts an etcd on 127.0.0.1 with free ports, a t.TempDir() data
@@ -93,11 +94,20 @@ func (e *Etcd) Endpoints() []string {
 
 // Client returns a client for test setup and checks. It bypasses Partition
 // (but not Stop), reconnects within about 2 s after Restart, and is closed by
-// t.Cleanup before the server stops.
+// t.Cleanup before the server stops. After EnableAuth it logs in as root.
 func (e *Etcd) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
+	e.mu.Lock()
+	rootPassword := e.rootPassword
+	e.mu.Unlock()
+	user := ""
+	if rootPassword != "" {
+		user = "root"
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{e.admin.addr},
+		Username:    user,
+		Password:    rootPassword,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{

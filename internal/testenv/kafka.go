@@ -3,6 +3,7 @@ package testenv
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ type kafkaConfig struct {
 	dataDir    string // set by StartKafka when persistent
 	extra      []kfake.Opt
 	sasl       *kafkaSASL
+	tls        *tls.Config // the helpers' own clients' TLS, when the broker serves TLS
 }
 
 type kafkaSASL struct{ mechanism, user, pass string }
@@ -61,9 +63,22 @@ func KafkaSASL(mechanism, user, pass string) KafkaOption {
 	}
 }
 
+// KafkaTLS makes the broker serve TLS only, with the certificate of
+// files; the helpers' own clients trust its CA.
+func KafkaTLS(t testing.TB, files TLSFiles) KafkaOption {
+	server, client := files.ServerConfig(t), files.ClientConfig(t)
+	return func(c *kafkaConfig) {
+		c.tls = client
+		c.extra = append(c.extra, kfake.TLS(server))
+	}
+}
+
 // clientOpts are the options of every client the helpers make.
 func (k *Kafka) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 	opts := append([]kgo.Opt{kgo.SeedBrokers(k.addrs...)}, extra...)
+	if k.cfg.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(k.cfg.tls))
+	}
 	if s := k.cfg.sasl; s != nil {
 		switch s.mechanism {
 		case "PLAIN":

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,4 +108,21 @@ func (p *Process) Terminate(t testing.TB, timeout time.Duration) error {
 		t.Fatalf("testenv: %s did not exit within %v of SIGTERM; log:\n%s", p.Cmd.Path, timeout, log)
 		return nil
 	}
+}
+
+// Run runs bin with args to its end and returns its output (stdout and
+// stderr together) and exit status; a binary that cannot be run fails the
+// test.
+func Run(t testing.TB, bin string, args ...string) (output string, exitCode int) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	}
+	t.Fatalf("testenv: run %s: %v", bin, err)
+	return "", 0
 }
