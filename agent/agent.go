@@ -87,6 +87,10 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
+	stateDir, err := filepath.EvalSymlinks(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("state_dir: %w", err)
+	}
 	shipper := NewShipper(cfg.Kafka.Brokers, sc, a.metrics, a.log)
 	mgr := NewManager(ManagerOptions{
 		HostID: cfg.HostID, MaxLineBytes: int(cfg.Limits.MaxLineBytes), MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
@@ -94,6 +98,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 		RescanInterval:   cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
 		RotateWait: cfg.Files.RotateWait, CloseInactive: cfg.Files.CloseInactive,
 		MaxOpenFiles: cfg.Files.MaxOpenFiles, ForgetAfter: cfg.Files.ForgetAfter,
+		Private: []string{stateDir}, Allows: cfg.Files.Allows,
 	}, reg, shipper, a.metrics, a.log)
 	a.mgr = mgr
 	a.loadCachedConfig(mgr)

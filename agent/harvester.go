@@ -74,6 +74,9 @@ type harvester struct {
 	// settle is asked again as it grows.
 	provisional bool
 	opened      time.Time
+	// grew is when a read last brought bytes (or the file restarted); owned
+	// by run.
+	grew time.Time
 	// draining is set while the file is no longer at a matched path (renamed
 	// away or deleted): read to the end, wait rotate_wait idle, ship the
 	// trailing fragment, stop.
@@ -172,6 +175,43 @@ func (h *harvester) notify() {
 
 func (h *harvester) currentPath() string { return *h.path.Load() }
 
+// The manager's side of a harvester: it tells the harvester where its file
+// is and under which settings, and asks what it needs to know. These are safe
+// to call while run runs.
+
+// input is the path pattern of the entry that owns the file.
+func (h *harvester) input() string { return h.settings.Load().input }
+
+// configure applies new settings from the file's entry from the next line on.
+func (h *harvester) configure(s *fileSettings) { h.settings.Store(s) }
+
+// follow says the file is at path, matched by an entry with settings s. It
+// reports whether the file had been lost (renamed away or deleted) and is
+// back.
+func (h *harvester) follow(path string, s *fileSettings) (back bool) {
+	if h.currentPath() != path {
+		h.path.Store(&path)
+	}
+	h.settings.Store(s)
+	return h.draining.Swap(false)
+}
+
+// lost says no entry matches the file any more (renamed away or deleted):
+// read it to its end and stop. It reports whether that is news.
+func (h *harvester) lost() bool { return !h.draining.Swap(true) }
+
+// abandon closes the file of a harvester that will not run.
+func (h *harvester) abandon() { h.file.Close() }
+
+// unread is how many bytes of the file are not acknowledged yet.
+func (h *harvester) unread() int64 {
+	fi, err := h.file.Stat()
+	if err != nil {
+		return 0
+	}
+	return max(0, fi.Size()-h.env.reg.Offset(h.shared.Load()))
+}
+
 // run reads until ctx is done, the file is drained after rotation, it goes
 // inactive, or reading fails. It closes the file.
 // closeAfter is how long the file may be idle before it is closed.
@@ -190,98 +230,135 @@ func (h *harvester) run(ctx context.Context) error {
 	b := &batchBuilder{mem: h.env.mem}
 	defer b.discard()
 	defer h.setBuf(nil)
-	lastGrowth := h.env.now()
+	h.grew = h.env.now()
 	timer := time.NewTimer(h.env.pollInterval)
 	defer timer.Stop()
 	for {
 		n, err := h.fill()
 		if n > 0 {
-			lastGrowth = h.env.now()
-			h.env.metrics.BytesRead.Add(float64(n))
-			// A file truncated and rewritten past our offset between two reads
-			// would hand us the middle of someone else's line: look first.
-			if restarted, err := h.handleTruncation(ctx, b, lastGrowth); err != nil || restarted {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			if h.provisional {
-				// Hold the bytes until the file is known; once it is, read
-				// again from its entry's offset.
-				if err := h.settle(0); err != nil {
-					return err
-				}
-				continue
-			}
-			if h.splitUnknown {
-				h.inSplit, h.splitUnknown = h.midLine(h.bufOffset(h.r)), false
-			}
-			var err error
-			if h.fp, err = h.env.ids.grow(h.entry, h.file, h.currentPath(), h.fp, h.offset); err != nil {
-				return fmt.Errorf("save fingerprint: %w", err)
-			}
-			if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {
+			if err := h.took(ctx, b, n); err != nil {
 				return err
 			}
 			continue
 		}
-		// Nothing more to read: a multiline event nothing has followed for
-		// its timeout is complete, and so is one whose rule was removed.
-		if h.pending > 0 {
-			if m := h.settings.Load().multiline; m == nil || h.env.now().Sub(lastGrowth) >= m.TimeoutDuration() {
-				if err := h.drain(ctx, b, lastGrowth, cutPending); err != nil {
-					return err
-				}
-			}
-		}
-		if err := h.flush(ctx, b); err != nil {
+		next, err := h.atEnd(ctx, b, err)
+		switch {
+		case err != nil:
 			return err
+		case next == finished:
+			return nil
+		case next == readAgain:
+			continue
 		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read: %w", err)
-		}
-		// Leave only once Kafka has acknowledged everything sent from this
-		// file: a file renamed away or deleted cannot be found again to re-send.
-		idle, acked := h.env.now().Sub(lastGrowth), h.tracker.outstanding() == 0
-		if h.provisional {
-			if err := h.settle(idle); err != nil {
-				return err
-			}
-			if !h.provisional {
-				continue // read it from its entry's offset
-			}
-		}
-		if h.draining.Load() && !h.provisional && idle >= h.env.rotateWait {
-			if err := h.drain(ctx, b, h.env.now(), cutFinal); err != nil {
-				return err
-			}
-			if err := h.flush(ctx, b); err != nil {
-				return err
-			}
-			if h.tracker.outstanding() == 0 {
-				return nil
-			}
-		}
-		if !h.draining.Load() && !h.provisional && idle >= h.closeAfter() && acked && h.pending == 0 {
-			return errInactive
-		}
-		h.idle()
-		timer.Reset(h.env.pollInterval)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-h.wake:
-		case <-timer.C:
-		}
-		// Look before reading: a file truncated and rewritten while we waited
-		// must be read from 0, not from the old offset.
-		if restarted, err := h.handleTruncation(ctx, b, lastGrowth); err != nil {
+		if err := h.wait(ctx, b, timer); err != nil {
 			return err
-		} else if restarted {
-			lastGrowth = h.env.now()
 		}
 	}
+}
+
+// took handles n bytes just read: truncation first, then identity, then
+// cutting them into events.
+func (h *harvester) took(ctx context.Context, b *batchBuilder, n int) error {
+	h.grew = h.env.now()
+	h.env.metrics.BytesRead.Add(float64(n))
+	// A file truncated and rewritten past our offset between two reads would
+	// hand us the middle of someone else's line: look first.
+	if restarted, err := h.handleTruncation(ctx, b, h.grew); err != nil || restarted {
+		return err
+	}
+	if h.provisional {
+		// Hold the bytes until the file is known; once it is, read again
+		// from its entry's offset.
+		return h.settle(0)
+	}
+	if h.splitUnknown {
+		h.inSplit, h.splitUnknown = h.midLine(h.bufOffset(h.r)), false
+	}
+	var err error
+	if h.fp, err = h.env.ids.grow(h.entry, h.file, h.currentPath(), h.fp, h.offset); err != nil {
+		return fmt.Errorf("save fingerprint: %w", err)
+	}
+	return h.drain(ctx, b, h.grew, cutLines)
+}
+
+// step is what run does after reaching the end of what the file has.
+type step int
+
+const (
+	waitForMore step = iota
+	readAgain
+	finished // a rotated or deleted file, read to its end and acknowledged
+)
+
+// atEnd decides what to do when a read found nothing more (readErr is the
+// read's error): ship what waits, settle a provisional identity, finish a
+// file that is gone, or close an inactive one.
+func (h *harvester) atEnd(ctx context.Context, b *batchBuilder, readErr error) (step, error) {
+	idle := h.env.now().Sub(h.grew)
+	// A multiline event nothing has followed for its timeout is complete,
+	// and so is one whose rule was removed.
+	if h.pending > 0 {
+		if m := h.settings.Load().multiline; m == nil || idle >= m.TimeoutDuration() {
+			if err := h.drain(ctx, b, h.grew, cutPending); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := h.flush(ctx, b); err != nil {
+		return 0, err
+	}
+	if readErr != nil && !errors.Is(readErr, io.EOF) {
+		return 0, fmt.Errorf("read: %w", readErr)
+	}
+	if h.provisional {
+		if err := h.settle(idle); err != nil || !h.provisional {
+			return readAgain, err // from its entry's offset
+		}
+		return waitForMore, nil
+	}
+	// Leave only once Kafka has acknowledged everything sent from this file:
+	// a file renamed away or deleted cannot be found again to re-send.
+	acked := h.tracker.outstanding() == 0
+	if h.draining.Load() {
+		if idle < h.env.rotateWait {
+			return waitForMore, nil
+		}
+		if err := h.drain(ctx, b, h.env.now(), cutFinal); err != nil {
+			return 0, err
+		}
+		if err := h.flush(ctx, b); err != nil {
+			return 0, err
+		}
+		if h.tracker.outstanding() == 0 {
+			return finished, nil
+		}
+		return waitForMore, nil
+	}
+	if idle >= h.closeAfter() && acked && h.pending == 0 {
+		return 0, errInactive
+	}
+	return waitForMore, nil
+}
+
+// wait sleeps until the file may have grown (an fsnotify write, or
+// poll_interval), giving the read buffer back meanwhile if nothing waits in
+// it, and looks for a truncation before the next read.
+func (h *harvester) wait(ctx context.Context, b *batchBuilder, timer *time.Timer) error {
+	h.idle()
+	timer.Reset(h.env.pollInterval)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.wake:
+	case <-timer.C:
+	}
+	// A file truncated and rewritten while we waited must be read from 0,
+	// not from the old offset.
+	restarted, err := h.handleTruncation(ctx, b, h.grew)
+	if restarted {
+		h.grew = h.env.now()
+	}
+	return err
 }
 
 // settle asks again who a provisional file is (idle: how long it has not

@@ -36,6 +36,13 @@ type ManagerOptions struct {
 	CloseInactive    time.Duration
 	MaxOpenFiles     int
 	ForgetAfter      time.Duration
+	// Private are directories the agent writes (its state_dir: registry,
+	// config cache): nothing in them is ever read, whatever an entry's glob
+	// says, or the agent would ship its own bookkeeping, and then that.
+	Private []string
+	// Allows, if set, says whether a file may be read at all
+	// (files.allowed_paths), given its path with symbolic links resolved.
+	Allows func(path string) bool
 }
 
 // Manager owns discovery and every harvester: it expands the collect entries'
@@ -57,6 +64,7 @@ type Manager struct {
 	exits      chan harvesterExit
 	watched    map[string]bool
 	fileErrs   map[string]string // path → last error logged, to log each once
+	refused    map[string]bool   // entry + reason logged by refuse
 	overlaps   map[string]bool
 	lastExpire time.Time
 	unstarted  []*harvesterHandle // attached during a scan, started once the registry is saved
@@ -99,6 +107,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 		exits:      make(chan harvesterExit),
 		watched:    map[string]bool{},
 		fileErrs:   map[string]string{},
+		refused:    map[string]bool{},
 		overlaps:   map[string]bool{},
 	}
 	mgr.lastTurn.Store(time.Now().UnixNano())
@@ -165,19 +174,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				watcher.Events = nil
 				continue
 			}
-			if ev.Has(fsnotify.Write) {
-				if h := m.byPath[ev.Name]; h != nil {
-					h.notify()
-				}
-			}
-			switch {
-			case ev.Has(fsnotify.Create) && m.matches(ev.Name):
-				// Open a new log at once: a file renamed away before any scan saw
-				// it would never be read.
-				m.scan(ctx)
-			case ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Chmod):
-				soon.Reset(50 * time.Millisecond) // coalesce a burst of events into one scan
-			}
+			m.fileEvent(ctx, ev, soon)
 		case err, ok := <-watcher.Errors:
 			if !ok {
 				watcher.Errors = nil
@@ -190,6 +187,24 @@ func (m *Manager) Run(ctx context.Context) error {
 				soon.Reset(50 * time.Millisecond) // a descriptor is free: give it to a waiting file
 			}
 		}
+	}
+}
+
+// fileEvent handles a directory event: a write wakes the file's harvester;
+// a new matching file is opened at once (renamed away before any scan saw
+// it, it would never be read); other changes are coalesced into one scan
+// soon after.
+func (m *Manager) fileEvent(ctx context.Context, ev fsnotify.Event, soon *time.Timer) {
+	if ev.Has(fsnotify.Write) {
+		if h := m.byPath[ev.Name]; h != nil {
+			h.notify()
+		}
+	}
+	switch {
+	case ev.Has(fsnotify.Create) && m.matches(ev.Name):
+		m.scan(ctx)
+	case ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Chmod):
+		soon.Reset(50 * time.Millisecond)
 	}
 }
 
@@ -230,8 +245,8 @@ func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
 		m.inputs = append(m.inputs, &input{entry: e, settings: m.settingsFor(e)})
 	}
 	for _, hh := range m.harvesters {
-		if in := m.inputFor(hh.h.settings.Load().input); in != nil {
-			hh.h.settings.Store(in.settings)
+		if in := m.inputFor(hh.h.input()); in != nil {
+			hh.h.configure(in.settings)
 		}
 	}
 	m.watchDirs(watcher)
@@ -299,17 +314,38 @@ func (m *Manager) watchDirs(watcher *fsnotify.Watcher) {
 // scan expands every entry's glob, first entry first, and reconciles the
 // harvesters with what it finds.
 func (m *Manager) scan(ctx context.Context) {
-	waiting := 0 // files with something to ship and no descriptor
-	defer func() { m.setStarved(waiting) }()
-	claimed := map[fileKey]bool{}
+	matches := m.expand()
+	status, claimed := m.trackAll(ctx, matches)
+	m.startHarvesters(ctx)
+	m.env.reg.SetInputsScanned(m.patterns())
+	m.metrics.HeldDeletedBytes.Set(float64(m.release(claimed)))
+	m.pruneLagSeries(status)
+	m.pruneFileErrors(matches)
+	m.statusMu.Lock()
+	m.status = status
+	m.statusMu.Unlock()
+	m.expireRegistry()
+}
+
+// match is a file an entry's glob found (or, with path the entry's own, a
+// file it names that does not exist).
+type match struct {
+	path    string
+	in      *input
+	missing bool
+}
+
+// expand returns the files every entry matches, in the entries' order; a
+// file matched by two entries belongs to the first.
+func (m *Manager) expand() []match {
+	var matches []match
 	owner := map[string]string{}
-	var status []etcd.FileStatus
 	for _, in := range m.inputs {
-		matches, _ := filepath.Glob(in.entry.Path) // patterns were validated
-		if len(matches) == 0 && !in.entry.IsGlob() {
-			status = append(status, etcd.FileStatus{Path: in.entry.Path, Topic: in.entry.Topic, LastError: m.missing(in.entry.Path)})
+		paths, _ := filepath.Glob(in.entry.Path) // patterns were validated
+		if len(paths) == 0 && !in.entry.IsGlob() {
+			matches = append(matches, match{path: in.entry.Path, in: in, missing: true})
 		}
-		for _, path := range matches {
+		for _, path := range paths {
 			if in.entry.Excluded(path) || hasCompressedSuffix(path) {
 				continue
 			}
@@ -321,68 +357,110 @@ func (m *Manager) scan(ctx context.Context) {
 				continue
 			}
 			owner[path] = in.entry.Path
-			if m.fileErrs[path] == missingFile {
-				delete(m.fileErrs, path) // it is back, whichever way track finds it
-			}
-			st := etcd.FileStatus{Path: path, Topic: in.entry.Topic}
-			key, size, err := m.track(ctx, in, path)
-			st.LastError = m.fileErrs[path] // also a harvester's read error after its exit
-			if errors.Is(err, errNoDescriptor) {
-				waiting++
-				st.LastError, st.Size = err.Error(), size
-			}
-			if err == nil {
-				claimed[key] = true
-				st.Size = size
-				if e := m.env.reg.Lookup(key); e != nil {
-					st.Offset = m.env.reg.Offset(e)
-				}
-				st.LagBytes = max(0, st.Size-st.Offset)
-				m.metrics.FileLagBytes.WithLabelValues(path).Set(float64(st.LagBytes))
-			}
-			status = append(status, st)
+			matches = append(matches, match{path: path, in: in})
 		}
 	}
-	m.startHarvesters(ctx)
-	var scanned []string
-	for _, in := range m.inputs {
-		scanned = append(scanned, in.entry.Path)
+	return matches
+}
+
+// trackAll makes sure every matched file is harvested if it has anything
+// to ship, and returns their status and identities.
+func (m *Manager) trackAll(ctx context.Context, matches []match) ([]etcd.FileStatus, map[fileKey]bool) {
+	waiting := 0 // files with something to ship and no descriptor
+	defer func() { m.setStarved(waiting) }()
+	claimed := map[fileKey]bool{}
+	status := make([]etcd.FileStatus, 0, len(matches))
+	for _, mt := range matches {
+		st := etcd.FileStatus{Path: mt.path, Topic: mt.in.entry.Topic}
+		if mt.missing {
+			st.LastError = m.missing(mt.path)
+			status = append(status, st)
+			continue
+		}
+		if m.fileErrs[mt.path] == missingFile {
+			delete(m.fileErrs, mt.path) // it is back, whichever way track finds it
+		}
+		key, size, err := m.track(ctx, mt.in, mt.path)
+		st.LastError = m.fileErrs[mt.path] // also a harvester's read error after its exit
+		switch {
+		case errors.Is(err, errNoDescriptor):
+			waiting++
+			st.LastError, st.Size = err.Error(), size
+		case err == nil:
+			claimed[key] = true
+			st.Size = size
+			if e := m.env.reg.Lookup(key); e != nil {
+				st.Offset = m.env.reg.Offset(e)
+			}
+			st.LagBytes = max(0, st.Size-st.Offset)
+			m.metrics.FileLagBytes.WithLabelValues(mt.path).Set(float64(st.LagBytes))
+		}
+		status = append(status, st)
 	}
-	m.env.reg.SetInputsScanned(scanned)
+	return status, claimed
+}
+
+// patterns are the applied entries' path patterns.
+func (m *Manager) patterns() []string {
+	var ps []string
+	for _, in := range m.inputs {
+		ps = append(ps, in.entry.Path)
+	}
+	return ps
+}
+
+// release lets go of the harvesters no entry matched this scan: one whose
+// entry was removed stops now (the registry keeps its offset); one renamed
+// away or deleted reads to its end. It returns the bytes those still hold
+// unread.
+func (m *Manager) release(claimed map[fileKey]bool) int64 {
 	var held int64
 	for key, hh := range m.harvesters {
 		if claimed[key] {
 			continue
 		}
-		if m.inputFor(hh.h.settings.Load().input) == nil {
-			hh.cancel() // its entry was removed: stop now, the registry keeps the offset
+		if m.inputFor(hh.h.input()) == nil {
+			hh.cancel()
 			continue
 		}
-		if !hh.h.draining.Swap(true) {
+		if hh.h.lost() {
 			m.log.Info("file renamed away or deleted; reading it to its end", "path", hh.h.currentPath())
 		}
-		if fi, err := hh.h.file.Stat(); err == nil {
-			var acked int64
-			if e := hh.h.shared.Load(); e != nil {
-				acked = m.env.reg.Offset(e)
-			}
-			held += max(0, fi.Size()-acked)
+		held += hh.h.unread()
+	}
+	return held
+}
+
+// pruneFileErrors forgets the errors of files no entry matches any more
+// (a glob over a directory of temporary files would grow them without end).
+func (m *Manager) pruneFileErrors(matches []match) {
+	if len(m.fileErrs) <= len(matches) {
+		return
+	}
+	live := make(map[string]bool, len(matches))
+	for _, mt := range matches {
+		live[mt.path] = true
+	}
+	for path := range m.fileErrs {
+		if !live[path] {
+			delete(m.fileErrs, path)
 		}
 	}
-	m.metrics.HeldDeletedBytes.Set(float64(held))
-	m.pruneLagSeries(status)
-	m.statusMu.Lock()
-	m.status = status
-	m.statusMu.Unlock()
-	if time.Since(m.lastExpire) > time.Minute {
-		m.lastExpire = time.Now()
-		open := map[fileKey]bool{}
-		for key := range m.harvesters {
-			open[key] = true
-		}
-		if n := m.env.reg.Expire(m.opts.ForgetAfter, open); n > 0 {
-			m.log.Info("forgot registry entries of files gone for a long time", "entries", n, "forget_after", m.opts.ForgetAfter)
-		}
+}
+
+// expireRegistry forgets, once a minute, the entries of files gone for
+// longer than forget_after.
+func (m *Manager) expireRegistry() {
+	if time.Since(m.lastExpire) <= time.Minute {
+		return
+	}
+	m.lastExpire = time.Now()
+	open := map[fileKey]bool{}
+	for key := range m.harvesters {
+		open[key] = true
+	}
+	if n := m.env.reg.Expire(m.opts.ForgetAfter, open); n > 0 {
+		m.log.Info("forgot registry entries of files gone for a long time", "entries", n, "forget_after", m.opts.ForgetAfter)
 	}
 }
 
@@ -424,13 +502,11 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 	}
 	if hh := m.harvesters[key]; hh != nil {
 		h := hh.h
-		if h.currentPath() != path {
-			delete(m.byPath, h.currentPath())
-			h.path.Store(&path)
+		if old := h.currentPath(); old != path {
+			delete(m.byPath, old)
 		}
 		m.byPath[path] = h
-		h.settings.Store(in.settings)
-		if h.draining.Swap(false) {
+		if h.follow(path, in.settings) {
 			m.log.Info("file is back at a matched path", "path", path)
 		}
 		return key, fi.Size(), nil
@@ -441,6 +517,9 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 			m.env.reg.Seen(e, path, fi.Size())
 			return key, fi.Size(), nil
 		}
+	}
+	if reason := m.refusal(path); reason != "" {
+		return key, fi.Size(), m.refuse(path, in.entry.Path, reason)
 	}
 	if len(m.harvesters) >= m.opts.MaxOpenFiles {
 		return key, fi.Size(), errNoDescriptor // an expected wait, not a file error
@@ -495,7 +574,7 @@ func (m *Manager) startHarvesters(ctx context.Context) {
 	if err := m.env.reg.Save(); err != nil {
 		for _, hh := range unstarted {
 			h := hh.h
-			h.file.Close()
+			h.abandon()
 			delete(m.harvesters, h.key)
 			if m.byPath[h.currentPath()] == h {
 				delete(m.byPath, h.currentPath())
@@ -543,6 +622,35 @@ func (m *Manager) missing(path string) string {
 		m.log.Warn("collected file does not exist; waiting for it", "path", path)
 	}
 	return missingFile
+}
+
+// refusal says why the file at path must not be read, or "".
+func (m *Manager) refusal(path string) string {
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		resolved = path
+	}
+	for _, dir := range m.opts.Private {
+		if resolved == dir || strings.HasPrefix(resolved, dir+string(filepath.Separator)) {
+			return "the agent's own state (state_dir); never read"
+		}
+	}
+	if m.opts.Allows != nil && !m.opts.Allows(resolved) {
+		return "outside files.allowed_paths; not read"
+	}
+	return ""
+}
+
+// refuse logs once per entry and reason that a file it matches is not read,
+// and returns the reason as the file's status error. (Once per entry: a glob
+// over the state_dir meets a new temporary registry file every second.)
+func (m *Manager) refuse(path, pattern, reason string) error {
+	m.fileErrs[path] = reason
+	if !m.refused[pattern+"\x00"+reason] {
+		m.refused[pattern+"\x00"+reason] = true
+		m.log.Warn("collect entry matches files the agent does not read", "entry", pattern, "path", path, "reason", reason)
+	}
+	return errors.New(reason)
 }
 
 // errNoDescriptor is the status error of a file waiting because

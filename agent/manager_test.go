@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
 
@@ -169,5 +171,48 @@ func TestStartEndIsNotReappliedAfterARestart(t *testing.T) {
 	tl.start(testOptions(), []etcd.Entry{e})
 	if got := tl.waitMessages(1); got[0] != "written while the agent was down" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestOwnStateAndDisallowedFilesAreNotRead: an entry whose glob covers the
+// agent's state_dir (registry, config cache) never reads it, or the agent
+// would ship its own bookkeeping, then that, without end; a file outside
+// files.allowed_paths, even reached through a symbolic link from an allowed
+// one, is not read either. Both show in the status with the reason, and the
+// other files ship.
+func TestOwnStateAndDisallowedFilesAreNotRead(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"ok", "secret"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendFile(t, filepath.Join(dir, "ok", "app.log"), "shipped\n")
+	appendFile(t, filepath.Join(dir, "secret", "key"), "never\n")
+	if err := os.Symlink(filepath.Join(dir, "secret", "key"), filepath.Join(dir, "ok", "link.log")); err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.Private = []string{filepath.Join(dir, "state")}
+	opts.Allows = conf.Files{AllowedPaths: []string{filepath.Join(dir, "ok", "*"), filepath.Join(dir, "state", "**")}}.Allows
+	tl := newTailerWith(t, opts, dir, entry(dir, "state/*"), entry(dir, "ok/*"), entry(dir, "secret/*"))
+	if err := tl.reg.Save(); err != nil { // the registry exists, with content to read
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	waitFor(t, 10*time.Second, "the refused files in the status", func() bool {
+		for _, st := range tl.mgr.Status() {
+			reasons[filepath.Base(st.Path)] = st.LastError
+		}
+		return reasons["registry.json"] != "" && reasons["link.log"] != "" && reasons["key"] != ""
+	})
+	tl.waitMessages(1)
+	appendFile(t, filepath.Join(dir, "ok", "app.log"), "sentinel\n")
+	if got := tl.waitMessages(2); !slices.Equal(got, []string{"shipped", "sentinel"}) {
+		t.Fatalf("shipped %q, want only the allowed file's lines", got)
+	}
+	if !strings.Contains(reasons["registry.json"], "state_dir") || !strings.Contains(reasons["key"], "allowed_paths") ||
+		!strings.Contains(reasons["link.log"], "allowed_paths") {
+		t.Fatalf("status reasons: %q", reasons)
 	}
 }
