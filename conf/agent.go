@@ -42,8 +42,9 @@ type Limits struct {
 	// MaxLineBytes splits longer lines into events of at most this size, each
 	// flagged "split"; default 256KiB. A collect entry can override it.
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
-	// MaxBytesInFlight caps bytes sent to Kafka but not yet acknowledged; when
-	// reached, tailers stop reading. Default 16MiB.
+	// MaxBytesInFlight caps the memory of all batches together, being
+	// encoded or sent to Kafka and not yet acknowledged (their buffers and
+	// ~512 B per message); when reached, tailers stop reading. Default 16MiB.
 	MaxBytesInFlight ByteSize `yaml:"max_bytes_in_flight"`
 }
 
