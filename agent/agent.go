@@ -232,7 +232,9 @@ func (a *Agent) status(mgr *Manager, shipper *Shipper) etcd.Status {
 			files[i].SendError, files[i].SendErrorSince = err.Error(), &since
 		}
 	}
-	return etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
+	st := etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
+	st.LimitFiles(etcd.MaxStatusFiles)
+	return st
 }
 
 func (a *Agent) flushLoop(ctx context.Context, reg *Registry) {

@@ -168,6 +168,10 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 		for _, f := range st.Files {
 			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%s\n", f.Path, f.Topic, f.Offset, f.Size, f.LagBytes, fileErrors(f, sendErrs))
 		}
+		if st.FilesOmitted > 0 {
+			fmt.Fprintf(tw, "\t… %d more files not listed (the agent lists the %d with errors or the most lag); lag of all files: %d\n",
+				st.FilesOmitted, len(st.Files), st.LagBytes)
+		}
 	}
 	return tw.Flush()
 }

@@ -62,6 +62,10 @@ func TestStatuses(t *testing.T) {
 			{Path: "/var/log/app2.log", Topic: "app_log", LastError: "open /var/log/app2.log: permission denied"},
 			{Path: "/var/log/a.log", Topic: "web_log"},
 		}})
+	// web7 tails more files than its status lists.
+	web7Rev := put(etcd.CollectKey("/logagent/", "web7"), cfg)
+	putStatus(etcd.Status{Host: "web7", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: web7Rev},
+		Files: []etcd.FileStatus{{Path: "/var/log/big.log", Topic: "web_log", LagBytes: 7000}}, FilesOmitted: 1499, LagBytes: 9000})
 	put("/logagent/web1/other", "ignored")
 	put("/elsewhere/web9/status", "{}")
 
@@ -73,7 +77,7 @@ func TestStatuses(t *testing.T) {
 	for _, hs := range all {
 		states[hs.Host] = hs.State
 	}
-	want := map[string]string{"web1": "ok", "web2": "config-rejected", "web3": "no-status", "web4": "config-pending", "web5": "file-errors", "web6": "send-errors"}
+	want := map[string]string{"web1": "ok", "web2": "config-rejected", "web3": "no-status", "web4": "config-pending", "web5": "file-errors", "web6": "send-errors", "web7": "ok"}
 	if len(states) != len(want) {
 		t.Fatalf("hosts %v, want %v", states, want)
 	}
@@ -96,6 +100,9 @@ func TestStatuses(t *testing.T) {
 		}
 	}
 
+	if !strings.Contains(table.String(), "… 1499 more files not listed") || !strings.Contains(table.String(), "lag of all files: 9000") {
+		t.Errorf("table lacks web7's omitted files:\n%s", table.String())
+	}
 	if !strings.Contains(table.String(), "kafka: kafka server: Request was for a topic or partition that does not exist on this broker (for 1m30s)") {
 		t.Errorf("table lacks web6's send error and its age:\n%s", table.String())
 	}

@@ -2,11 +2,13 @@ package etcd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -52,6 +54,40 @@ type Status struct {
 	UpdatedAt time.Time    `json:"updated_at"`
 	Config    ConfigStatus `json:"config"`
 	Files     []FileStatus `json:"files"`
+	// FilesOmitted is how many files are not listed (LimitFiles); LagBytes
+	// sums the lag of every file, listed or not.
+	FilesOmitted int   `json:"files_omitted,omitempty"`
+	LagBytes     int64 `json:"lag_bytes"`
+}
+
+// MaxStatusFiles is how many files an agent lists in its status at most: a
+// host tailing ten thousand files would otherwise write a value beyond
+// etcd's request limit (1.5 MiB by default) every few seconds.
+const MaxStatusFiles = 500
+
+// LimitFiles sums the files' lag and keeps at most n of them, those that
+// matter most: with an error, then with the most lag. Below n the order is
+// kept as it is.
+func (s *Status) LimitFiles(n int) {
+	s.LagBytes = 0
+	for _, f := range s.Files {
+		s.LagBytes += f.LagBytes
+	}
+	if len(s.Files) <= n {
+		s.FilesOmitted = 0
+		return
+	}
+	files := slices.Clone(s.Files)
+	slices.SortStableFunc(files, func(a, b FileStatus) int {
+		if ea, eb := a.LastError != "" || a.SendError != "", b.LastError != "" || b.SendError != ""; ea != eb {
+			if ea {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.LagBytes, a.LagBytes)
+	})
+	s.Files, s.FilesOmitted = files[:n], len(files)-n
 }
 
 // StatusOption configures a StatusPublisher.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -309,5 +311,30 @@ func TestStatusPublisherStopWhileEtcdDown(t *testing.T) {
 	// No lease was granted, so there is nothing to revoke and no wait.
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("Run took %v to return after cancel with etcd down", took)
+	}
+}
+
+// TestLimitFilesKeepsWhatMatters: a status of many files lists the ones
+// with an error first, then the most lagging, and says how many it left out;
+// the total lag counts them all. A short list keeps its order.
+func TestLimitFilesKeepsWhatMatters(t *testing.T) {
+	var st Status
+	for i := range 10 {
+		st.Files = append(st.Files, FileStatus{Path: fmt.Sprintf("/f%d", i), LagBytes: int64(i)})
+	}
+	st.Files[2].LastError = "permission denied"
+	st.Files[3].SendError = "unknown topic"
+	short := st
+	short.LimitFiles(10)
+	if short.FilesOmitted != 0 || short.LagBytes != 45 || short.Files[0].Path != "/f0" {
+		t.Fatalf("a list within the limit changed: omitted %d, lag %d, first %s", short.FilesOmitted, short.LagBytes, short.Files[0].Path)
+	}
+	st.LimitFiles(4)
+	var paths []string
+	for _, f := range st.Files {
+		paths = append(paths, f.Path)
+	}
+	if want := []string{"/f3", "/f2", "/f9", "/f8"}; !slices.Equal(paths, want) || st.FilesOmitted != 6 || st.LagBytes != 45 {
+		t.Fatalf("kept %v (want %v), omitted %d, lag %d", paths, want, st.FilesOmitted, st.LagBytes)
 	}
 }
