@@ -64,8 +64,9 @@ func TestManyOpenFilesCostLittleMemory(t *testing.T) {
 			testutilGauge(tl.metrics.BytesInFlight) == 0
 	})
 	used := heapInUse() - before
-	t.Logf("%d idle open files: %.1f KiB of heap each (%.1f MiB in all), %d goroutines",
-		files, float64(used)/files/1024, float64(used)/(1<<20), runtime.NumGoroutine())
+	t.Logf("%d idle open files: %.1f KiB of heap each (%.1f MiB in all); %d goroutines, %.1f KiB of stack each",
+		files, float64(used)/files/1024, float64(used)/(1<<20), runtime.NumGoroutine(),
+		float64(readMetric("/memory/classes/heap/stacks:bytes"))/float64(runtime.NumGoroutine())/1024)
 	if used > uint64(files*perFileBudget) {
 		t.Fatalf("%d idle open files hold %.1f MiB of heap, %.1f KiB each; the budget is %d KiB each",
 			files, float64(used)/(1<<20), float64(used)/files/1024, perFileBudget>>10)
@@ -98,7 +99,11 @@ func runInOwnProcess(t *testing.T) {
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	return readMetric("/memory/classes/heap/objects:bytes")
+}
+
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
