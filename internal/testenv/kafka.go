@@ -42,6 +42,7 @@ type Record struct {
 type KafkaOption func(*kafkaConfig)
 
 type kafkaConfig struct {
+	brokers    int
 	partitions int32
 	topics     []string
 	persistent bool
@@ -91,6 +92,12 @@ func Partitions(n int32) KafkaOption {
 	return func(c *kafkaConfig) { c.partitions = n }
 }
 
+// KafkaBrokers sets the number of brokers (default 1). Partition leaders are
+// spread over them; LeadAll moves a topic's.
+func KafkaBrokers(n int) KafkaOption {
+	return func(c *kafkaConfig) { c.brokers = n }
+}
+
 // KafkaPersistent makes the broker keep its state in a fresh t.TempDir()
 // with synchronous writes, so it survives Stop and Restart.
 func KafkaPersistent() KafkaOption {
@@ -115,14 +122,18 @@ type Kafka struct {
 	client  *kgo.Client    // admin client for Count and ReadAll, created lazily
 }
 
-// StartKafka starts a kfake cluster (1 broker, 3 partitions per topic, group
+// StartKafka starts a kfake cluster (1 broker unless KafkaBrokers, 3
+// partitions per topic, group
 // minimum session timeout 1 s) on random 127.0.0.1 ports, creates the topics
 // given by Topics and stops the cluster when the test ends.
 func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	t.Helper()
-	cfg := kafkaConfig{partitions: 3}
+	cfg := kafkaConfig{brokers: 1, partitions: 3}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.brokers < 1 {
+		t.Fatalf("testenv: StartKafka: need at least 1 broker, got %d", cfg.brokers)
 	}
 	if cfg.partitions < 1 {
 		t.Fatalf("testenv: StartKafka: need at least 1 partition, got %d", cfg.partitions)
@@ -132,10 +143,14 @@ func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	}
 
 	k := &Kafka{cfg: cfg}
-	// One broker on a FreePort, not port 0: Restart binds the same port
-	// again, and one from the ephemeral range may be taken meanwhile.
+	// Brokers on FreePorts, not port 0: Restart binds the same ports again,
+	// and ones from the ephemeral range may be taken meanwhile.
 	for attempt := 1; ; attempt++ {
-		err := k.start([]int{FreePort(t)})
+		ports := make([]int, cfg.brokers)
+		for i := range ports {
+			ports[i] = FreePort(t)
+		}
+		err := k.start(ports)
 		if err == nil {
 			break
 		}
@@ -222,6 +237,19 @@ func (k *Kafka) ensureTopics() error {
 		}
 	}
 	return nil
+}
+
+// LeadAll makes broker node (0 to KafkaBrokers-1) the leader of every
+// partition of topic, so that topic's produce requests go to that broker
+// alone.
+func (k *Kafka) LeadAll(t testing.TB, topic string, node int32) {
+	t.Helper()
+	c := k.runningCluster(t)
+	for p := range k.cfg.partitions {
+		if err := c.MoveTopicPartition(topic, p, node); err != nil {
+			t.Fatalf("testenv: move %s/%d to broker %d: %v", topic, p, node, err)
+		}
+	}
 }
 
 // Brokers returns the broker addresses ("127.0.0.1:port"), stable across
