@@ -321,17 +321,24 @@ func (k *Kafka) adminClient() (*kgo.Client, error) {
 // from the test goroutine; it fails the test on error.
 func (k *Kafka) Count(t testing.TB, topic string) int64 {
 	t.Helper()
+	var n int64
+	for _, o := range k.EndOffsets(t, topic) {
+		n += o
+	}
+	return n
+}
+
+// EndOffsets returns the high watermark of every partition of topic: the
+// offset a consumer that read and committed everything commits.
+func (k *Kafka) EndOffsets(t testing.TB, topic string) map[int32]int64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
 	defer cancel()
 	_, end, err := k.offsets(ctx, topic)
 	if err != nil {
-		t.Fatalf("testenv: count records of %q: %v", topic, err)
+		t.Fatalf("testenv: end offsets of %q: %v", topic, err)
 	}
-	var n int64
-	for _, o := range end {
-		n += o
-	}
-	return n
+	return end
 }
 
 // ReadAll reads every partition of topic from its oldest offset up to the
@@ -394,6 +401,50 @@ func (k *Kafka) ReadAll(t testing.TB, topic string) []Record {
 	slices.SortFunc(out, func(a, b Record) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
+	return out
+}
+
+// Committed returns the offsets consumer group committed for topic, by
+// partition; a partition without a commit is absent. It asks the group
+// coordinator, as a new group member would, so it sees what survives a
+// crash of the consumer.
+func (k *Kafka) Committed(t testing.TB, group, topic string) map[int32]int64 {
+	t.Helper()
+	cl, err := k.adminClient()
+	if err != nil {
+		t.Fatalf("testenv: committed offsets of %q: %v", group, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
+	defer cancel()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = topic
+	for p := range k.cfg.partitions {
+		rt.Partitions = append(rt.Partitions, p)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	out := map[int32]int64{}
+	if errors.Is(err, kerr.GroupIDNotFound) { // kfake's answer before a group's first commit
+		return out
+	}
+	if err != nil {
+		t.Fatalf("testenv: committed offsets of %q: %v", group, err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				t.Fatalf("testenv: committed offset of %q for %s/%d: %v", group, rt.Topic, p.Partition, err)
+			}
+			if p.Offset >= 0 { // -1: nothing committed
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
 	return out
 }
 
