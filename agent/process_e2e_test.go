@@ -88,10 +88,7 @@ func TestKill9MidStream(t *testing.T) {
 	want := <-lines
 	// Done when the agent counts both files as delivered to their ends;
 	// then Kafka must hold every line.
-	testenv.Eventually(t, 60*time.Second, func() bool {
-		saved := savedOffsets(t, dir)
-		return saved[webLog] == fileSize(t, webLog) && saved[appLog] == fileSize(t, appLog)
-	}, "both files acknowledged to their ends after the restart")
+	waitAcked(t, dir, webLog, appLog)
 	web := messagesIn(t, s.kafka, "web_log")
 	requireAll(t, web, want[0])
 	requireAll(t, messagesIn(t, s.kafka, "app_log"), want[1])
@@ -105,6 +102,57 @@ func TestKill9MidStream(t *testing.T) {
 		t.Fatalf("%d web_log lines in Kafka twice, want at least the %d written unacknowledged: the agent took them for delivered", twice, held)
 	}
 	t.Logf("held %d web_log and %d app_log records at the kill; %d web_log lines re-sent", written.Records("web_log"), lost.Records("app_log"), twice)
+}
+
+// TestEventIDsAcrossProcessesAndACopy: lines one agent process shipped
+// (Kafka wrote them, its answer was lost in a kill -9) are shipped again by
+// a second process on the same state dir, from a copy made while the agent
+// was down (copytruncate: the copy app.log.1, matched by app.log*), with the
+// ids the first process gave them. The truncated file's new lines get ids
+// of their own.
+func TestEventIDsAcrossProcessesAndACopy(t *testing.T) {
+	s := newStack(t)
+	bin := buildAgent(t)
+	dir := t.TempDir()
+	cfgPath := writeAgentYAML(t, s, dir)
+	log := filepath.Join(dir, "app.log")
+	s.putConfig(t, configJSON(entry(log+"*", "web_log")))
+	want := appendLines(t, log, "first", 0, 1000)
+	p := startAgentProcess(t, bin, cfgPath)
+	waitAcked(t, dir, log)
+
+	hold := s.kafka.HoldProduce(t, testenv.Carries("web_log", 100))
+	want = append(want, appendLines(t, log, "held", 0, 1000)...)
+	hold.Wait(t, 20*time.Second)
+	p.Kill9(t)
+	hold.Release("web_log")
+	copied := log + ".1"
+	if out, err := exec.Command("cp", log, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, appendLines(t, log, "after", 0, 500)...)
+	startAgentProcess(t, bin, cfgPath)
+	waitAcked(t, dir, log, copied)
+
+	got := messagesIn(t, s.kafka, "web_log")
+	requireAll(t, got, want)
+	twice, owner := 0, map[string]string{}
+	for line, ids := range got {
+		if len(ids) > 1 {
+			twice++
+		}
+		if other, ok := owner[ids[0]]; ok {
+			t.Fatalf("lines %q and %q share the id %s", other, line, ids[0])
+		}
+		owner[ids[0]] = line
+	}
+	if twice < hold.Records("web_log") {
+		t.Fatalf("%d lines shipped by both processes, want the %d the first one sent unacknowledged", twice, hold.Records("web_log"))
+	}
+	t.Logf("%d lines shipped by both processes with the same id", twice)
 }
 
 // savedOffsets returns the acknowledged offset of every file in the
@@ -135,6 +183,21 @@ func savedOffsets(t *testing.T, dir string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// waitAcked waits until the registry the agent saved under dir has each
+// file acknowledged to its current end.
+func waitAcked(t *testing.T, dir string, paths ...string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		saved := savedOffsets(t, dir)
+		for _, p := range paths {
+			if saved[p] != fileSize(t, p) {
+				return false
+			}
+		}
+		return true
+	}, "%v acknowledged to their ends", paths)
 }
 
 func fileSize(t *testing.T, path string) int64 {
