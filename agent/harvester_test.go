@@ -21,10 +21,16 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 	appendFile(t, log, "one\r\ntw")
 	tl := newTailer(t, dir, entry(dir, "app.log"))
 	tl.waitMessages(1)
-	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to ship "tw"
+	// Stopping waits for the harvester: what it would ship of "tw", when
+	// reading it or when stopping, is shipped by then.
+	tl.stop()
 	if got := tl.sink.messages(); !slices.Equal(got, []string{"one"}) {
 		t.Fatalf("before the newline: %q", got)
 	}
+	if off := ackedOffset(tl, "app.log"); off != 5 {
+		t.Fatalf("acked offset %d with a partial line, want 5", off)
+	}
+	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log")})
 	appendFile(t, log, "o\n")
 	if got := tl.waitMessages(2); !slices.Equal(got, []string{"one", "two"}) {
 		t.Fatalf("after the newline: %q", got)
