@@ -90,12 +90,14 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 }
 
 func TestRegistryCorruptFileIsAClearError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "registry.json")
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenRegistry(path); err == nil {
-		t.Fatal("corrupt registry accepted")
+	for _, data := range []string{"{not json", `{"version":1,"entries":[null]}`} {
+		path := filepath.Join(t.TempDir(), "registry.json")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenRegistry(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("registry %s: got %v, want the corrupt-registry error", data, err)
+		}
 	}
 }
 
