@@ -75,17 +75,12 @@ func (h *ProduceHold) answer(req *kmsg.ProduceRequest) (kmsg.Response, error, bo
 	return nil, nil, false
 }
 
-// DelayProduce answers every produce request d later than kfake would, as a
-// broker replicating with acks=all does; a producer meanwhile gathers more
-// messages, of more partitions, into its next request.
-func (k *Kafka) DelayProduce(t testing.TB, d time.Duration) {
+// Fault makes the broker fail the requests the faults select (see
+// kfake.Fault: by request key, topic, count), e.g. a produce answered with
+// NOT_ENOUGH_REPLICAS five times. The handle removes or counts them.
+func (k *Kafka) Fault(t testing.TB, faults ...kfake.Fault) *kfake.FaultHandle {
 	t.Helper()
-	c := k.runningCluster(t)
-	c.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		c.SleepControl(func() { time.Sleep(d) })
-		return nil, nil, false
-	})
+	return k.runningCluster(t).Fault(faults...)
 }
 
 func (k *Kafka) runningCluster(t testing.TB) *kfake.Cluster {
