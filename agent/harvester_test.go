@@ -120,6 +120,28 @@ func TestTruncationRestartsAtZeroWithNewIDs(t *testing.T) {
 	}
 }
 
+// A file cut back to a shorter length keeps its first bytes (truncate -s,
+// or a tool that rewrites the same header), so only the size tells: it is
+// read again from 0 under a new origin, and what is appended after the cut
+// ships although the file never regrows to the old offset.
+func TestTruncationKeepingTheStartIsNoticed(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, lines("a", 0, 200)) // 2 KiB: a full fingerprint
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(200)
+	if err := os.Truncate(log, int64(len(lines("a", 0, 150)))); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, lines("b", 0, 3))
+	tl.waitLine("b-000002")
+	evs := tl.sink.snapshot()
+	if evs[200].Message != "a-000000" || evs[200].ID == evs[0].ID {
+		t.Fatalf("after the cut, first event %q id %s (first before: %s): want the file again from 0 under a new id",
+			evs[200].Message, evs[200].ID, evs[0].ID)
+	}
+}
+
 func TestDeletedFileIsReadToItsEndWithTrailingFragment(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
