@@ -279,7 +279,7 @@ var mutations = []mutation{
 		name: "validator-accepts-bad-topic", guarantee: "a collect entry's topic must be a valid Kafka topic name",
 		file: "etcd/collect.go",
 		old:  `	if err := conf.ValidateTopicName(e.Topic); err != nil {`,
-		new:  `	if err := error(nil); err != nil {`,
+		new:  `	if err := conf.ValidateTopicName("web_log"); err != nil {`,
 		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
