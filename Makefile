@@ -14,7 +14,7 @@ E2E_PKGS = $(shell grep -rlE --include='*.go' --exclude-dir=.git --exclude-dir=.
 # test's prerequisites must run in order (deps first), even under make -j.
 .NOTPARALLEL:
 
-.PHONY: all build deps test vet test-all test-unit test-e2e test-units bench demo clean install uninstall
+.PHONY: all build deps test vet test-all test-unit test-e2e test-units fuzz fuzz-short mutants bench demo clean install uninstall
 
 # Where `make install` puts things. DESTDIR stages into another root (for
 # packages and for the unit checks); PREFIX is baked into the units' ExecStart.
@@ -37,7 +37,7 @@ deps:
 	./scripts/deps.sh
 	./scripts/build-zinc.sh
 
-test: deps vet test-all test-units
+test: deps vet test-all fuzz-short test-units
 
 # The e2e tag only adds files, so one pass with it vets and tests everything
 # once.
@@ -46,6 +46,24 @@ vet:
 
 test-all:
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./...
+
+# Every fuzz target (func FuzzX in a test file) for a fixed time each, one
+# after the other: briefly in `make test`, longer on demand. Their seed
+# corpora (testdata/fuzz/) run in every go test anyway.
+FUZZ_SHORT_TIME ?= 7s
+FUZZ_TIME ?= 2m
+fuzz-short:
+	./scripts/fuzz.sh $(FUZZ_SHORT_TIME)
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZ_TIME)
+
+# Breaks each guarantee on purpose (tools/mutants/mutations.go), one at a
+# time in a scratch copy, and reports which breaks the tests miss. By hand,
+# not in CI (about a quarter of an hour); MUTANTSFLAGS='-run commit' picks.
+MUTANTSFLAGS ?=
+mutants:
+	$(GO) run ./tools/mutants $(MUTANTSFLAGS)
 
 # For development: the fast tests only, or the e2e packages only.
 test-unit:

@@ -48,6 +48,13 @@ func TestEnvelopeIsNestedJSON(t *testing.T) {
 }
 
 func TestEventIDDeterministicAndDistinct(t *testing.T) {
+	// A value fixed when the format was: ids must not depend on anything a
+	// process has of its own (time, randomness, memory), or a line re-sent
+	// after a restart would be indexed twice.
+	seed := newEventIDSeed("web-1", "0123456789abcdef0123456789abcdef")
+	if got, want := string(seed.appendEventID(nil, 4096)), "f894b329a15474090000000000001000"; got != want {
+		t.Fatalf("id of web-1/origin/4096 = %s, want %s (SHA-256(host, 0, origin)[:8], then the offset)", got, want)
+	}
 	a := newEventIDSeed("h", "o1")
 	b := newEventIDSeed("h", "o2")
 	if string(a.appendEventID(nil, 7)) != string(a.appendEventID(nil, 7)) {

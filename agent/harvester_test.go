@@ -21,10 +21,16 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 	appendFile(t, log, "one\r\ntw")
 	tl := newTailer(t, dir, entry(dir, "app.log"))
 	tl.waitMessages(1)
-	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to ship "tw"
+	// Stopping waits for the harvester: what it would ship of "tw", when
+	// reading it or when stopping, is shipped by then.
+	tl.stop()
 	if got := tl.sink.messages(); !slices.Equal(got, []string{"one"}) {
 		t.Fatalf("before the newline: %q", got)
 	}
+	if off := ackedOffset(tl, "app.log"); off != 5 {
+		t.Fatalf("acked offset %d with a partial line, want 5", off)
+	}
+	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log")})
 	appendFile(t, log, "o\n")
 	if got := tl.waitMessages(2); !slices.Equal(got, []string{"one", "two"}) {
 		t.Fatalf("after the newline: %q", got)
@@ -111,6 +117,28 @@ func TestTruncationRestartsAtZeroWithNewIDs(t *testing.T) {
 			t.Fatalf("event id %s reused after truncation", ev.ID)
 		}
 		ids[ev.ID] = true
+	}
+}
+
+// A file cut back to a shorter length keeps its first bytes (truncate -s,
+// or a tool that rewrites the same header), so only the size tells: it is
+// read again from 0 under a new origin, and what is appended after the cut
+// ships although the file never regrows to the old offset.
+func TestTruncationKeepingTheStartIsNoticed(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, lines("a", 0, 200)) // 2 KiB: a full fingerprint
+	tl := newTailer(t, dir, entry(dir, "app.log"))
+	tl.waitMessages(200)
+	if err := os.Truncate(log, int64(len(lines("a", 0, 150)))); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, lines("b", 0, 3))
+	tl.waitLine("b-000002")
+	evs := tl.sink.snapshot()
+	if evs[200].Message != "a-000000" || evs[200].ID == evs[0].ID {
+		t.Fatalf("after the cut, first event %q id %s (first before: %s): want the file again from 0 under a new id",
+			evs[200].Message, evs[200].ID, evs[0].ID)
 	}
 }
 

@@ -47,10 +47,14 @@ func TestFirstEntryWinsOverlap(t *testing.T) {
 	first.Topic = "first"
 	tl := newTailer(t, dir, first, entry(dir, "*.log"))
 	tl.waitMessages(1)
-	time.Sleep(300 * time.Millisecond) // a second harvester would ship a copy by now
+	// A harvester reads its file in order: once the sentinel is shipped,
+	// whatever would ship "x" again has had its read.
+	appendFile(t, filepath.Join(dir, "app.log"), "sentinel\n")
+	tl.waitLine("sentinel")
+	tl.stop()
 	evs := tl.sink.snapshot()
-	if len(evs) != 1 || evs[0].Topic != "first" {
-		t.Fatalf("events = %+v", evs)
+	if len(evs) != 2 || evs[0].Topic != "first" || evs[1].Topic != "first" {
+		t.Fatalf("events = %+v, want x and the sentinel once, to topic first", evs)
 	}
 }
 
@@ -85,14 +89,19 @@ func TestRemovedEntryStopsItsHarvestersWithoutLeaks(t *testing.T) {
 	waitFor(t, 5*time.Second, "harvesters stopped", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 0 })
 	waitFor(t, 5*time.Second, "descriptors closed", func() bool { return openFDs(t) <= before+2 }) // +fsnotify
 	appendFile(t, filepath.Join(dir, "a.log"), "not shipped\n")
-	time.Sleep(200 * time.Millisecond) // a leaked harvester would ship it by now
-	if n := tl.sink.count(); n != 3 {
-		t.Fatalf("%d events after the entry was removed", n)
-	}
-	// Re-adding resumes from the registry: only the new line.
-	tl.mgr.Apply([]etcd.Entry{entry(dir, "*.log")})
-	if got := tl.waitMessages(4); got[3] != "not shipped" {
-		t.Fatalf("after re-adding: %q", got)
+	// Re-added under another topic, the entry resumes from the registry:
+	// only the new line, and only to the new topic. A harvester the removal
+	// leaked would ship it (and the sentinel after it) to the old one.
+	again := entry(dir, "*.log")
+	again.Topic = "again"
+	tl.mgr.Apply([]etcd.Entry{again})
+	tl.waitLine("not shipped")
+	appendFile(t, filepath.Join(dir, "a.log"), "sentinel\n")
+	tl.waitLine("sentinel")
+	tl.stop()
+	evs := tl.sink.snapshot()[3:]
+	if len(evs) != 2 || evs[0].Message != "not shipped" || evs[0].Topic != "again" || evs[1].Topic != "again" {
+		t.Fatalf("events after re-adding: %+v, want the new line and the sentinel once each, to topic again", evs)
 	}
 }
 
@@ -146,10 +155,12 @@ func TestRestartResumesFromAckedOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log*")})
-	got := tl.waitMessages(110)
-	time.Sleep(100 * time.Millisecond) // duplicates would arrive by now
-	if n := tl.sink.count(); n != 110 || got[100] != "a-000100" {
-		t.Fatalf("%d events after restart (want 110), first new %q", n, got[100])
+	tl.waitMessages(110)
+	// Read in order: lines read twice would come before the sentinel.
+	appendFile(t, log+".moved", "sentinel\n")
+	tl.waitLine("sentinel")
+	if got := tl.sink.messages(); len(got) != 111 || got[100] != "a-000100" {
+		t.Fatalf("%d events after restart (want 110 and the sentinel), first new %q", len(got), got[100])
 	}
 }
 

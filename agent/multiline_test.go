@@ -77,12 +77,13 @@ func TestMultilineEventWaitsAndSurvivesARestart(t *testing.T) {
 	appendFile(t, log, first+javaTrace[:60])
 	e := multilineEntry(t, dir, "app.log", `{"start_pattern":"^\\d{4}-","timeout":"1m"}`)
 	tl := newTailer(t, dir, e)
-	tl.waitMessages(1)                 // the first event: ended by the trace's first line
-	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to ship the partial trace
+	tl.waitMessages(1) // the first event: ended by the trace's first line
+	// Stopping waits for the harvester: a partial trace it would ship, when
+	// reading or when stopping, is shipped by then.
+	tl.stop()
 	if n := tl.sink.count(); n != 1 {
 		t.Fatalf("%d events while the trace is still being written, want 1", n)
 	}
-	tl.stop()
 	if off := ackedOffset(tl, "app.log"); off != int64(len(first)) {
 		t.Fatalf("acked offset %d with the trace pending, want %d", off, len(first))
 	}

@@ -4,6 +4,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -27,42 +28,185 @@ func writeAgentYAML(t *testing.T, s *stack, dir string) string {
 	return testenv.WriteAgentConfig(t, dir, "e2e-host", s.kafka.Brokers()[0], s.etcd.Endpoints()[0])
 }
 
-// TestKill9MidStream kills the agent process with SIGKILL while a writer
-// appends; after a restart every line is in Kafka at least once, and a line
-// shipped twice keeps its event id.
+// TestKill9MidStream kills the agent with SIGKILL while Kafka holds two
+// produce requests unanswered, one per file (each file's topic has its own
+// broker), so messages are sent and not acknowledged at the kill. The broker
+// writes one request after the kill (only its answer was lost) and never the
+// other (lost with the broker's memory). After a restart every line is in
+// Kafka, every copy of a line has one id, and the written request's lines
+// are there twice: the agent could not know they arrived.
 func TestKill9MidStream(t *testing.T) {
+	s := newStack(t, testenv.KafkaBrokers(2))
+	s.kafka.LeadAll(t, "web_log", 0)
+	s.kafka.LeadAll(t, "app_log", 1)
+	bin := buildAgent(t)
+	dir := t.TempDir()
+	cfgPath := writeAgentYAML(t, s, dir)
+	webDir, appDir := filepath.Join(dir, "web"), filepath.Join(dir, "app")
+	for _, d := range []string{webDir, appDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webLog, appLog := filepath.Join(webDir, "access.log"), filepath.Join(appDir, "app.log")
+	s.putConfig(t, configJSON(entry(filepath.Join(webDir, "*.log"), "web_log"), entry(filepath.Join(appDir, "*.log"), "app_log")))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines := make(chan [2][]string, 1)
+	go func() { // about 20k lines/s per file for 2 s
+		var web, app []string
+		for i := 0; i < 40 && ctx.Err() == nil; i++ {
+			web = append(web, appendLines(t, webLog, "w", i*1000, (i+1)*1000)...)
+			app = append(app, appendLines(t, appLog, "a", i*1000, (i+1)*1000)...)
+			time.Sleep(50 * time.Millisecond) // pacing the writer, not synchronisation
+		}
+		lines <- [2][]string{web, app}
+	}()
+	p := startAgentProcess(t, bin, cfgPath)
+	testenv.Eventually(t, 20*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 5000 }, "agent shipping")
+
+	// Each topic has its own broker, so each has a request in flight: one
+	// is written after the kill, the other never.
+	written, lost := s.kafka.HoldProduce(t, testenv.Carries("web_log", 100)), s.kafka.HoldProduce(t, testenv.Carries("app_log", 100))
+	written.Wait(t, 20*time.Second)
+	lost.Wait(t, 20*time.Second)
+	// Two registry saves after the hold began: whatever the agent counts as
+	// delivered by now is on disk when it dies.
+	for _, name := range []string{"marker-1.log", "marker-2.log"} {
+		marker := filepath.Join(webDir, name)
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 20*time.Second, func() bool { _, ok := savedOffsets(t, dir)[marker]; return ok }, "%s in the saved registry", name)
+	}
+	p.Kill9(t)
+	written.Release("web_log")
+	lost.Release()
+	startAgentProcess(t, bin, cfgPath)
+
+	want := <-lines
+	// Done when the agent counts both files as delivered to their ends;
+	// then Kafka must hold every line.
+	waitAcked(t, dir, webLog, appLog)
+	web := messagesIn(t, s.kafka, "web_log")
+	requireAll(t, web, want[0])
+	requireAll(t, messagesIn(t, s.kafka, "app_log"), want[1])
+	twice := 0
+	for _, ids := range web {
+		if len(ids) > 1 {
+			twice++
+		}
+	}
+	if held := written.Records("web_log"); twice < held {
+		t.Fatalf("%d web_log lines in Kafka twice, want at least the %d written unacknowledged: the agent took them for delivered", twice, held)
+	}
+	t.Logf("held %d web_log and %d app_log records at the kill; %d web_log lines re-sent", written.Records("web_log"), lost.Records("app_log"), twice)
+}
+
+// TestEventIDsAcrossProcessesAndACopy: lines one agent process shipped
+// (Kafka wrote them, its answer was lost in a kill -9) are shipped again by
+// a second process on the same state dir, from a copy made while the agent
+// was down (copytruncate: the copy app.log.1, matched by app.log*), with the
+// ids the first process gave them. The truncated file's new lines get ids
+// of their own.
+func TestEventIDsAcrossProcessesAndACopy(t *testing.T) {
 	s := newStack(t)
 	bin := buildAgent(t)
 	dir := t.TempDir()
 	cfgPath := writeAgentYAML(t, s, dir)
 	log := filepath.Join(dir, "app.log")
-	s.putConfig(t, configJSON(entry(log, "web_log")))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	written := make(chan []string, 1)
-	go func() { // about 20k lines/s for 3 s
-		var all []string
-		for i := 0; i < 60 && ctx.Err() == nil; i++ {
-			all = append(all, appendLines(t, log, "k", i*1000, (i+1)*1000)...)
-			time.Sleep(50 * time.Millisecond) // pacing the writer, not synchronisation
-		}
-		written <- all
-	}()
+	s.putConfig(t, configJSON(entry(log+"*", "web_log")))
+	want := appendLines(t, log, "first", 0, 1000)
 	p := startAgentProcess(t, bin, cfgPath)
-	testenv.Eventually(t, 20*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= 15000 }, "agent shipping")
+	waitAcked(t, dir, log)
+
+	hold := s.kafka.HoldProduce(t, testenv.Carries("web_log", 100))
+	want = append(want, appendLines(t, log, "held", 0, 1000)...)
+	hold.Wait(t, 20*time.Second)
 	p.Kill9(t)
-	atKill := s.kafka.Count(t, "web_log")
+	hold.Release("web_log")
+	copied := log + ".1"
+	if out, err := exec.Command("cp", log, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, appendLines(t, log, "after", 0, 500)...)
 	startAgentProcess(t, bin, cfgPath)
-	want := <-written
-	testenv.Eventually(t, 60*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= int64(len(want)) }, "all lines after restart")
+	waitAcked(t, dir, log, copied)
+
 	got := messagesIn(t, s.kafka, "web_log")
 	requireAll(t, got, want)
-	dups := 0
-	for _, ids := range got {
-		dups += len(ids) - 1
+	twice, owner := 0, map[string]string{}
+	for line, ids := range got {
+		if len(ids) > 1 {
+			twice++
+		}
+		if other, ok := owner[ids[0]]; ok {
+			t.Fatalf("lines %q and %q share the id %s", other, line, ids[0])
+		}
+		owner[ids[0]] = line
 	}
-	t.Logf("killed at %d records; %d lines written; %d re-shipped after the kill (same ids)", atKill, len(want), dups)
+	if twice < hold.Records("web_log") {
+		t.Fatalf("%d lines shipped by both processes, want the %d the first one sent unacknowledged", twice, hold.Records("web_log"))
+	}
+	t.Logf("%d lines shipped by both processes with the same id", twice)
+}
+
+// savedOffsets returns the acknowledged offset of every file in the
+// registry the agent saved under dir (state/registry.json), by path.
+func savedOffsets(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "state", "registry.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		Entries []struct {
+			Path     string
+			Offset   int64
+			Detached bool
+		}
+	}
+	if err := json.Unmarshal(b, &reg); err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	out := map[string]int64{}
+	for _, e := range reg.Entries {
+		if !e.Detached {
+			out[e.Path] = e.Offset
+		}
+	}
+	return out
+}
+
+// waitAcked waits until the registry the agent saved under dir has each
+// file acknowledged to its current end.
+func waitAcked(t *testing.T, dir string, paths ...string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		saved := savedOffsets(t, dir)
+		for _, p := range paths {
+			if saved[p] != fileSize(t, p) {
+				return false
+			}
+		}
+		return true
+	}, "%v acknowledged to their ends", paths)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // TestSIGTERMDrainsAndExitsZero: a graceful stop exits 0 with everything

@@ -115,7 +115,10 @@ func OpenRegistry(path string) (*Registry, error) {
 	for _, in := range f.Inputs {
 		r.inputs[in] = true
 	}
-	for _, e := range f.Entries {
+	for i, e := range f.Entries {
+		if e == nil { // "null" in the array: a hand edit or a foreign writer
+			return nil, fmt.Errorf("registry %s is corrupt (move it away to re-ship every file from the start): entry %d is null", path, i)
+		}
 		if e.Detached {
 			r.detached = append(r.detached, e)
 		} else {

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,12 +92,14 @@ func TestRegistrySaveLoadAndCopyMatch(t *testing.T) {
 }
 
 func TestRegistryCorruptFileIsAClearError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "registry.json")
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenRegistry(path); err == nil {
-		t.Fatal("corrupt registry accepted")
+	for _, data := range []string{"{not json", `{"version":1,"entries":[null]}`} {
+		path := filepath.Join(t.TempDir(), "registry.json")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenRegistry(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("registry %s: got %v, want the corrupt-registry error", data, err)
+		}
 	}
 }
 
@@ -107,5 +111,43 @@ func TestRegistryFromANewerAgentIsRefused(t *testing.T) {
 	}
 	if _, err := OpenRegistry(path); err == nil || !strings.Contains(err.Error(), "format version 2") {
 		t.Fatalf("got %v, want a refusal naming the version", err)
+	}
+}
+
+// Save replaces the file rather than rewriting it: a reader holding the old
+// file (or a crash during the write) sees a whole registry, old or new, never
+// a half-written one; and no temp file is left behind.
+func TestRegistrySaveReplacesTheFileWhole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "registry.json")
+	r, err := OpenRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Attach(fileKey{1, 2}, "/var/log/a.log", fingerprintOf(nil), "", resumePoint{origin: "origin-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	r.Ack(e, 999)
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := io.ReadAll(old); err != nil || !bytes.Equal(held, before) {
+		t.Fatalf("the file open before the save now reads %q (%v): it was rewritten in place, not replaced", held, err)
+	}
+	if got, err := OpenRegistry(path); err != nil || got.Lookup(fileKey{1, 2}).Offset != 999 {
+		t.Fatalf("after the save: %v", err)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Fatalf("files in the state dir after saving: %v, want registry.json alone", names)
 	}
 }

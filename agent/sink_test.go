@@ -107,4 +107,18 @@ func TestAckTrackerIsContiguous(t *testing.T) {
 	if tr.outstanding() != 0 {
 		t.Fatalf("outstanding = %d", tr.outstanding())
 	}
+
+	// The first batch acked, the third too, the second not: the watermark
+	// stops at the end of the first.
+	got = nil
+	d, e, f := tr.track(40), tr.track(50), tr.track(60)
+	d()
+	f()
+	if !slices.Equal(got, []int64{40}) {
+		t.Fatalf("watermark = %v, want [40]: 50 is not acked", got)
+	}
+	e()
+	if !slices.Equal(got, []int64{40, 60}) {
+		t.Fatalf("watermark = %v, want [40 60]", got)
+	}
 }

@@ -86,14 +86,17 @@ func parseSyslogTime(line []byte, now time.Time) (time.Time, bool) {
 	if len(line) < 15 {
 		return time.Time{}, false
 	}
-	t, err := time.ParseInLocation("Jan _2 15:04:05", string(line[:15]), time.Local)
+	stamp, err := time.ParseInLocation("Jan _2 15:04:05", string(line[:15]), time.Local)
 	if err != nil {
 		return time.Time{}, false
 	}
 	local := now.In(time.Local)
-	t = t.AddDate(local.Year(), 0, 0)
+	t := stamp.AddDate(local.Year(), 0, 0)
 	if t.After(local.Add(48 * time.Hour)) {
 		t = t.AddDate(-1, 0, 0)
+	}
+	if t.Day() != stamp.Day() {
+		return time.Time{}, false // Feb 29 in a year without one: not a time this line can have
 	}
 	return t, true
 }

@@ -24,6 +24,7 @@ func TestTimestampParsers(t *testing.T) {
 		{"syslog", `Jan  2 15:04:05 host sshd[1]: x`, time.Date(2026, 1, 2, 15, 4, 5, 0, time.Local), true},
 		{"syslog", `Dec 31 23:59:59 host x`, time.Date(2025, 12, 31, 23, 59, 59, 0, time.Local), true},
 		{"syslog", `hello`, time.Time{}, false},
+		{"syslog", `Feb 29 00:00:00 host x`, time.Time{}, false}, // 2025 and 2026 have none
 	}
 	for _, c := range cases {
 		got, ok := timestampParsers[c.parser]([]byte(c.line), now)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,16 +87,19 @@ func (p *pipeline) runAgent(t *testing.T, dir, collectConfig string) {
 // runningTransfer is a transfer in this process.
 type runningTransfer struct {
 	metrics *transfer.Metrics
+	logged  *logCounter
 	cancel  context.CancelFunc
 	done    chan error
 }
 
 func startTransfer(t *testing.T, cfg *conf.Transfer) *runningTransfer {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	out := io.Discard
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out = os.Stderr
 	}
+	counter := &logCounter{counts: map[string]int{}}
+	log := slog.New(countingHandler{slog.NewTextHandler(out, nil), counter})
 	conv, err := transfer.NewConverter(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +114,7 @@ func startTransfer(t *testing.T, cfg *conf.Transfer) *runningTransfer {
 	}
 	m := transfer.NewMetrics(prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
-	rt := &runningTransfer{metrics: m, cancel: cancel, done: make(chan error, 1)}
+	rt := &runningTransfer{metrics: m, logged: counter, cancel: cancel, done: make(chan error, 1)}
 	tr := transfer.New(cfg, conv, idx, dlq, transfer.Policy{MaxBackoff: time.Second}, m, log)
 	go func() { rt.done <- tr.Run(ctx, nil); dlq.Close() }()
 	t.Cleanup(func() { rt.stop(t) })
@@ -131,6 +135,107 @@ func (rt *runningTransfer) stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("transfer did not stop within 30s")
 	}
+}
+
+// bulkFailed is what IndexBatch logs before it retries a failed bulk request.
+const bulkFailed = "bulk request failed; retrying"
+
+// logCounter counts a logger's records by message: an event count a test
+// can wait for (the transfer's metrics move only when a batch is done).
+type logCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *logCounter) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[msg]
+}
+
+// countingHandler counts every record in its logCounter and passes the
+// ones next is enabled for on to it.
+type countingHandler struct {
+	next    slog.Handler
+	counter *logCounter
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.counter.mu.Lock()
+	h.counter.counts[r.Message]++
+	h.counter.mu.Unlock()
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return countingHandler{h.next.WithAttrs(as), h.counter}
+}
+
+func (h countingHandler) WithGroup(name string) slog.Handler {
+	return countingHandler{h.next.WithGroup(name), h.counter}
+}
+
+// committedUnindexed returns the records of web_log below their
+// partition's committed offset (consumer group group) whose documents are
+// not among indexed (id → copies). A committed offset says everything
+// before it is stored; any record returned breaks that.
+func committedUnindexed(t *testing.T, k *testenv.Kafka, group string, indexed map[string]int) []testenv.Record {
+	t.Helper()
+	committed := k.Committed(t, group, "web_log")
+	var out []testenv.Record
+	for _, r := range k.ReadAll(t, "web_log") {
+		if r.Offset < committed[r.Partition] && indexed[r.Headers["event.id"]] == 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// requireCommitsIndexed fails unless every record below a committed offset
+// has its document in indexed, the engine's content while it is down.
+func requireCommitsIndexed(t *testing.T, k *testenv.Kafka, group string, indexed map[string]int) {
+	t.Helper()
+	if bad := committedUnindexed(t, k, group, indexed); len(bad) > 0 {
+		t.Fatal(describeUnindexed(t, k, group, bad))
+	}
+}
+
+// requireCommitsSearchable is requireCommitsIndexed against the running
+// engine, polled: a stored document becomes searchable a moment later.
+func requireCommitsSearchable(t *testing.T, p *pipeline, group string) {
+	t.Helper()
+	var bad []testenv.Record
+	if !testenv.Within(15*time.Second, func() bool {
+		bad = committedUnindexed(t, p.kafka, group, p.zinc.IDs(t, "web_log-*"))
+		return len(bad) == 0
+	}) {
+		t.Fatal(describeUnindexed(t, p.kafka, group, bad))
+	}
+}
+
+func describeUnindexed(t *testing.T, k *testenv.Kafka, group string, bad []testenv.Record) string {
+	return fmt.Sprintf("%d records committed but not in the engine, first %s/%d/%d (id %s); committed %v",
+		len(bad), bad[0].Topic, bad[0].Partition, bad[0].Offset, bad[0].Headers["event.id"], k.Committed(t, group, "web_log"))
+}
+
+// requireAllCommitted waits until group committed every partition of
+// web_log to its end: the transfer is done and says so durably.
+func requireAllCommitted(t *testing.T, k *testenv.Kafka, group string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		committed := k.Committed(t, group, "web_log")
+		for p, end := range k.EndOffsets(t, "web_log") {
+			if end > 0 && committed[p] != end {
+				return false
+			}
+		}
+		return true
+	}, "every partition committed to its end")
 }
 
 func counterValue(c prometheus.Counter) float64 {

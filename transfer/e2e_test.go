@@ -151,8 +151,10 @@ func TestTransferStopsWhileKafkaIsDown(t *testing.T) {
 	}
 }
 
-// TestTransferKill9 kills the transfer process mid-stream; after a restart
-// the engine holds every message exactly once.
+// TestTransferKill9 kills the transfer process twice: mid-stream, and while
+// the engine is down with a batch in flight. Each time the group's
+// committed offsets cover only documents the engine holds, and after a
+// restart the engine holds every message exactly once.
 func TestTransferKill9(t *testing.T) {
 	p := newPipeline(t)
 	const n = 20000
@@ -161,14 +163,27 @@ func TestTransferKill9(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeTransferYAML(t, p, dir)
 	logPath := filepath.Join(dir, "transfer.log")
+	const group = "logtransfer" // the default group_id
 	proc := testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
 	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 3000 }, "transfer indexing")
 	proc.Kill9(t)
+	requireCommitsSearchable(t, p, group)
+
+	proc = testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
+	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 6000 }, "transfer indexing after a restart")
+	p.zinc.Stop()
+	failed := countInFile(t, logPath, bulkFailed)
+	testenv.Eventually(t, 30*time.Second, func() bool { return countInFile(t, logPath, bulkFailed) >= failed+2 }, "a batch stuck while the engine is down")
+	proc.Kill9(t)
+	p.zinc.Restart(t)
+	requireCommitsSearchable(t, p, group)
 	atKill := p.zinc.Count(t, "web_log-*")
+
 	proc = testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all documents after restart")
 	requireExactlyOnce(t, p.zinc, n)
-	t.Logf("killed with %d of %d documents searchable", atKill, n)
+	requireAllCommitted(t, p.kafka, group)
+	t.Logf("killed the second time with %d of %d documents searchable", atKill, n)
 	// SIGTERM: leave the group and exit 0.
 	if err := proc.Terminate(t, 30*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
@@ -179,41 +194,66 @@ func TestTransferKill9(t *testing.T) {
 	}
 }
 
+// countInFile counts the occurrences of s in the file at path.
+func countInFile(t *testing.T, path, s string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), s)
+}
+
 // TestTwoInstancesShareAndTakeOver: two transfers in one group share the
-// partitions; one stops mid-stream; the other finishes. No loss, no duplicate.
+// partitions; one stops while the engine is down and its batch cannot be
+// stored; the other takes over from the committed offsets and finishes. No
+// loss, no duplicate.
 func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	p := newPipeline(t)
 	cfg := p.transferConfig(t)
 	a := startTransfer(t, cfg)
 	b := startTransfer(t, cfg)
 	const n, files = 12000, 12
-	for i := 0; i < files; i++ { // a key per file, spread over the partitions
-		produceEnvelopes(t, p.kafka, fmt.Sprintf("/var/log/f%d.log", i), nginxLines(fmt.Sprintf("two%d", i), n/files))
+	produceFiles := func(wave string) { // a key per file, spread over the partitions
+		for i := range files {
+			produceEnvelopes(t, p.kafka, fmt.Sprintf("/var/log/%s%d.log", wave, i), nginxLines(fmt.Sprintf("%s%d", wave, i), n/files/2))
+		}
 	}
+	produceFiles("first")
 	testenv.Eventually(t, 60*time.Second, func() bool { return counterValue(a.metrics.Indexed) > 0 && counterValue(b.metrics.Indexed) > 0 },
 		"both instances indexing")
+	p.zinc.Stop()
+	failed := a.logged.count(bulkFailed)
+	produceFiles("second")
+	testenv.Eventually(t, 30*time.Second, func() bool { return a.logged.count(bulkFailed) >= failed+2 }, "a stuck on a batch")
 	a.stop(t)
+	p.zinc.Restart(t)
+	requireCommitsSearchable(t, p, cfg.GroupID)
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all documents")
 	requireExactlyOnce(t, p.zinc, n)
+	requireAllCommitted(t, p.kafka, cfg.GroupID)
 }
 
-// TestSearchEngineOutage stops the engine mid-stream: nothing is committed
-// while it is down, and everything arrives once after it returns.
+// TestSearchEngineOutage stops the engine mid-stream: while it is down the
+// group's committed offsets stay within what the engine holds, and
+// everything arrives once after it returns, all of it committed.
 func TestSearchEngineOutage(t *testing.T) {
 	p := newPipeline(t)
-	rt := startTransfer(t, p.transferConfig(t))
+	cfg := p.transferConfig(t)
+	rt := startTransfer(t, cfg)
 	produceEnvelopes(t, p.kafka, "/var/log/a.log", nginxLines("before", 2000))
 	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 2000 }, "first documents")
+	indexed := p.zinc.IDs(t, "web_log-*") // all there is until the engine returns
 	p.zinc.Stop()
-	committed := counterValue(rt.metrics.Committed)
+	failed := rt.logged.count(bulkFailed)
 	produceEnvelopes(t, p.kafka, "/var/log/b.log", nginxLines("during", 3000))
-	testenv.Eventually(t, 30*time.Second, func() bool { return counterValue(rt.metrics.Retried) > 0 || counterValue(rt.metrics.BulkRequests) > 0 }, "attempts while down")
-	if got := counterValue(rt.metrics.Committed); got != committed {
-		t.Fatalf("%v batches committed while the engine was down", got-committed)
-	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return rt.logged.count(bulkFailed) >= failed+2 },
+		"two failed bulk requests while the engine is down")
+	requireCommitsIndexed(t, p.kafka, cfg.GroupID, indexed)
 	p.zinc.Restart(t)
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 5000 }, "all documents after the engine returned")
 	requireExactlyOnce(t, p.zinc, 5000)
+	requireAllCommitted(t, p.kafka, cfg.GroupID)
 }
 
 // TestMappingConflictGoesToDLQ: a document the engine refuses (a field with

@@ -42,18 +42,8 @@ func TestElasticPutTemplate(t *testing.T) {
 	if tpl.Template.Settings != nil {
 		t.Errorf("settings %s without index_settings, want none (the engine's defaults)", *tpl.Template.Settings)
 	}
-	props := tpl.Template.Mappings
-	want := map[string]string{
-		"@timestamp": "date", "message": "text", "host.name": "keyword", "log.file.path": "keyword",
-		"event.id": "keyword", "source.address": "keyword", "http.request.method": "keyword", "url.original": "keyword",
-		"log.offset": "long", "http.response.status_code": "long", "http.response.body.bytes": "long",
-	}
-	for path, typ := range want {
-		v := any(props)
-		for _, k := range strings.Split(path, ".") {
-			v = field(v.(map[string]any), "properties."+k)
-		}
-		if got := field(v.(map[string]any), "type"); got != typ {
+	for path, typ := range templateTypes {
+		if got := mappingType(tpl.Template.Mappings, path); got != typ {
 			t.Errorf("mapping of %s: %v, want %s", path, got, typ)
 		}
 	}
@@ -81,12 +71,95 @@ func TestElasticPutTemplate(t *testing.T) {
 	}
 }
 
+// zincConfig is a transfer config for z with its admin's credentials.
+func zincConfig(t *testing.T, z *testenv.Zinc) *conf.Transfer {
+	t.Helper()
+	cfg := testConfig(t, z.URL(), nil)
+	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = z.User(), conf.Secret(z.Password())
+	return cfg
+}
+
+// TestTemplateTypesZincIndices: the template PutTemplate installs is what
+// ZincSearch types a new index's fields by (its dynamic mapping would make
+// every string text only); Zinc calls long "numeric".
+func TestTemplateTypesZincIndices(t *testing.T) {
+	z := testenv.StartZinc(t)
+	cfg := zincConfig(t, z)
+	es := newElastic(t, cfg)
+	if err := es.PutTemplate(t.Context(), "web_log"); err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		IndexPatterns []string `json:"index_patterns"`
+	}
+	z.GetJSON(t, "/_index_template/logtransfer-web_log", &tpl)
+	if !slices.Equal(tpl.IndexPatterns, []string{"web_log-*"}) {
+		t.Fatalf("template patterns %v, want [web_log-*]", tpl.IndexPatterns)
+	}
+	docs := testDocs(t, cfg, 1)
+	if _, err := es.Bulk(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	var mappings map[string]struct {
+		Mappings map[string]any `json:"mappings"`
+	}
+	z.GetJSON(t, "/"+docs[0].Index+"/_mapping", &mappings)
+	props := mappings[docs[0].Index].Mappings
+	for path, typ := range templateTypes {
+		if typ == "long" {
+			typ = "numeric"
+		}
+		if got := mappingType(props, path); got != typ {
+			t.Errorf("%s of %s: %v, want %s (mappings %v)", path, docs[0].Index, got, typ, props)
+		}
+	}
+}
+
+// templateTypes are the field types the index template promises (DESIGN).
+var templateTypes = map[string]string{
+	"@timestamp": "date", "message": "text", "host.name": "keyword", "log.file.path": "keyword",
+	"event.id": "keyword", "source.address": "keyword", "http.request.method": "keyword", "url.original": "keyword",
+	"log.offset": "long", "http.response.status_code": "long", "http.response.body.bytes": "long",
+}
+
+// mappingType is the type of the dotted field path in mappings (nested
+// "properties"), nil when absent.
+func mappingType(mappings map[string]any, path string) any {
+	return field(mappings, "properties."+strings.ReplaceAll(path, ".", ".properties.")+".type")
+}
+
+// TestZincBasicAuth: ZincSearch takes the configured user and password, and
+// refuses a wrong or missing one with a 401 the transfer retries as a
+// failure that needs an operator, never as the documents' fault.
+func TestZincBasicAuth(t *testing.T) {
+	z := testenv.StartZinc(t)
+	cfg := zincConfig(t, z)
+	docs := testDocs(t, cfg, 2)
+	if _, err := newElastic(t, cfg).Bulk(t.Context(), docs); err != nil {
+		t.Fatalf("with the right password: %v", err)
+	}
+	for _, pw := range []conf.Secret{"wrong-password", ""} {
+		cfg.Elasticsearch.Password = pw
+		es := newElastic(t, cfg)
+		_, err := es.Bulk(t.Context(), docs)
+		var re *RequestError
+		if !errors.As(err, &re) || re.Status != http.StatusUnauthorized {
+			t.Fatalf("password %q: %v, want a 401 RequestError", pw, err)
+		}
+		if failure, operator := ClassifyRequestError(err); failure != RetryRequest || !operator {
+			t.Errorf("password %q: classified %v (operator %v), want a retry that needs an operator", pw, failure, operator)
+		}
+		if err := es.PutTemplate(t.Context(), "web_log"); err == nil {
+			t.Errorf("password %q: template installed", pw)
+		}
+	}
+}
+
 // TestIndexSettingsReachNewIndices: ZincSearch creates an index from the
 // template with the configured shards and replicas.
 func TestIndexSettingsReachNewIndices(t *testing.T) {
 	z := testenv.StartZinc(t)
-	cfg := testConfig(t, z.URL(), nil)
-	cfg.Elasticsearch.Username, cfg.Elasticsearch.Password = z.User(), conf.Secret(z.Password())
+	cfg := zincConfig(t, z)
 	two := 2
 	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &two, RefreshInterval: 1500 * time.Millisecond}
 	es := newElastic(t, cfg)

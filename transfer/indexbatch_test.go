@@ -389,24 +389,66 @@ func TestIndexBatchRetriesDeadLetterWrites(t *testing.T) {
 	}
 }
 
+// cancelAfter is an Indexer that cancels a context once n bulk requests
+// went to the real one: a barrier on attempts, not on time.
+type cancelAfter struct {
+	Indexer
+	n      int
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *cancelAfter) Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error) {
+	items, err := c.Indexer.Bulk(ctx, docs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls++; c.calls == c.n {
+		c.cancel()
+	}
+	return items, err
+}
+
+func (c *cancelAfter) requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
 func TestIndexBatchStopsWithContext(t *testing.T) {
 	srv := newFaultServer(t, func(int, []bulkDoc) reply { return reply{status: 503} })
 	cfg := testConfig(t, srv.URL, nil)
 	docs := testDocs(t, cfg, 3)
 	dlq := &recordingDLQ{}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := Policy{InitialBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Second}.IndexBatch(ctx, newElastic(t, cfg), dlq, docs, quietLog())
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("error %v, want the deadline", err)
+	// Retried while the engine fails, until the context ends.
+	ctx, cancel := context.WithCancel(t.Context())
+	idx := &cancelAfter{Indexer: newElastic(t, cfg), n: 3, cancel: cancel}
+	if _, err := fastPolicy.IndexBatch(ctx, idx, dlq, docs, quietLog()); err == nil {
+		t.Fatal("IndexBatch reported success for a batch the engine never stored")
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("returned after %v: the backoff sleep must end with the context", d)
+	if n := idx.requests(); n != 3 {
+		t.Errorf("%d requests, want 3: retries until the context ended, none after", n)
 	}
-	if n := len(srv.calls()); n < 3 {
-		t.Errorf("only %d attempts in 300ms", n)
+
+	// A context ending during a backoff of an hour ends the wait.
+	ctx, cancel = context.WithCancel(t.Context())
+	idx = &cancelAfter{Indexer: newElastic(t, cfg), n: 1, cancel: func() {}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Policy{InitialBackoff: time.Hour, MaxBackoff: time.Hour}.IndexBatch(ctx, idx, dlq, docs, quietLog())
+		done <- err
+	}()
+	testenv.Eventually(t, 30*time.Second, func() bool { return idx.requests() == 1 }, "the first attempt")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want the cancellation", err)
+		}
+	case <-time.After(30 * time.Second): // far below the hour a backoff blind to the context would take
+		t.Fatal("IndexBatch still waiting out its backoff after the context ended")
 	}
 	if dlq.writes != 0 {
 		t.Error("dead letters written for a down engine")
@@ -419,11 +461,11 @@ func TestIndexBatchConnectionRefusedIsRetried(t *testing.T) {
 	srv.Close() // nothing listens there now
 	cfg := testConfig(t, url, nil)
 	docs := testDocs(t, cfg, 2)
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
-	defer cancel()
-	st, err := fastPolicy.IndexBatch(ctx, newElastic(t, cfg), &recordingDLQ{}, docs, quietLog())
-	if !errors.Is(err, context.DeadlineExceeded) || st.Requests < 3 {
-		t.Errorf("error %v after %d requests, want retries until the deadline", err, st.Requests)
+	ctx, cancel := context.WithCancel(t.Context())
+	idx := &cancelAfter{Indexer: newElastic(t, cfg), n: 3, cancel: cancel}
+	st, err := fastPolicy.IndexBatch(ctx, idx, &recordingDLQ{}, docs, quietLog())
+	if err == nil || st.Requests != 3 {
+		t.Errorf("error %v after %d requests, want retries until the context ended", err, st.Requests)
 	}
 }
 

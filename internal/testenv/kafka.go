@@ -43,6 +43,7 @@ type Record struct {
 type KafkaOption func(*kafkaConfig)
 
 type kafkaConfig struct {
+	brokers    int
 	partitions int32
 	topics     []string
 	persistent bool
@@ -106,6 +107,12 @@ func Partitions(n int32) KafkaOption {
 	return func(c *kafkaConfig) { c.partitions = n }
 }
 
+// KafkaBrokers sets the number of brokers (default 1). Partition leaders are
+// spread over them; LeadAll moves a topic's.
+func KafkaBrokers(n int) KafkaOption {
+	return func(c *kafkaConfig) { c.brokers = n }
+}
+
 // KafkaPersistent makes the broker keep its state in a fresh t.TempDir()
 // with synchronous writes, so it survives Stop and Restart.
 func KafkaPersistent() KafkaOption {
@@ -130,14 +137,18 @@ type Kafka struct {
 	client  *kgo.Client    // admin client for Count and ReadAll, created lazily
 }
 
-// StartKafka starts a kfake cluster (1 broker, 3 partitions per topic, group
+// StartKafka starts a kfake cluster (1 broker unless KafkaBrokers, 3
+// partitions per topic, group
 // minimum session timeout 1 s) on random 127.0.0.1 ports, creates the topics
 // given by Topics and stops the cluster when the test ends.
 func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	t.Helper()
-	cfg := kafkaConfig{partitions: 3}
+	cfg := kafkaConfig{brokers: 1, partitions: 3}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.brokers < 1 {
+		t.Fatalf("testenv: StartKafka: need at least 1 broker, got %d", cfg.brokers)
 	}
 	if cfg.partitions < 1 {
 		t.Fatalf("testenv: StartKafka: need at least 1 partition, got %d", cfg.partitions)
@@ -147,10 +158,14 @@ func StartKafka(t testing.TB, opts ...KafkaOption) *Kafka {
 	}
 
 	k := &Kafka{cfg: cfg}
-	// One broker on a FreePort, not port 0: Restart binds the same port
-	// again, and one from the ephemeral range may be taken meanwhile.
+	// Brokers on FreePorts, not port 0: Restart binds the same ports again,
+	// and ones from the ephemeral range may be taken meanwhile.
 	for attempt := 1; ; attempt++ {
-		err := k.start([]int{FreePort(t)})
+		ports := make([]int, cfg.brokers)
+		for i := range ports {
+			ports[i] = FreePort(t)
+		}
+		err := k.start(ports)
 		if err == nil {
 			break
 		}
@@ -252,6 +267,19 @@ func (k *Kafka) createTopics(names []string) error {
 	return nil
 }
 
+// LeadAll makes broker node (0 to KafkaBrokers-1) the leader of every
+// partition of topic, so that topic's produce requests go to that broker
+// alone.
+func (k *Kafka) LeadAll(t testing.TB, topic string, node int32) {
+	t.Helper()
+	c := k.runningCluster(t)
+	for p := range k.cfg.partitions {
+		if err := c.MoveTopicPartition(topic, p, node); err != nil {
+			t.Fatalf("testenv: move %s/%d to broker %d: %v", topic, p, node, err)
+		}
+	}
+}
+
 // Brokers returns the broker addresses ("127.0.0.1:port"), stable across
 // Stop and Restart.
 func (k *Kafka) Brokers() []string {
@@ -321,17 +349,24 @@ func (k *Kafka) adminClient() (*kgo.Client, error) {
 // from the test goroutine; it fails the test on error.
 func (k *Kafka) Count(t testing.TB, topic string) int64 {
 	t.Helper()
+	var n int64
+	for _, o := range k.EndOffsets(t, topic) {
+		n += o
+	}
+	return n
+}
+
+// EndOffsets returns the high watermark of every partition of topic: the
+// offset a consumer that read and committed everything commits.
+func (k *Kafka) EndOffsets(t testing.TB, topic string) map[int32]int64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
 	defer cancel()
 	_, end, err := k.offsets(ctx, topic)
 	if err != nil {
-		t.Fatalf("testenv: count records of %q: %v", topic, err)
+		t.Fatalf("testenv: end offsets of %q: %v", topic, err)
 	}
-	var n int64
-	for _, o := range end {
-		n += o
-	}
-	return n
+	return end
 }
 
 // ReadAll reads every partition of topic from its oldest offset up to the
@@ -394,6 +429,50 @@ func (k *Kafka) ReadAll(t testing.TB, topic string) []Record {
 	slices.SortFunc(out, func(a, b Record) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
+	return out
+}
+
+// Committed returns the offsets consumer group committed for topic, by
+// partition; a partition without a commit is absent. It asks the group
+// coordinator, as a new group member would, so it sees what survives a
+// crash of the consumer.
+func (k *Kafka) Committed(t testing.TB, group, topic string) map[int32]int64 {
+	t.Helper()
+	cl, err := k.adminClient()
+	if err != nil {
+		t.Fatalf("testenv: committed offsets of %q: %v", group, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaOpTimeout)
+	defer cancel()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = topic
+	for p := range k.cfg.partitions {
+		rt.Partitions = append(rt.Partitions, p)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	out := map[int32]int64{}
+	if errors.Is(err, kerr.GroupIDNotFound) { // kfake's answer before a group's first commit
+		return out
+	}
+	if err != nil {
+		t.Fatalf("testenv: committed offsets of %q: %v", group, err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				t.Fatalf("testenv: committed offset of %q for %s/%d: %v", group, rt.Topic, p.Partition, err)
+			}
+			if p.Offset >= 0 { // -1: nothing committed
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
 	return out
 }
 

@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // newSyncProducer returns a producer and its idempotent close function,
@@ -162,5 +166,38 @@ func TestKafkaRestartWithoutDataDirRecreatesTopics(t *testing.T) {
 	p, _ = newSyncProducer(t, k.Brokers())
 	if got := produce(t, p, "web_log", "new", 1)["new-0"]; got != (sent{0, 0}) {
 		t.Fatalf("first record after restart landed at %v, want partition 0 offset 0", got)
+	}
+}
+
+// Committed reads what a group committed, per partition, and nothing for a
+// partition the group never committed.
+func TestKafkaCommitted(t *testing.T) {
+	k := StartKafka(t, Topics("web_log"))
+	if got := k.Committed(t, "g", "web_log"); len(got) != 0 {
+		t.Fatalf("before any commit: %v", got)
+	}
+	// Below 4.1 a commit names its topic, not the topic's id.
+	cl, err := kgo.NewClient(k.clientOpts(kgo.MaxVersions(kversion.V4_0_0()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = "g", -1 // a commit outside any group session
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "web_log"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 1, 7
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Committed(t, "g", "web_log"); len(got) != 1 || got[1] != 7 {
+		t.Fatalf("committed %v, want partition 1 at 7", got)
 	}
 }

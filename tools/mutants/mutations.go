@@ -1,0 +1,315 @@
+package main
+
+// mutation is one deliberate break of a guarantee: old, which must occur
+// exactly once in file, becomes new; the tests matching tests in pkg must
+// then fail.
+type mutation struct {
+	name      string
+	guarantee string
+	file      string
+	old, new  string
+	pkg       string
+	tests     string // go test -run
+	e2e       bool   // the tests need -tags e2e
+}
+
+// The agent's unit tests of the tailer: a broken harvester, registry or
+// identity shows in them first.
+const tailerTests = "TestModel|TestCopy|TestRestart|TestTruncation|TestPartialLine|TestRegistry"
+
+var mutations = []mutation{
+	// file → Kafka: at least once.
+	{
+		name: "registry-moves-on-hand-off", guarantee: "no line lost across kill -9: the registry moves on Kafka's ack",
+		file: "agent/harvester.go",
+		old: `	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { ack(); bufs.recycle() }}
+	b.reset()
+	if err := h.env.sink.Send(ctx, batch); err != nil {
+		return err
+	}
+	return nil`,
+		new: `	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { bufs.recycle() }}
+	b.reset()
+	if err := h.env.sink.Send(ctx, batch); err != nil {
+		return err
+	}
+	ack()
+	return nil`,
+		pkg: "./agent", tests: "TestKill9MidStream$", e2e: true,
+	},
+	{
+		name: "shipper-acks-on-hand-off", guarantee: "a batch is acked only when Kafka acknowledged all of it",
+		file: "agent/shipper.go",
+		old: `	s.metrics.MessagesSent.Add(float64(len(msgs)))
+	return nil`,
+		new: `	s.metrics.MessagesSent.Add(float64(len(msgs)))
+	st.aborted.Store(true)
+	b.Ack()
+	return nil`,
+		pkg: "./agent", tests: "TestShipper",
+	},
+	{
+		name: "shipper-drops-failed-messages", guarantee: "a message returned on Errors() is sent again, never dropped",
+		file: "agent/shipper.go",
+		old:  `time.AfterFunc(retryBackoff(st.attempts), func() { s.enqueueRetry(msg) })`,
+		new:  `_ = msg`,
+		pkg:  "./agent", tests: "TestShipper",
+	},
+	{
+		name: "shipper-acks-aborted-batch", guarantee: "a batch cut short by shutdown is never acked",
+		file: "agent/shipper.go",
+		old:  `	if b.aborted.Load() {`,
+		new:  `	if false {`,
+		pkg:  "./agent", tests: "TestShipper",
+	},
+	{
+		name: "shipper-too-large-is-healable", guarantee: "errors that need an operator are counted as unhealable",
+		file: "agent/shipper.go",
+		old:  `for _, e := range []error{sarama.ErrMessageSizeTooLarge, `,
+		new:  `for _, e := range []error{`,
+		pkg:  "./agent", tests: "TestShipper",
+	},
+	{
+		name: "watermark-skips-unacked-batches", guarantee: "the registry offset moves over a contiguous run of acked batches only",
+		file: "agent/sink.go",
+		old:  `for ; i < len(t.pending) && t.pending[i].done; i++ {`,
+		new:  `for ; i < len(t.pending) && (t.pending[i].done || i > 0); i++ {`,
+		pkg:  "./agent", tests: "TestAckTracker|" + tailerTests,
+	},
+	{
+		name: "watermark-stops-at-first-batch", guarantee: "the watermark reaches the end of the contiguous acked run",
+		file: "agent/sink.go",
+		old:  `		watermark = t.pending[i].end`,
+		new:  `		watermark = t.pending[0].end`,
+		pkg:  "./agent", tests: "TestAckTracker|" + tailerTests,
+	},
+	{
+		name: "registry-ack-moves-backwards", guarantee: "an acked offset never moves back",
+		file: "agent/registry.go",
+		old: `	if offset > e.Offset {
+		e.Offset = offset`,
+		new: `	if offset != e.Offset {
+		e.Offset = offset`,
+		pkg: "./agent", tests: tailerTests,
+	},
+	{
+		name: "registry-save-not-renamed", guarantee: "the registry is replaced atomically (temp file, fsync, rename)",
+		file: "agent/registry.go",
+		old:  `	if err := os.Rename(tmp.Name(), path); err != nil {`,
+		new:  `	if err := os.WriteFile(path, data, 0o600); err != nil { // in place: a reader or a crash meanwhile sees half`,
+		pkg:  "./agent", tests: tailerTests + "|FuzzOpenRegistry",
+	},
+	{
+		name: "registry-save-skips-fsync", guarantee: "the registry's temp file is fsynced before the rename",
+		file: "agent/registry.go",
+		old:  `	if err := tmp.Sync(); err != nil {`,
+		new:  `	if err := error(nil); err != nil {`,
+		pkg:  "./agent", tests: tailerTests,
+	},
+	{
+		name: "registry-null-entry-accepted", guarantee: "a corrupt registry is a clear error, not a crash",
+		file: "agent/registry.go",
+		old:  `		if e == nil { // "null" in the array`,
+		new:  `		if false { // "null" in the array`,
+		pkg:  "./agent", tests: "TestRegistry|FuzzOpenRegistry",
+	},
+
+	// Same line, same id.
+	{
+		name: "id-seed-depends-on-time", guarantee: "the same line gets the same id in every process",
+		file: "agent/envelope.go",
+		old:  `sha256.Sum256([]byte(hostID + "\x00" + origin))`,
+		new:  `sha256.Sum256([]byte(hostID + "\x00" + origin + time.Now().String()))`,
+		pkg:  "./agent", tests: "TestEventID",
+	},
+	{
+		name: "id-ignores-offset", guarantee: "two lines of one file never share an id",
+		file: "agent/envelope.go",
+		old:  `binary.BigEndian.PutUint64(in[8:], uint64(offset))`,
+		new:  `binary.BigEndian.PutUint64(in[8:], uint64(offset/4096))`,
+		pkg:  "./agent", tests: "TestEventID|" + tailerTests,
+	},
+	{
+		name: "id-ignores-host", guarantee: "ids of two hosts' files differ",
+		file: "agent/envelope.go",
+		old:  `sha256.Sum256([]byte(hostID + "\x00" + origin))`,
+		new:  `sha256.Sum256([]byte(origin))`,
+		pkg:  "./agent", tests: "TestEventID",
+	},
+	{
+		name: "copy-gets-new-origin", guarantee: "a copy (copytruncate) keeps its original's ids",
+		file: "agent/identity.go",
+		old:  `copied := reg.attachUnsaved(o.key, o.path, fp, marks, snap.resume())`,
+		new:  `copied := reg.attachUnsaved(o.key, o.path, fp, marks, resumePoint{origin: newOriginID(), offset: snap.Offset})`,
+		pkg:  "./agent", tests: "TestCopy",
+	},
+	{
+		name: "truncation-not-detected", guarantee: "a truncated file is read again from 0",
+		file: "agent/harvester.go",
+		old:  `func (h *harvester) shrunk(size int64) bool { return size < min(h.offset, h.filled) }`,
+		new:  `func (h *harvester) shrunk(size int64) bool { return size < min(h.offset, h.filled)-1<<20 }`,
+		pkg:  "./agent", tests: tailerTests,
+	},
+	{
+		name: "partial-line-shipped", guarantee: "a live file's partial last line waits for its newline",
+		file: "agent/harvester.go",
+		old:  `if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {`,
+		new:  `if err := h.drain(ctx, b, lastGrowth, cutFinal); err != nil {`,
+		pkg:  "./agent", tests: "TestPartialLine|TestMultiline",
+	},
+	{
+		name: "syslog-feb29-rolls-over", guarantee: "a line gets no time its stamp does not say",
+		file: "agent/timestamp.go",
+		old:  `	if t.Day() != stamp.Day() {`,
+		new:  `	if false {`,
+		pkg:  "./agent", tests: "TestTimestamp|FuzzTimestamp",
+	},
+
+	// Kafka → Elasticsearch: at least once; refused documents kept.
+	{
+		name: "commit-before-index", guarantee: "offsets are committed only after the batch is stored",
+		file: "transfer/consumer.go",
+		old: `		start := time.Now()
+		stats, err := t.policy.IndexBatch(`,
+		new: `		sess.MarkMessage(msgs[len(msgs)-1], "")
+		h.requestCommit()
+		start := time.Now()
+		stats, err := t.policy.IndexBatch(`,
+		pkg: "./transfer", tests: "TestSearchEngineOutage", e2e: true,
+	},
+	{
+		name: "document-error-retried", guarantee: "a per-item 400 about the document is dead-lettered, the rest indexed",
+		file: "transfer/classify.go",
+		old: `	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return OutcomeDeadLetter`,
+		new: `	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return OutcomeRetry`,
+		pkg: "./transfer", tests: "TestClassify|TestIndexBatch",
+	},
+	{
+		name: "throttled-item-dead-lettered", guarantee: "429 and 5xx items are retried, never dead-lettered",
+		file: "transfer/classify.go",
+		old: `		return OutcomeIndexed // a success with an unknown type field: trust the status
+	}
+	return OutcomeRetry`,
+		new: `		return OutcomeIndexed // a success with an unknown type field: trust the status
+	}
+	return OutcomeDeadLetter`,
+		pkg: "./transfer", tests: "TestClassify|TestIndexBatch",
+	},
+	{
+		name: "mapper-error-type-retried", guarantee: "a known document error type is dead-lettered whatever its status",
+		file: "transfer/classify.go",
+		old: `	if documentTypes[r.Type] {
+		return OutcomeDeadLetter
+	}`,
+		new: `	if documentTypes[r.Type] {
+		return OutcomeRetry
+	}`,
+		pkg: "./transfer", tests: "TestClassify|TestIndexBatch",
+	},
+	{
+		name: "write-index-error-dead-lettered", guarantee: "index-level illegal_argument errors are retried",
+		file: "transfer/classify.go",
+		old:  `	if retryableTypes[r.Type] || indexLevelReason(r) {`,
+		new:  `	if retryableTypes[r.Type] {`,
+		pkg:  "./transfer", tests: "TestClassify|TestIndexBatch",
+	},
+	{
+		name: "too-large-request-not-split", guarantee: "a 413 request is split, a single too-large document dead-lettered",
+		file: "transfer/classify.go",
+		old: `	case http.StatusRequestEntityTooLarge:
+		return SplitRequest, false`,
+		new: `	case http.StatusRequestEntityTooLarge:
+		return RetryRequest, false`,
+		pkg: "./transfer", tests: "TestClassify|TestIndexBatch",
+	},
+	{
+		name: "auth-failure-not-loud", guarantee: "a request failing on credentials is retried as needing an operator",
+		file: "transfer/classify.go",
+		old:  `return RetryRequest, !retryableTypes[re.Type] || re.Type == "security_exception"`,
+		new:  `return RetryRequest, false`,
+		pkg:  "./transfer", tests: "TestClassify|TestZincBasicAuth",
+	},
+	{
+		name: "missing-items-not-split", guarantee: "a batch losing items is split until the poison document is alone",
+		file: "transfer/indexbatch.go",
+		old:  `			next = append(next, group{docs: rest[:h]}, group{docs: rest[h:]})`,
+		new: `			next = append(next, group{docs: rest, attempt: 1})
+			_ = h`,
+		pkg: "./transfer", tests: "TestIndexBatch",
+	},
+	{
+		name: "missing-document-dropped", guarantee: "a document that keeps going missing is dead-lettered, not dropped",
+		file: "transfer/indexbatch.go",
+		old:  `				dead = append(dead, DeadLetter{Doc: docs[i], Type: "missing_from_bulk_response", Reason: reason})`,
+		new:  `				_ = reason`,
+		pkg:  "./transfer", tests: "TestIndexBatch",
+	},
+	{
+		name: "dead-letter-write-failure-ignored", guarantee: "if the DLQ write fails, nothing is committed and it is retried",
+		file: "transfer/indexbatch.go",
+		old: `		err := dlq.Write(ctx, dead)
+		if err == nil {`,
+		new: `		err := dlq.Write(ctx, dead)
+		if true {`,
+		pkg: "./transfer", tests: "TestIndexBatch",
+	},
+	{
+		name: "retry-gives-up", guarantee: "whole-request failures are retried until the context ends",
+		file: "transfer/indexbatch.go",
+		old: `				st.Retries += len(g.docs)
+				queue = append([]group{{docs: g.docs, attempt: g.attempt + 1}}, queue...)`,
+		new: `				st.Retries += len(g.docs)
+				if g.attempt < 2 {
+					queue = append([]group{{docs: g.docs, attempt: g.attempt + 1}}, queue...)
+				}`,
+		pkg: "./transfer", tests: "TestIndexBatch",
+	},
+
+	// The collect config: validated strictly.
+	{
+		name: "validator-accepts-relative-path", guarantee: "a collect entry's path must be absolute",
+		file: "etcd/collect.go",
+		old:  `	case !filepath.IsAbs(e.Path):`,
+		new:  `	case false:`,
+		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+	},
+	{
+		name: "validator-accepts-bad-topic", guarantee: "a collect entry's topic must be a valid Kafka topic name",
+		file: "etcd/collect.go",
+		old:  `	if err := conf.ValidateTopicName(e.Topic); err != nil {`,
+		new:  `	if err := conf.ValidateTopicName("web_log"); err != nil {`,
+		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+	},
+	{
+		name: "validator-accepts-unknown-fields", guarantee: "unknown or wrongly-cased fields are errors",
+		file: "etcd/collect.go",
+		old:  `	msgs := checkKeys(raw, entryFields, "")`,
+		new:  `	var msgs []string`,
+		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+	},
+	{
+		name: "validator-accepts-tiny-max-line", guarantee: "max_line_bytes is 0 or at least 64",
+		file: "etcd/collect.go",
+		old:  `	if e.MaxLineBytes != 0 && e.MaxLineBytes < MinMaxLineBytes {`,
+		new:  `	if e.MaxLineBytes < 0 {`,
+		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+	},
+	{
+		name: "validator-accepts-trailing-data", guarantee: "data after the array is an error",
+		file: "etcd/collect.go",
+		old:  `	if err := dec.Decode(&extra); err != io.EOF {`,
+		new:  `	if err := dec.Decode(&extra); err != io.EOF && false {`,
+		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+	},
+	{
+		name: "agent-applies-rejected-config", guarantee: "a rejected config keeps the last good one running",
+		file: "agent/agent.go",
+		old: `	if u.Err != nil {
+		a.metrics.ConfigRejections.Inc()`,
+		new: `	if u.Err != nil && false {
+		a.metrics.ConfigRejections.Inc()`,
+		pkg: "./agent", tests: "TestLiveConfigChanges", e2e: true,
+	},
+}
