@@ -111,7 +111,7 @@ func startTransfer(t *testing.T, cfg *conf.Transfer) *runningTransfer {
 	m := transfer.NewMetrics(prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &runningTransfer{metrics: m, cancel: cancel, done: make(chan error, 1)}
-	tr := transfer.New(cfg, conv, idx, dlq, transfer.Policy{MaxBackoff: time.Second}, m, log)
+	tr := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, m, log) // the daemon's retry policy
 	go func() { rt.done <- tr.Run(ctx, nil); dlq.Close() }()
 	t.Cleanup(func() { rt.stop(t) })
 	return rt
