@@ -4,6 +4,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
@@ -21,16 +23,36 @@ func main() {
 		fmt.Printf("%s: OK (host_id %s, %d Kafka brokers, etcd %v)\n", flags.Config, cfg.HostID, len(cfg.Kafka.Brokers), cfg.Etcd.Endpoints)
 		return
 	}
-	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
-		log := cli.Logger(cfg.LogLevel)
+	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal) error {
+		log := cli.Logger(cli.Level(cfg.LogLevel))
 		a := agent.New(cfg, cli.Version, log)
 		life := service.Start(ctx, log, a.Alive)
+		refused := make(chan struct{})
+		go func() {
+			defer close(refused)
+			refuseReloads(ctx, reload, flags.Config, log)
+		}()
 		err := a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
 		stop()
+		<-refused
 		life.Wait()
 		return err
 	})
 	if err != nil {
 		cli.Fatal("logagent", err)
+	}
+}
+
+// refuseReloads answers each SIGHUP with a warning until ctx is done: the
+// agent reads agent.yaml only at start (its collect config in etcd is live).
+func refuseReloads(ctx context.Context, reload <-chan os.Signal, cfgPath string, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			log.Warn("reload requested (SIGHUP): this version reads agent.yaml only at start; restart to apply changes to it (the collect config in etcd applies live)",
+				"config", cfgPath)
+		}
 	}
 }
