@@ -138,7 +138,7 @@ func (t *Transfer) apply(ctx context.Context, next *conf.Transfer, ret *retentio
 	}
 	var ch Changes
 	if next.HTTPListen != cur.cfg.HTTPListen {
-		ch.NeedsRestart = restartKeys
+		ch.NeedsRestart = slices.Clone(restartKeys)
 		t.log.Warn("changed settings apply only after a restart; they keep their running values", "settings", ch.NeedsRestart)
 	}
 	ch.Applied = cur.changes(p)
