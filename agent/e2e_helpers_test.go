@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -125,27 +122,7 @@ func (ra *runningAgent) stop(t *testing.T) {
 // metric scrapes one series from the agent's /metrics.
 func (ra *runningAgent) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + ra.cfg.HTTPListen + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	if strings.Contains(name, "{") {
-		return 0 // a labelled series appears with its first value
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return testenv.Metric(t, ra.cfg.HTTPListen, name)
 }
 
 // messagesIn returns the "message" of every envelope in topic, by event id.

@@ -17,6 +17,9 @@ make -s install DESTDIR="$root" PREFIX=/usr/local >/dev/null
 # inside the root: give it the host's stock units.
 mkdir -p "$root/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
+# ExecReload runs the host's kill, which verify looks for in the root too.
+mkdir -p "$root/bin"
+cp /bin/kill "$root/bin/kill"
 
 units=(logagent.service logtransfer.service)
 for u in "${units[@]}"; do
@@ -30,6 +33,8 @@ for u in "${units[@]}"; do
 		fail "$u exposure $score is above $max_exposure"
 	grep -q '^RestrictAddressFamilies=.*AF_UNIX' "$root/usr/local/lib/systemd/system/$u" ||
 		fail "$u: RestrictAddressFamilies must keep AF_UNIX (sd_notify)"
+	grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$root/usr/local/lib/systemd/system/$u" ||
+		fail "$u: ExecReload must send SIGHUP (the daemons' reload request)"
 	echo "test-units: $u verified, exposure $score (budget $max_exposure)"
 done
 

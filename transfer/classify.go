@@ -123,6 +123,10 @@ const (
 	SplitRequest
 	// Stopped: the context ended; give up without a verdict.
 	Stopped
+	// WaitForEngine: the engine did not answer (connection refused or
+	// reset, timeout, a gateway's 502 or 504, a 503 without an engine's
+	// error): probe it until it answers, then send the same documents.
+	WaitForEngine
 )
 
 // ClassifyRequestError decides what to do after Bulk returned an error, and
@@ -137,6 +141,12 @@ func ClassifyRequestError(err error) (f RequestFailure, needsOperator bool) {
 		return RetryRequest, false
 	}
 	switch re.Status {
+	case 0, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return WaitForEngine, false
+	case http.StatusServiceUnavailable:
+		if re.Type == "" {
+			return WaitForEngine, false
+		}
 	case http.StatusRequestEntityTooLarge:
 		return SplitRequest, false
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:

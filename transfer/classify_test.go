@@ -53,10 +53,12 @@ func TestClassifyRequestError(t *testing.T) {
 		want     RequestFailure
 		operator bool
 	}{
-		{&RequestError{Err: errors.New("dial tcp: connection refused")}, RetryRequest, false},
-		{&RequestError{Status: 503}, RetryRequest, false},
+		{&RequestError{Err: errors.New("dial tcp: connection refused")}, WaitForEngine, false},
+		{&RequestError{Status: 503}, WaitForEngine, false},
+		{&RequestError{Status: 503, Type: "unavailable_shards_exception"}, RetryRequest, false},
+		{&RequestError{Status: 504}, WaitForEngine, false},
 		{&RequestError{Status: 429, Type: "circuit_breaking_exception"}, RetryRequest, false},
-		{&RequestError{Status: 502}, RetryRequest, false},
+		{&RequestError{Status: 502}, WaitForEngine, false},
 		{&RequestError{Status: 413}, SplitRequest, false},
 		{&RequestError{Status: 401, Type: "security_exception"}, RetryRequest, true},
 		{&RequestError{Status: 403}, RetryRequest, true},

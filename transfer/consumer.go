@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -19,32 +21,89 @@ import (
 // offsets are marked and committed only after every document of it is
 // stored or dead-lettered. Until then nothing more is fetched for that
 // partition, so a down search engine stops consumption instead of piling up.
+//
+// Its config can be replaced while it runs (Reload): the converter, the
+// Elasticsearch client, batch limits, templates and retention follow at
+// once; new Kafka settings end the current generation (dead-letter producer
+// and group member) once its batches are committed, and a new one joins.
 type Transfer struct {
-	cfg     *conf.Transfer
-	conv    *Converter
-	idx     Indexer
-	dlq     DeadLetterWriter
+	live    atomic.Pointer[parts] // the config in force and what was built from it
 	policy  Policy
 	metrics *Metrics
 	log     *slog.Logger
+	level   *slog.LevelVar     // the logger's level, or nil
+	reloads chan reloadRequest // served by Run
+	stopped chan struct{}      // closed when Run returns
 }
 
-// New assembles a transfer from its parts.
-func New(cfg *conf.Transfer, conv *Converter, idx Indexer, dlq DeadLetterWriter, policy Policy, m *Metrics, log *slog.Logger) *Transfer {
-	return &Transfer{cfg: cfg, conv: conv, idx: idx, dlq: dlq, policy: policy, metrics: m, log: log}
+// Options are New's optional settings.
+type Options struct {
+	// Policy tunes the retries of IndexBatch; the zero value is the default.
+	Policy Policy
+	// Level, if set, is the level of the logger New gets: a reload sets it
+	// from log_level.
+	Level *slog.LevelVar
 }
 
-// Run consumes until ctx is done, then leaves the group. ready is called
-// once the first group session started.
+// New builds a transfer from cfg: its converter, its Elasticsearch client
+// and, when retention_days is set, its index retention. Nothing is contacted
+// before Run.
+func New(cfg *conf.Transfer, m *Metrics, log *slog.Logger, o Options) (*Transfer, error) {
+	p, err := buildParts(cfg, nil, m, log)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transfer{policy: o.Policy, metrics: m, log: log, level: o.Level,
+		reloads: make(chan reloadRequest), stopped: make(chan struct{})}
+	t.live.Store(p)
+	return t, nil
+}
+
+// Run installs the index templates, starts retention and consumes until ctx
+// is done, then leaves the group; meanwhile it applies what Reload hands it.
+// ready is called once the first group session started. It returns an error
+// only for Kafka settings that cannot be used; a stop while Kafka is
+// unreachable returns nil.
 func (t *Transfer) Run(ctx context.Context, ready func()) error {
-	for _, topic := range t.cfg.Topics {
-		if err := t.idx.PutTemplate(ctx, topic); err != nil {
+	defer close(t.stopped)
+	defer func() { t.live.Load().es.Stop() }()
+	p := t.live.Load()
+	t.installTemplates(ctx, p)
+	ret := startRetention(ctx, p.retention)
+	defer func() { ret.stop() }()
+	gen := t.startGeneration(ctx, ready)
+	for {
+		select {
+		case req := <-t.reloads:
+			ch, err := t.apply(ctx, req.next, &ret)
+			req.reply <- reloadReply{ch, err}
+			if err == nil && ch.touches(rejoinKeys) {
+				gen.drain()
+			}
+		case err := <-gen.done:
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+			gen = t.startGeneration(ctx, nil) // drained for new Kafka settings
+		}
+	}
+}
+
+// installTemplates installs the index template of every topic; an engine
+// that refuses is warned about, not fatal.
+func (t *Transfer) installTemplates(ctx context.Context, p *parts) {
+	for _, topic := range p.cfg.Topics {
+		if err := p.es.PutTemplate(ctx, topic); err != nil {
 			t.log.Warn("index template not installed; Kibana may see strings where dates and keywords belong", "topic", topic, "error", err)
 		}
 	}
-	sc, err := t.cfg.Kafka.Sarama()
+}
+
+// consumerConfig is the consumer group's sarama config for cfg.
+func consumerConfig(cfg *conf.Transfer) (*sarama.Config, error) {
+	sc, err := cfg.Kafka.Sarama()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest // a new group reads what is already there
 	sc.Consumer.Offsets.AutoCommit.Enable = false     // offsets move only after the engine stored the batch
@@ -53,38 +112,9 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 	// are sent in the background, but the last one ends a catch-up).
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	sc.Consumer.Return.Errors = true
-	sc.Consumer.Group.Session.Timeout = t.cfg.SessionTimeout
-	sc.Consumer.Group.Heartbeat.Interval = t.cfg.SessionTimeout / 3
-	group, err := t.joinGroup(ctx, sc)
-	if err != nil {
-		return err
-	}
-	defer group.Close()
-	go func() {
-		for err := range group.Errors() { // closed by group.Close
-			t.log.Warn("Kafka consumer error", "error", err)
-		}
-	}()
-	h := &handler{t: t, ready: ready}
-	for attempt := 1; ctx.Err() == nil; attempt++ {
-		err := group.Consume(ctx, t.cfg.Topics, h)
-		if err == nil || ctx.Err() != nil {
-			attempt = 0
-			continue // a rebalance ended the session: join the next one
-		}
-		t.log.Warn("consumer group session failed; retrying", "error", err, "attempt", attempt)
-		if err := backoff.Sleep(ctx, connectBackoff(attempt)); err != nil {
-			break
-		}
-	}
-	return nil
-}
-
-// joinGroup retries while the brokers are unreachable.
-func (t *Transfer) joinGroup(ctx context.Context, sc *sarama.Config) (sarama.ConsumerGroup, error) {
-	return connect(ctx, t.log, t.cfg.Kafka.Brokers, func() (sarama.ConsumerGroup, error) {
-		return sarama.NewConsumerGroup(t.cfg.Kafka.Brokers, t.cfg.GroupID, sc)
-	})
+	sc.Consumer.Group.Session.Timeout = cfg.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = cfg.SessionTimeout / 3
+	return sc, nil
 }
 
 // connect calls dial until it succeeds or ctx is done, so the daemon can be
@@ -110,10 +140,12 @@ func connectBackoff(attempt int) time.Duration {
 	return backoff.Delay(attempt, 100*time.Millisecond, 5*time.Second)
 }
 
-// handler is the sarama.ConsumerGroupHandler.
+// handler is the sarama.ConsumerGroupHandler of one generation.
 type handler struct {
 	t     *Transfer
+	dlq   DeadLetterWriter
 	ready func()
+	drain *drain
 
 	// Per session: claims ask for a commit after marking a stored batch;
 	// one committer goroutine sends them, so a claim never waits for the
@@ -158,69 +190,109 @@ func (h *handler) requestCommit() {
 // ConsumeClaim batches one partition's messages and stores each batch before
 // taking the next. On a rebalance the batch in progress is either finished
 // or abandoned uncommitted; its messages are redelivered and overwrite the
-// same document ids.
+// same document ids. When the generation drains, the claim stores what it
+// holds and waits for the session to end.
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	t := h.t
 	ctx := sess.Context()
-	partition := strconv.Itoa(int(claim.Partition()))
-	var (
-		msgs  []*sarama.ConsumerMessage
-		bytes int
-		timer = time.NewTimer(time.Hour)
-	)
-	defer timer.Stop()
-	flush := func() error {
-		if len(msgs) == 0 {
-			return nil
-		}
-		docs := make([]Doc, len(msgs))
-		for i, m := range msgs {
-			docs[i] = t.conv.Document(m)
-		}
-		start := time.Now()
-		stats, err := t.policy.IndexBatch(ctx, t.idx, t.dlq, docs, t.log)
-		t.metrics.Indexed.Add(float64(stats.Indexed))
-		t.metrics.DeadLettered.Add(float64(stats.DeadLettered))
-		t.metrics.Retried.Add(float64(stats.Retries))
-		t.metrics.BulkRequests.Add(float64(stats.Requests))
-		if err != nil {
-			return err // session over: nothing marked, redelivered to the next owner
-		}
-		t.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
-		t.metrics.BatchSize.Observe(float64(len(docs)))
-		last := msgs[len(msgs)-1]
-		sess.MarkMessage(last, "")
-		h.requestCommit()
-		t.metrics.Committed.Inc()
-		t.metrics.Lag.WithLabelValues(claim.Topic(), partition).Set(float64(max(0, claim.HighWaterMarkOffset()-last.Offset-1)))
-		msgs, bytes = msgs[:0], 0
+	if !h.drain.enter() {
+		<-ctx.Done() // see stored
 		return nil
 	}
+	leave := sync.OnceFunc(h.drain.leave)
+	defer leave()
+	c := &claimBatch{h: h, sess: sess, claim: claim, partition: strconv.Itoa(int(claim.Partition()))}
+	// stored ends a drained claim. A claim that returns ends the session
+	// for all (sarama), which would abandon the batches other claims are
+	// still storing: it waits for the session to end instead.
+	stored := func() error {
+		err := c.flush(ctx)
+		leave()
+		<-ctx.Done()
+		return ignoreCancel(err)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		select {
+		case <-h.drain.requested:
+			return stored()
+		default:
+		}
 		select {
 		case m, ok := <-claim.Messages():
 			if !ok {
-				return flush() // rebalance: finish what we hold
+				return c.flush(ctx) // rebalance: finish what we hold
 			}
-			t.metrics.Consumed.Inc()
-			if len(msgs) == 0 {
-				timer.Reset(t.cfg.Batch.MaxWait)
+			batch := h.t.live.Load().cfg.Batch
+			if c.add(m) {
+				timer.Reset(batch.MaxWait)
 			}
-			msgs = append(msgs, m)
-			bytes += len(m.Value)
-			if len(msgs) >= t.cfg.Batch.MaxDocs || bytes >= int(t.cfg.Batch.MaxBytes) {
-				if err := flush(); err != nil {
+			if len(c.msgs) >= batch.MaxDocs || c.bytes >= int(batch.MaxBytes) {
+				if err := c.flush(ctx); err != nil {
 					return ignoreCancel(err)
 				}
 			}
 		case <-timer.C:
-			if err := flush(); err != nil {
+			if err := c.flush(ctx); err != nil {
 				return ignoreCancel(err)
 			}
+		case <-h.drain.requested:
+			return stored()
 		case <-ctx.Done():
 			return nil // abandoned uncommitted
 		}
 	}
+}
+
+// claimBatch is the batch a claim is filling.
+type claimBatch struct {
+	h         *handler
+	sess      sarama.ConsumerGroupSession
+	claim     sarama.ConsumerGroupClaim
+	partition string
+	msgs      []*sarama.ConsumerMessage
+	bytes     int
+}
+
+// add appends m and reports whether it is the batch's first.
+func (c *claimBatch) add(m *sarama.ConsumerMessage) (first bool) {
+	c.h.t.metrics.Consumed.Inc()
+	c.msgs = append(c.msgs, m)
+	c.bytes += len(m.Value)
+	return len(c.msgs) == 1
+}
+
+// flush indexes the batch with the converter and client in force, then
+// marks and commits it. An error (the session ended) marks nothing: the
+// messages are redelivered to the partition's next owner.
+func (c *claimBatch) flush(ctx context.Context) error {
+	if len(c.msgs) == 0 {
+		return nil
+	}
+	t := c.h.t
+	conv := t.live.Load().conv
+	docs := make([]Doc, len(c.msgs))
+	for i, m := range c.msgs {
+		docs[i] = conv.Document(m)
+	}
+	start := time.Now()
+	stats, err := t.policy.IndexBatch(ctx, liveIndexer{t}, c.h.dlq, docs, t.log)
+	t.metrics.Indexed.Add(float64(stats.Indexed))
+	t.metrics.DeadLettered.Add(float64(stats.DeadLettered))
+	t.metrics.Retried.Add(float64(stats.Retries))
+	t.metrics.BulkRequests.Add(float64(stats.Requests))
+	if err != nil {
+		return err
+	}
+	t.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+	t.metrics.BatchSize.Observe(float64(len(docs)))
+	last := c.msgs[len(c.msgs)-1]
+	c.sess.MarkMessage(last, "")
+	c.h.requestCommit()
+	t.metrics.Committed.Inc()
+	t.metrics.Lag.WithLabelValues(c.claim.Topic(), c.partition).Set(float64(max(0, c.claim.HighWaterMarkOffset()-last.Offset-1)))
+	c.msgs, c.bytes = c.msgs[:0], 0
+	return nil
 }
 
 func ignoreCancel(err error) error {

@@ -100,23 +100,14 @@ func startTransfer(t *testing.T, cfg *conf.Transfer) *runningTransfer {
 	}
 	counter := &logCounter{counts: map[string]int{}}
 	log := slog.New(countingHandler{slog.NewTextHandler(out, nil), counter})
-	conv, err := transfer.NewConverter(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := transfer.NewElastic(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dlq, err := transfer.NewKafkaDeadLetters(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := transfer.NewMetrics(prometheus.NewRegistry())
+	tr, err := transfer.New(cfg, m, log, transfer.Options{}) // the daemon's retry policy
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &runningTransfer{metrics: m, logged: counter, cancel: cancel, done: make(chan error, 1)}
-	tr := transfer.New(cfg, conv, idx, dlq, transfer.Policy{MaxBackoff: time.Second}, m, log)
-	go func() { rt.done <- tr.Run(ctx, nil); dlq.Close() }()
+	go func() { rt.done <- tr.Run(ctx, nil) }()
 	t.Cleanup(func() { rt.stop(t) })
 	return rt
 }
@@ -286,7 +277,19 @@ func produceEnvelopes(t *testing.T, k *testenv.Kafka, path string, lines [][]byt
 // each id once.
 func requireExactlyOnce(t *testing.T, z *testenv.Zinc, want int) {
 	t.Helper()
-	ids := z.IDs(t, "web_log-*")
+	requireOnceAcross(t, want, z)
+}
+
+// requireOnceAcross fails unless the engines together hold exactly want
+// documents, each id once in all of them.
+func requireOnceAcross(t *testing.T, want int, engines ...*testenv.Zinc) {
+	t.Helper()
+	ids := map[string]int{}
+	for _, z := range engines {
+		for id, n := range z.IDs(t, "web_log-*") {
+			ids[id] += n
+		}
+	}
 	dups := 0
 	for _, n := range ids {
 		dups += n - 1
@@ -298,23 +301,50 @@ func requireExactlyOnce(t *testing.T, z *testenv.Zinc, want int) {
 
 func writeTransferYAML(t *testing.T, p *pipeline, dir string) string {
 	t.Helper()
+	path := filepath.Join(dir, "transfer.yaml")
+	transferFile{brokers: p.kafka.Brokers()[0], esURL: p.zinc.URL(), user: p.zinc.User(), password: p.zinc.Password()}.write(t, path)
+	return path
+}
+
+// transferFile is a transfer.yaml for a transfer process under test.
+type transferFile struct {
+	brokers, esURL, user string
+	password             string // as written: a literal, file:… or env:…
+	batch                string // default {max_docs: 500, max_wait: 100ms}
+	httpListen           string // default off
+	sessionTimeout       string // default 2s
+	extra                string // more top-level YAML lines
+}
+
+func (f transferFile) write(t *testing.T, path string) {
+	t.Helper()
+	if f.batch == "" {
+		f.batch = "{max_docs: 500, max_wait: 100ms}"
+	}
+	if f.httpListen == "" {
+		f.httpListen = "off"
+	}
+	if f.sessionTimeout == "" {
+		f.sessionTimeout = "2s"
+	}
 	yaml := fmt.Sprintf(`kafka:
   brokers: [%q]
-session_timeout: 2s
+session_timeout: %s
 elasticsearch:
   urls: [%q]
   username: %s
-  password: %s
-batch:
-  max_docs: 500
-  max_wait: 100ms
-http_listen: "off"
-`, p.kafka.Brokers()[0], p.zinc.URL(), p.zinc.User(), p.zinc.Password())
-	path := filepath.Join(dir, "transfer.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+  password: %q
+batch: %s
+http_listen: %q
+%s`, f.brokers, f.sessionTimeout, f.esURL, f.user, f.password, f.batch, f.httpListen, f.extra)
+	writeFile(t, path, yaml)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 // produceRaw sends one hand-made envelope (its event.id header taken from

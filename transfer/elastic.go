@@ -47,6 +47,7 @@ func NewElastic(cfg *conf.Transfer, log *slog.Logger) (*Elastic, error) {
 		elastic.SetSniff(es.Sniff),
 		// IndexBatch owns retries and backoff; olivere's own would hide failures.
 		elastic.SetHealthcheck(false),
+		elastic.SetRetrier(revivedNodesRetrier{}),
 		elastic.SetHttpClient(hc),
 		elastic.SetErrorLog(olivereLog{log}),
 	}
@@ -76,6 +77,41 @@ func NewElastic(cfg *conf.Transfer, log *slog.Logger) (*Elastic, error) {
 
 // Stop releases the client's background work (the sniffer, when on).
 func (e *Elastic) Stop() { e.client.Stop() }
+
+// revivedNodesRetrier retries, at once and only, a request olivere refused
+// unsent with ErrNoClient. Without health checks olivere marks a node dead
+// after one failed request; once every node is dead the next request fails
+// unsent while it marks them all alive again. Retried here, that request is
+// sent to the revived nodes; otherwise every other attempt after a failure
+// would be lost unsent and cost IndexBatch a backoff step. Every other
+// failure is returned to IndexBatch, which owns the retries.
+type revivedNodesRetrier struct{}
+
+func (revivedNodesRetrier) Retry(_ context.Context, retry int, _ *http.Request, _ *http.Response, err error) (time.Duration, bool, error) {
+	// Bounded: other goroutines may mark the nodes dead again meanwhile.
+	return 0, retry <= 3 && errors.Is(err, elastic.ErrNoClient), nil
+}
+
+// probeTimeout bounds one probe: a node that does not answer a HEAD / in
+// this long counts as down.
+const probeTimeout = 5 * time.Second
+
+// Probe implements Indexer with HEAD /, which costs the engine nothing. Any
+// answer below 500 counts, 401 or 404 included: the engine is there, and
+// the bulk that follows reports what else is wrong.
+func (e *Elastic) Probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	_, err := e.client.PerformRequest(pctx, elastic.PerformRequestOptions{Method: http.MethodHead, Path: "/"})
+	var ee *elastic.Error
+	if err == nil || errors.As(err, &ee) && ee.Status < http.StatusInternalServerError {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("probe: %w", ctx.Err())
+	}
+	return fmt.Errorf("probe: %w", err)
+}
 
 // bulkResponse is the _bulk answer. Error is not Elasticsearch's: ZincSearch
 // sets it (a string, with HTTP 200 and errors:false) when a document aborted

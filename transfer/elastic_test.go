@@ -256,3 +256,49 @@ func TestElasticBulkRequestErrors(t *testing.T) {
 		t.Errorf("requests %v", got)
 	}
 }
+
+// TestElasticSendsAfterAFailedRequest: a request the engine hung up on makes
+// olivere mark the only node dead; the next request must still be sent, not
+// fail unsent with "no available connection".
+func TestElasticSendsAfterAFailedRequest(t *testing.T) {
+	srv := newFaultServer(t, sequence(reply{hangup: true}))
+	cfg := testConfig(t, srv.URL, nil)
+	e := newElastic(t, cfg)
+	docs := testDocs(t, cfg, 2)
+
+	if _, err := e.Bulk(t.Context(), docs); err == nil {
+		t.Fatal("no error for a hangup")
+	}
+	if _, err := e.Bulk(t.Context(), docs); err != nil {
+		t.Fatalf("the request after a hangup: %v", err)
+	}
+	if n := len(srv.calls()); n != 2 {
+		t.Errorf("%d requests reached the server, want 2", n)
+	}
+}
+
+// TestElasticProbe: any answer of the engine counts (the fault server has no
+// handler for HEAD / and answers 404); none does not, and a probe after a
+// failed one is sent again.
+func TestElasticProbe(t *testing.T) {
+	srv := newFaultServer(t, allOK)
+	e := newElastic(t, testConfig(t, srv.URL, nil))
+
+	if err := e.Probe(t.Context()); err != nil {
+		t.Fatalf("probe of an answering engine: %v", err)
+	}
+	srv.setDown(true)
+	for i := range 2 {
+		before := srv.hungUp(http.MethodHead, "/")
+		if err := e.Probe(t.Context()); err == nil {
+			t.Fatal("probe of an engine that hangs up: no error")
+		}
+		if srv.hungUp(http.MethodHead, "/") == before {
+			t.Errorf("probe %d did not reach the down server", i+1)
+		}
+	}
+	srv.setDown(false)
+	if err := e.Probe(t.Context()); err != nil {
+		t.Fatalf("probe once the engine answers again: %v", err)
+	}
+}

@@ -29,6 +29,8 @@ type faultServer struct {
 	auth      []string           // Authorization header per request
 	paths     []string           // request paths
 	stores    map[string]int     // id → times stored
+	down      bool               // every request is hung up on, unanswered
+	unheard   map[string]int     // "METHOD path" → requests hung up on while down
 }
 
 type bulkDoc struct {
@@ -63,7 +65,7 @@ var created = item{status: 201}
 
 func newFaultServer(t *testing.T, s script) *faultServer {
 	t.Helper()
-	f := &faultServer{script: s, stored: map[string]bulkDoc{}, templates: map[string][]byte{}, stores: map[string]int{}}
+	f := &faultServer{script: s, stored: map[string]bulkDoc{}, templates: map[string][]byte{}, stores: map[string]int{}, unheard: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve)) // binds 127.0.0.1
 	t.Cleanup(f.Close)
 	return f
@@ -73,8 +75,14 @@ func (f *faultServer) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
 	f.paths = append(f.paths, r.URL.Path)
+	down := f.down
+	if down {
+		f.unheard[r.Method+" "+r.URL.Path]++
+	}
 	f.mu.Unlock()
 	switch {
+	case down:
+		hangUp(w)
 	case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/_index_template/"):
 		body, _ := io.ReadAll(r.Body)
 		name := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
@@ -107,10 +115,7 @@ func (f *faultServer) bulk(w http.ResponseWriter, r *http.Request) {
 	rep := f.script(call, docs)
 	switch {
 	case rep.hangup:
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
+		hangUp(w)
 		return
 	case rep.status != 0:
 		writeJSON(w, rep.status, esErrorBody(rep.status, rep.errType, rep.reason))
@@ -179,6 +184,29 @@ func parseBulk(r io.Reader) ([]bulkDoc, error) {
 		docs = append(docs, bulkDoc{Index: meta.Index, ID: meta.ID, Source: src})
 	}
 	return docs, sc.Err()
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// setDown makes the server hang up on every request (down) or answer again.
+func (f *faultServer) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// hungUp is how many requests of this method and path (under the server's
+// root) were hung up on while the server was down.
+func (f *faultServer) hungUp(method, path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unheard[method+" "+path]
 }
 
 func esErrorBody(status int, typ, reason string) map[string]any {

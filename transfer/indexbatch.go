@@ -39,6 +39,9 @@ type Policy struct {
 	// MissingAttempts is how many times a document sent alone may go missing
 	// from the answer before it is dead-lettered; default 3.
 	MissingAttempts int
+	// ProbeInterval paces the probes of an engine that left a bulk
+	// unanswered: each wait is between half and all of it; default 2s.
+	ProbeInterval time.Duration
 }
 
 // Stats counts what one IndexBatch call did, for metrics.
@@ -59,6 +62,7 @@ func IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWriter, docs []D
 type group struct {
 	docs    []int // positions in the batch
 	attempt int   // > 0: wait backoff(attempt) before sending
+	probe   bool  // the engine did not answer: wait until it answers a probe
 }
 
 // IndexBatch returns nil only when every doc is indexed or written to the
@@ -67,6 +71,10 @@ type group struct {
 //
 //   - Whole-request failures (connection errors, 429, 5xx, auth) are retried
 //     with exponential backoff and jitter, forever; a 413 splits the request.
+//     When the engine did not answer at all, the retry also waits until it
+//     answers a probe (every ProbeInterval), so a down engine gets probes,
+//     not bulks, and the batch goes out soon after it returns rather than
+//     after a backoff grown for as long as it was away.
 //   - Per item: document-level errors are dead-lettered, retryable ones
 //     (429, 5xx, blocked or closed index) are sent again after a backoff.
 //   - Items missing from an answer are sent again. A group that comes back
@@ -93,10 +101,8 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 	for len(queue) > 0 {
 		g := queue[0]
 		queue = queue[1:]
-		if g.attempt > 0 {
-			if err := backoff.Sleep(ctx, p.backoff(g.attempt)); err != nil {
-				return st, fmt.Errorf("index batch of %d: %w", len(docs), err)
-			}
+		if err := p.pause(ctx, idx, g, log); err != nil {
+			return st, fmt.Errorf("index batch of %d: %w", len(docs), err)
 		}
 		send = send[:0]
 		for _, i := range g.docs {
@@ -123,7 +129,7 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 				log.Log(ctx, level, "bulk request failed; retrying", "docs", len(g.docs),
 					"attempt", g.attempt+1, "needs_operator", operator, "error", err)
 				st.Retries += len(g.docs)
-				queue = append([]group{{docs: g.docs, attempt: g.attempt + 1}}, queue...)
+				queue = append([]group{{docs: g.docs, attempt: g.attempt + 1, probe: failure == WaitForEngine}}, queue...)
 			}
 			continue
 		}
@@ -204,6 +210,44 @@ func (p Policy) IndexBatch(ctx context.Context, idx Indexer, dlq DeadLetterWrite
 	}
 }
 
+// pause waits before a group is sent again: its backoff, then, if the
+// engine left it unanswered, until the engine answers a probe.
+func (p Policy) pause(ctx context.Context, idx Indexer, g group, log *slog.Logger) error {
+	if g.attempt == 0 {
+		return nil
+	}
+	if err := backoff.Sleep(ctx, p.backoff(g.attempt)); err != nil {
+		return err
+	}
+	if !g.probe {
+		return nil
+	}
+	return p.waitForEngine(ctx, idx, log)
+}
+
+// waitForEngine probes the engine until it answers. The backoff before it
+// keeps growing only while bulks fail after a probe answered.
+func (p Policy) waitForEngine(ctx context.Context, idx Indexer, log *slog.Logger) error {
+	since := time.Now()
+	for probes := 1; ; probes++ {
+		err := idx.Probe(ctx)
+		switch {
+		case err == nil && probes > 1:
+			log.Info("search engine answers again; sending", "waited", time.Since(since).Round(time.Millisecond), "probes", probes)
+			return nil
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case probes == 1:
+			log.Warn("search engine not answering; probing it until it does", "interval", p.ProbeInterval, "error", err)
+		}
+		if err := backoff.Sleep(ctx, backoff.Delay(1, p.ProbeInterval, p.ProbeInterval)); err != nil {
+			return err
+		}
+	}
+}
+
 func (p Policy) withDefaults() Policy {
 	if p.InitialBackoff <= 0 {
 		p.InitialBackoff = 100 * time.Millisecond
@@ -214,6 +258,9 @@ func (p Policy) withDefaults() Policy {
 	p.MaxBackoff = max(p.MaxBackoff, p.InitialBackoff)
 	if p.MissingAttempts <= 0 {
 		p.MissingAttempts = 3
+	}
+	if p.ProbeInterval <= 0 {
+		p.ProbeInterval = 2 * time.Second
 	}
 	return p
 }

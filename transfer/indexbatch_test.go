@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 )
 
 // fastPolicy keeps retries quick; the backoff shape is tested separately.
-var fastPolicy = Policy{InitialBackoff: 2 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MissingAttempts: 3}
+var fastPolicy = Policy{InitialBackoff: 2 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MissingAttempts: 3, ProbeInterval: 10 * time.Millisecond}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -231,8 +232,6 @@ func TestIndexBatchRetriesWholeRequestFailures(t *testing.T) {
 		t.Errorf("stored %v, want all", got)
 	}
 	calls := srv.calls()
-	// A dropped connection makes olivere mark the node dead; the next attempt
-	// revives it without sending (ErrNoClient), which the server never sees.
 	if len(calls) != 6 {
 		t.Errorf("%d requests reached the server, want 6: %v", len(calls), calls)
 	}
@@ -395,6 +394,8 @@ type cancelAfter struct {
 	Indexer
 	n      int
 	cancel context.CancelFunc
+	// probesCount: probes count as requests too.
+	probesCount bool
 
 	mu    sync.Mutex
 	calls int
@@ -408,6 +409,18 @@ func (c *cancelAfter) Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error
 		c.cancel()
 	}
 	return items, err
+}
+
+func (c *cancelAfter) Probe(ctx context.Context) error {
+	err := c.Indexer.Probe(ctx)
+	if c.probesCount {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.calls++; c.calls == c.n {
+			c.cancel()
+		}
+	}
+	return err
 }
 
 func (c *cancelAfter) requests() int {
@@ -455,6 +468,8 @@ func TestIndexBatchStopsWithContext(t *testing.T) {
 	}
 }
 
+// TestIndexBatchConnectionRefusedIsRetried: nothing listens; the batch is
+// neither dropped nor resent: it waits, probing, until the context ends.
 func TestIndexBatchConnectionRefusedIsRetried(t *testing.T) {
 	srv := newFaultServer(t, allOK)
 	url := srv.URL
@@ -462,16 +477,43 @@ func TestIndexBatchConnectionRefusedIsRetried(t *testing.T) {
 	cfg := testConfig(t, url, nil)
 	docs := testDocs(t, cfg, 2)
 	ctx, cancel := context.WithCancel(t.Context())
-	idx := &cancelAfter{Indexer: newElastic(t, cfg), n: 3, cancel: cancel}
+	idx := &cancelAfter{Indexer: newElastic(t, cfg), n: 3, cancel: cancel, probesCount: true}
 	st, err := fastPolicy.IndexBatch(ctx, idx, &recordingDLQ{}, docs, quietLog())
-	if err == nil || st.Requests != 3 {
-		t.Errorf("error %v after %d requests, want retries until the context ended", err, st.Requests)
+	if err == nil || st.Requests != 1 {
+		t.Errorf("error %v after %d bulk requests, want one, then probes until the context ended", err, st.Requests)
+	}
+}
+
+// TestIndexBatchProbesAnEngineThatDoesNotAnswer: while the engine hangs up
+// on everything, the batch is sent once and then only probes go out; once
+// the engine answers a probe, the batch is sent again and stored.
+func TestIndexBatchProbesAnEngineThatDoesNotAnswer(t *testing.T) {
+	srv := newFaultServer(t, allOK)
+	srv.setDown(true)
+	cfg := testConfig(t, srv.URL, nil)
+	es := newElastic(t, cfg)
+	docs := testDocs(t, cfg, 5)
+	done := make(chan error, 1)
+	go func() {
+		_, err := fastPolicy.IndexBatch(t.Context(), es, &recordingDLQ{}, docs, quietLog())
+		done <- err
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool { return srv.hungUp(http.MethodHead, "/") >= 5 }, "probes of the down engine")
+	if n := srv.hungUp(http.MethodPost, "/_bulk"); n != 1 {
+		t.Errorf("%d bulk requests while the engine was down, want 1, then probes only", n)
+	}
+	srv.setDown(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.storedIDs(); !slices.Equal(got, ids(docs)) {
+		t.Errorf("stored %v, want all", got)
 	}
 }
 
 func TestBackoff(t *testing.T) {
 	p := Policy{}.withDefaults()
-	if p.InitialBackoff != 100*time.Millisecond || p.MaxBackoff != 30*time.Second || p.MissingAttempts != 3 {
+	if p.InitialBackoff != 100*time.Millisecond || p.MaxBackoff != 30*time.Second || p.MissingAttempts != 3 || p.ProbeInterval != 2*time.Second {
 		t.Errorf("defaults %+v", p)
 	}
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 5: 1600 * time.Millisecond, 10: 30 * time.Second, 1000: 30 * time.Second} {

@@ -59,6 +59,10 @@ type Indexer interface {
 	Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error)
 	// PutTemplate installs the index template for pattern <topic>-*.
 	PutTemplate(ctx context.Context, topic string) error
+	// Probe returns nil when the engine answers at all, cheaply and without
+	// documents. IndexBatch probes an engine that left a bulk unanswered
+	// until it answers, instead of resending the bulk.
+	Probe(ctx context.Context) error
 }
 
 // RequestError is a bulk request that failed as a whole.

@@ -26,7 +26,12 @@
 //     Its clock starts at its first bulk;
 //   - sink: the transfer again (new group) against an HTTP server in this
 //     process that answers every _bulk instantly with a success item per
-//     document: the transfer's own ceiling.
+//     document: the transfer's own ceiling;
+//   - outage: the transfer again (new group) into a fresh ZincSearch that
+//     is stopped (SIGTERM) once a quarter of the documents are committed,
+//     kept down for -outage and started again on the same port and data:
+//     how soon after the engine answers again the committed offsets move,
+//     and when all are committed. Nothing is committed while it is down.
 //
 // ZincSearch (the zincsearch-es binary scripts/build-zinc.sh builds, set up
 // like internal/testenv's StartZinc) is started fresh, with an empty data
@@ -40,7 +45,7 @@
 // shows how busy the machine's CPUs were during each run and with what:
 // on a shared 2-CPU machine other work changes the numbers.
 //
-// Usage: go run ./bench/transferbench [-docs 200000] [-runs transfer,bare,sink]
+// Usage: go run ./bench/transferbench [-docs 200000] [-runs transfer,bare,sink,outage] [-outage 30s]
 // (`make bench` runs it; TRANSFERBENCHFLAGS passes flags). -profile DIR runs
 // the logtransfer binary with -cpuprofile and the bare load under the same
 // profiler, writing
@@ -77,6 +82,7 @@ type options struct {
 	parse        string
 	runs         []string
 	timeout      time.Duration
+	outage       time.Duration
 	keep         bool
 	profileDir   string
 	verbose      bool
@@ -95,7 +101,8 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 1000, "batch.max_docs, for the transfer and the bare load alike")
 	flag.DurationVar(&o.maxWait, "max-wait", 100*time.Millisecond, "the transfer's batch.max_wait (only each partition's last, partial batch waits for it)")
 	flag.StringVar(&o.parse, "parse", "nginx", "the transfer's parse mode for the topic: nginx, combined, json or none")
-	flag.StringVar(&runs, "runs", "transfer,bare,sink", "runs, in order: transfer (into Zinc), bare (bulk load into Zinc), sink (transfer into an instant sink)")
+	flag.StringVar(&runs, "runs", "transfer,bare,sink,outage", "runs, in order: transfer (into Zinc), bare (bulk load into Zinc), sink (transfer into an instant sink), outage (transfer into Zinc, which is stopped for -outage mid-stream)")
+	flag.DurationVar(&o.outage, "outage", 30*time.Second, "how long the outage run keeps ZincSearch down")
 	flag.DurationVar(&o.searchWait, "search-wait", 2*time.Minute, "longest wait, from a Zinc run's start, for every document to be searchable; then the searchable count is reported (200k documents need ~5 min on 2 CPUs)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, configs, logs, data)")
@@ -113,7 +120,7 @@ func main() {
 		return
 	}
 
-	o.runs = prog.Runs(runs, "transfer", "bare", "sink")
+	o.runs = prog.Runs(runs, "transfer", "bare", "sink", "outage")
 	o.transferEnv = benchkit.List(*transferEnv)
 	o.zincEnv = benchkit.List(*zincEnv)
 	switch o.parse {
@@ -121,8 +128,8 @@ func main() {
 	default:
 		prog.Exit(2, "-parse: %q is not nginx, combined, json or none", o.parse)
 	}
-	if o.searchWait <= 0 || o.docs < 1 || o.partitions < 1 || o.filesPerPart < 1 || o.batch < 1 || o.maxWait <= 0 || len(o.runs) == 0 {
-		prog.Exit(2, "-docs, -partitions, -files-per-partition, -batch and -max-wait must be positive and -runs not empty")
+	if o.searchWait <= 0 || o.docs < 1 || o.partitions < 1 || o.filesPerPart < 1 || o.batch < 1 || o.maxWait <= 0 || o.outage <= 0 || len(o.runs) == 0 {
+		prog.Exit(2, "-docs, -partitions, -files-per-partition, -batch, -max-wait and -outage must be positive and -runs not empty")
 	}
 	o.profileDir = prog.ProfileDir(o.profileDir)
 	prog.Main(func(ctx context.Context) error { return run(ctx, o) })
@@ -148,6 +155,7 @@ type env struct {
 	shares              []string           // CPU use during each run
 	others              map[string]float64 // cores used by other processes during a Zinc run
 	notes               []string
+	outages             []outageResult
 	loadBefore          string
 }
 
@@ -198,6 +206,8 @@ func run(ctx context.Context, o options) (err error) {
 			return e.runTransferZinc(ctx)
 		case "bare":
 			return e.runBare(ctx)
+		case "outage":
+			return e.runOutage(ctx)
 		default: // "sink"
 			return e.runTransferSink(ctx)
 		}

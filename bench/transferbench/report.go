@@ -34,6 +34,55 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 			ref[r.kind] = r
 		}
 	}
+	if len(rows) > 0 { // the outage run alone has none
+		e.table(w, rows, ref)
+	}
+	for _, c := range e.engine {
+		fmt.Fprintf(w, "zincsearch during %s: %.0f µs CPU/doc until acked (%.2f cores); %.2f cores over %.1f s until %d docs were searchable",
+			c.run, benchkit.MicrosEach(c.toAcked, c.docs), c.toAcked.Seconds()/c.ackedSpan.Seconds(),
+			c.toEnd.Seconds()/c.endSpan.Seconds(), c.endSpan.Seconds(), c.searchable)
+		if c.searchable > 0 {
+			fmt.Fprintf(w, " (%.0f µs CPU per searchable doc)", benchkit.MicrosEach(c.toEnd, c.searchable))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range e.outages {
+		r.report(w)
+	}
+	for _, s := range e.shares {
+		fmt.Fprintln(w, s)
+	}
+	for _, n := range e.notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+	var targets []string
+	for _, r := range rows {
+		if b, ok := ref[r.kind]; ok && strings.HasPrefix(r.name, "transfer → zinc") {
+			ratio := r.rate() / b.rate()
+			targets = append(targets, fmt.Sprintf("%s %.2f (%s)", strings.TrimPrefix(r.name, "transfer → zinc, "), ratio, benchkit.Verdict(ratio >= 0.9)))
+		}
+	}
+	if len(targets) > 0 {
+		fmt.Fprintf(w, "target: transfer/bare docs/s to acked ≥ 0.90: %s\n", strings.Join(targets, "; "))
+		// Zinc is CPU-bound on a small machine: CPU that other processes
+		// take during one run and not the other moves the ratio.
+		a, okA := e.others["transfer → zinc"]
+		b, okB := e.others["bare"]
+		if okA && okB && max(a, b) > 0.2 {
+			fmt.Fprintf(w, "WARNING: other processes used %.2f cores during the transfer run and %.2f during the bare load (of %d): the ratio is not reliable; run again on a quiet machine\n",
+				a, b, runtime.NumCPU())
+		}
+	}
+	fmt.Fprintf(w, "command: %s (effective: -docs %d -partitions %d -files-per-partition %d -batch %d -max-wait %v -parse %s -runs %s -outage %v -timeout %v)\n",
+		prog.Command(),
+		o.docs, o.partitions, o.filesPerPart, o.batch, o.maxWait, o.parse, strings.Join(o.runs, ","), o.outage, o.timeout)
+	fmt.Fprintf(w, "load average: %s before the runs, %s after (other work shares these CPUs)\n", e.loadBefore, benchkit.LoadAvg())
+	fmt.Fprintf(w, "time: %.1f s in all (build %.1f s)\n", total.Seconds(), build.Seconds())
+}
+
+// table prints the throughput rows and what their columns mean.
+func (e *env) table(w io.Writer, rows []row, ref map[string]row) {
+	o := e.o
 	width := benchkit.NameWidth(rows, func(r row) string { return r.name })
 	srchCol := func(r row) string {
 		switch {
@@ -75,42 +124,4 @@ func (e *env) report(w io.Writer, rows []row, build, total interface{ Seconds() 
 	fmt.Fprintln(w, "CPU: transfer from exec = its whole-life rusage (start-up and SIGTERM shutdown included; stopped once acked);")
 	fmt.Fprintln(w, "  1st ack → all = /proc samples (10 ms ticks); bare = getrusage(SELF) over its load, reading and converting excluded.")
 	fmt.Fprintln(w, "peak RSS: the child's VmHWM when acked (wait4's ru_maxrss would count this bench's memory shared until exec).")
-	for _, c := range e.engine {
-		fmt.Fprintf(w, "zincsearch during %s: %.0f µs CPU/doc until acked (%.2f cores); %.2f cores over %.1f s until %d docs were searchable",
-			c.run, benchkit.MicrosEach(c.toAcked, c.docs), c.toAcked.Seconds()/c.ackedSpan.Seconds(),
-			c.toEnd.Seconds()/c.endSpan.Seconds(), c.endSpan.Seconds(), c.searchable)
-		if c.searchable > 0 {
-			fmt.Fprintf(w, " (%.0f µs CPU per searchable doc)", benchkit.MicrosEach(c.toEnd, c.searchable))
-		}
-		fmt.Fprintln(w)
-	}
-	for _, s := range e.shares {
-		fmt.Fprintln(w, s)
-	}
-	for _, n := range e.notes {
-		fmt.Fprintln(w, "note: "+n)
-	}
-	var targets []string
-	for _, r := range rows {
-		if b, ok := ref[r.kind]; ok && strings.HasPrefix(r.name, "transfer → zinc") {
-			ratio := r.rate() / b.rate()
-			targets = append(targets, fmt.Sprintf("%s %.2f (%s)", strings.TrimPrefix(r.name, "transfer → zinc, "), ratio, benchkit.Verdict(ratio >= 0.9)))
-		}
-	}
-	if len(targets) > 0 {
-		fmt.Fprintf(w, "target: transfer/bare docs/s to acked ≥ 0.90: %s\n", strings.Join(targets, "; "))
-		// Zinc is CPU-bound on a small machine: CPU that other processes
-		// take during one run and not the other moves the ratio.
-		a, okA := e.others["transfer → zinc"]
-		b, okB := e.others["bare"]
-		if okA && okB && max(a, b) > 0.2 {
-			fmt.Fprintf(w, "WARNING: other processes used %.2f cores during the transfer run and %.2f during the bare load (of %d): the ratio is not reliable; run again on a quiet machine\n",
-				a, b, runtime.NumCPU())
-		}
-	}
-	fmt.Fprintf(w, "command: %s (effective: -docs %d -partitions %d -files-per-partition %d -batch %d -max-wait %v -parse %s -runs %s -timeout %v)\n",
-		prog.Command(),
-		o.docs, o.partitions, o.filesPerPart, o.batch, o.maxWait, o.parse, strings.Join(o.runs, ","), o.timeout)
-	fmt.Fprintf(w, "load average: %s before the runs, %s after (other work shares these CPUs)\n", e.loadBefore, benchkit.LoadAvg())
-	fmt.Fprintf(w, "time: %.1f s in all (build %.1f s)\n", total.Seconds(), build.Seconds())
 }

@@ -113,22 +113,34 @@ type transferRun struct {
 	others             float64 // cores other processes used meanwhile
 }
 
+// transferSpec says where one run of the transfer indexes and what else
+// happens meanwhile.
+type transferSpec struct {
+	name, esURL, user, pass string
+	// search, if set, is polled after the run until every document is
+	// searchable or the search window ends.
+	search *zinc
+	// watch, if set, sees every read of the committed offsets, in the
+	// polling goroutine (the outage run stops and starts the engine there).
+	watch func(ctx context.Context, g *groupOffsets, committed int64, at time.Time) error
+}
+
 // runTransfer runs the transfer (the logtransfer binary, or this binary's
 // profiled child with -profile) from a fresh consumer group on the
-// pre-filled topic into esURL, polls the group's committed offsets until
+// pre-filled topic into spec.esURL, polls the group's committed offsets until
 // they cover the whole topic, checks /metrics
 // logtransfer_documents_indexed_total, stops it with SIGTERM and, for Zinc,
 // polls a size-0 search until every document is searchable or the search
 // window ends.
-func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (*transferRun, error) {
-	z := e.zinc
+func (e *env) runTransfer(ctx context.Context, spec transferSpec) (*transferRun, error) {
+	name := spec.name
 	ports, err := benchkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(ports[0])
 	group := fmt.Sprintf("transferbench-%s-%s", e.runID, name)
-	cfgPath, err := e.yamlConfig(name, group, esURL, user, pass, "{topic}-{date}", listen)
+	cfgPath, err := e.yamlConfig(name, group, spec.esURL, spec.user, spec.pass, "{topic}-{date}", listen)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +181,11 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 		if err == nil {
 			r.polls++
 			last = v
+			if spec.watch != nil {
+				if err := spec.watch(ctx, offsets, v, now); err != nil {
+					return fail(err)
+				}
+			}
 			if v > 0 && r.firstAck.IsZero() {
 				r.firstAck, r.atFirst = now, v
 				r.cpuFirst, _ = p.CPUSoFar()
@@ -219,8 +236,8 @@ func (e *env) runTransfer(ctx context.Context, name, esURL, user, pass string) (
 	logText, _ := os.ReadFile(logPath)
 	r.warnings = bytes.Count(logText, []byte("level=WARN")) + bytes.Count(logText, []byte("level=ERROR"))
 
-	if z != nil {
-		if r.srch, err = waitSearchable(ctx, z, e.topic+"-*", n, p.Started.Add(e.o.searchWait)); err != nil {
+	if spec.search != nil {
+		if r.srch, err = waitSearchable(ctx, spec.search, e.topic+"-*", n, p.Started.Add(e.o.searchWait)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -260,22 +277,30 @@ func newGroupOffsets(brokers []string, group, topic string, partitions int) (*gr
 func (g *groupOffsets) close() { _ = g.admin.Close() }
 
 func (g *groupOffsets) committed() (int64, error) {
+	per, err := g.perPartition()
+	var n int64
+	for _, o := range per {
+		n += o
+	}
+	return n, err
+}
+
+// perPartition is the committed offset of each partition (0 for none yet).
+func (g *groupOffsets) perPartition() (map[int32]int64, error) {
 	resp, err := g.admin.ListConsumerGroupOffsets(g.group, g.parts)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var n int64
+	out := map[int32]int64{}
 	for _, blocks := range resp.Blocks {
-		for _, b := range blocks {
+		for p, b := range blocks {
 			if b.Err != sarama.ErrNoError {
-				return 0, b.Err
+				return nil, b.Err
 			}
-			if b.Offset > 0 {
-				n += b.Offset
-			}
+			out[p] = max(b.Offset, 0)
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // searchResult is how far Zinc got making a run's documents searchable.
@@ -368,7 +393,7 @@ func (e *env) runTransferZinc(ctx context.Context) ([]row, error) {
 	}
 	defer stopZinc()
 	z := e.zinc
-	r, err := e.runTransfer(ctx, "transfer-zinc", z.url, z.user, z.pass)
+	r, err := e.runTransfer(ctx, transferSpec{name: "transfer-zinc", esURL: z.url, user: z.user, pass: z.pass, search: z})
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +425,7 @@ func (e *env) runTransferSink(ctx context.Context) ([]row, error) {
 	}
 	defer s.close()
 	cpu0 := benchkit.SelfCPU()
-	r, err := e.runTransfer(ctx, "transfer-sink", s.url, "", "")
+	r, err := e.runTransfer(ctx, transferSpec{name: "transfer-sink", esURL: s.url})
 	if err != nil {
 		return nil, err
 	}

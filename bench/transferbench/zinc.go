@@ -29,6 +29,10 @@ type zinc struct {
 	user   string
 	pass   string
 	client *http.Client
+
+	bin, dir string   // the binary; dir holds the data dir and the logs
+	env      []string // the server's whole environment
+	runs     int      // processes started, for their log names
 }
 
 func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, error) {
@@ -45,12 +49,24 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 		user:   "admin",
 		pass:   "Bench-Zinc-" + strconv.Itoa(os.Getpid()),
 		client: &http.Client{Timeout: 60 * time.Second},
+		bin:    bin,
+		dir:    dir,
 	}
-	env := zincenv.Env(zincenv.Server{Port: ports[0], DataDir: dataDir, User: z.user, Password: z.pass, Extra: extraEnv})
+	z.env = zincenv.Env(zincenv.Server{Port: ports[0], DataDir: dataDir, User: z.user, Password: z.pass, Extra: extraEnv})
+	return z, z.launch(ctx)
+}
+
+// launch starts the server process and waits until it answers.
+func (z *zinc) launch(ctx context.Context) error {
+	z.runs++
+	logPath := z.dir + ".log"
+	if z.runs > 1 {
+		logPath = z.dir + "-" + strconv.Itoa(z.runs) + ".log"
+	}
 	// Zinc reads a .env file from its working directory: the data dir.
-	p, err := proc.Start("zincsearch", dir+".log", proc.Options{ReplaceEnv: env, Dir: dataDir, Stdin: true}, bin)
+	p, err := proc.Start("zincsearch", logPath, proc.Options{ReplaceEnv: z.env, Dir: filepath.Join(z.dir, "zinc"), Stdin: true}, z.bin)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	z.proc = p
 	deadline := time.Now().Add(30 * time.Second)
@@ -61,15 +77,24 @@ func startZinc(ctx context.Context, bin, dir string, extraEnv []string) (*zinc, 
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return z, nil
+				return nil
 			}
 		}
 		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			_ = p.Stop(syscall.SIGKILL, 5*time.Second)
-			return nil, fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.Err(), proc.Tail(p.LogPath, 4000))
+			return fmt.Errorf("zincsearch-es not ready on %s (exited: %v):\n%s", z.url, p.Err(), proc.Tail(p.LogPath, 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// restart starts a stopped server again on the same port and data dir, and
+// waits until it answers.
+func (z *zinc) restart(ctx context.Context) error {
+	if !z.proc.Exited() {
+		return fmt.Errorf("zincsearch restart: still running")
+	}
+	return z.launch(ctx)
 }
 
 // stop ends the server: SIGTERM, then SIGKILL after grace.

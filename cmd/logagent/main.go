@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 
 	"github.com/logagent/logagent/agent"
@@ -25,12 +26,18 @@ func main() {
 		check(flags, cfg, *connect)
 		return
 	}
-	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
-		log := cli.Logger(cfg.LogLevel)
+	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal) error {
+		log := cli.Logger(cli.Level(cfg.LogLevel))
 		a := agent.New(cfg, cli.Version, log)
 		life := service.Start(ctx, log, a.Alive)
+		refused := make(chan struct{})
+		go func() {
+			defer close(refused)
+			refuseReloads(ctx, reload, flags.Config, log)
+		}()
 		err := a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
 		stop()
+		<-refused
 		life.Wait()
 		return err
 	})
@@ -50,5 +57,19 @@ func check(flags cli.Flags, cfg *conf.Agent, connect bool) {
 	if err := preflight.Agent(ctx, flags.Config, cfg, connect, os.Stdout); err != nil {
 		stop()
 		os.Exit(1)
+	}
+}
+
+// refuseReloads answers each SIGHUP with a warning until ctx is done: the
+// agent reads agent.yaml only at start (its collect config in etcd is live).
+func refuseReloads(ctx context.Context, reload <-chan os.Signal, cfgPath string, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			log.Warn("reload requested (SIGHUP): this version reads agent.yaml only at start; restart to apply changes to it (the collect config in etcd applies live)",
+				"config", cfgPath)
+		}
 	}
 }

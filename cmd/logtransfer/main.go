@@ -30,15 +30,18 @@ func main() {
 		check(flags, cfg, *connect)
 		return
 	}
-	if err := cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc) error {
-		return run(ctx, stop, cfg)
+	if err := cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal) error {
+		return run(ctx, stop, reload, flags.Config, cfg)
 	}); err != nil {
 		cli.Fatal("logtransfer", err)
 	}
 }
 
-func run(ctx context.Context, stop context.CancelFunc, cfg *conf.Transfer) error {
-	log := cli.Logger(cfg.LogLevel)
+// run is the daemon: the transfer, its metrics endpoint and systemd
+// notifications, and a config reload per SIGHUP.
+func run(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal, cfgPath string, cfg *conf.Transfer) error {
+	level := cli.Level(cfg.LogLevel)
+	log := cli.Logger(level)
 
 	prom := ops.NewRegistry()
 	var ready atomic.Bool
@@ -48,71 +51,47 @@ func run(ctx context.Context, stop context.CancelFunc, cfg *conf.Transfer) error
 	}
 	defer srv.Close()
 
-	conv, err := transfer.NewConverter(cfg)
+	t, err := transfer.New(cfg, transfer.NewMetrics(prom), log, transfer.Options{Level: level})
 	if err != nil {
 		return err
 	}
-	idx, err := transfer.NewElastic(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer idx.Stop()
-	metrics := transfer.NewMetrics(prom)
-	// Retention needs only the engine: it starts before Kafka is reachable.
-	stopRetention, err := startRetention(ctx, cfg, idx, metrics, log)
-	if err != nil {
-		return err
-	}
-	defer stopRetention()
 	// The watchdog only proves the process is not wedged: the consumer has
 	// no loop that turns while Kafka is idle.
 	life := service.Start(ctx, log, func() bool { return true })
 	service.Status(log, "waiting for Kafka")
-	dlq, err := transfer.ConnectDeadLetters(ctx, cfg, log)
-	if err != nil {
-		stopped := ctx.Err() != nil // SIGTERM while Kafka was away is a clean stop
-		stop()
-		life.Wait()
-		if stopped {
-			log.Info("logtransfer stopped before Kafka was reachable")
-			return nil
-		}
-		return err
-	}
-	defer dlq.Close()
-	t := transfer.New(cfg, conv, idx, dlq, transfer.Policy{}, metrics, log)
 	log.Info("logtransfer starting", "version", cli.Version, "group", cfg.GroupID, "topics", cfg.Topics)
-	err = t.Run(ctx, func() {
-		ready.Store(true)
-		life.Ready(fmt.Sprintf("consuming %v as group %s", cfg.Topics, cfg.GroupID))
-	})
-	ready.Store(false)
-	stop()
-	life.Wait()
-	log.Info("logtransfer stopped")
-	return err
+	done := make(chan error, 1)
+	go func() {
+		done <- t.Run(ctx, func() {
+			ready.Store(true)
+			life.Ready(fmt.Sprintf("consuming %v as group %s", cfg.Topics, cfg.GroupID))
+		})
+	}()
+	for {
+		select {
+		case <-reload:
+			reloadConfig(ctx, t, cfgPath, log)
+		case err := <-done:
+			ready.Store(false)
+			stop()
+			life.Wait()
+			log.Info("logtransfer stopped")
+			return err
+		}
+	}
 }
 
-// startRetention runs index retention beside the consumer when
-// retention_days is set. The returned func stops it and waits until it has.
-func startRetention(ctx context.Context, cfg *conf.Transfer, es *transfer.Elastic, m *transfer.Metrics, log *slog.Logger) (stop func(), err error) {
-	if cfg.RetentionDays == 0 {
-		return func() {}, nil
+// reloadConfig reads and validates the config file as a start would, and
+// hands it to the transfer; a file that does not load changes nothing.
+func reloadConfig(ctx context.Context, t *transfer.Transfer, cfgPath string, log *slog.Logger) {
+	log.Info("reload requested (SIGHUP)", "config", cfgPath)
+	next, err := conf.LoadTransfer(cfgPath)
+	if err == nil {
+		_, err = t.Reload(ctx, next) // it logs what it applied
 	}
-	r, err := transfer.NewRetention(cfg, es, m, log)
-	if err != nil {
-		return nil, err
+	if err != nil && ctx.Err() == nil {
+		log.Error("config reload rejected; the running config stays", "error", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}, nil
 }
 
 // check is -check [-connect]: it prints a line per check and exits 1 if one
@@ -123,7 +102,7 @@ func check(flags cli.Flags, cfg *conf.Transfer, connect bool) {
 	}
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	if err := preflight.Transfer(ctx, flags.Config, cfg, connect, os.Stdout, cli.Logger("warn")); err != nil {
+	if err := preflight.Transfer(ctx, flags.Config, cfg, connect, os.Stdout, cli.Logger(slog.LevelWarn)); err != nil {
 		stop()
 		os.Exit(1)
 	}

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/logagent/logagent/conf"
 )
 
 // Version is set at build time with -ldflags "-X github.com/logagent/logagent/internal/cli.Version=…".
@@ -23,8 +25,11 @@ type Flags struct {
 	CPUProfile string
 }
 
-// ParseFlags parses -config, -check, -version and -cpuprofile.
+// ParseFlags parses -config, -check, -version and -cpuprofile. From here on
+// SIGHUP never ends the process, whose default it is: Run delivers it as a
+// reload request, and until then (and after) it is ignored.
 func ParseFlags(name, defaultConfig string) Flags {
+	signal.Ignore(syscall.SIGHUP)
 	var f Flags
 	flag.StringVar(&f.Config, "config", defaultConfig, "config file")
 	flag.BoolVar(&f.Check, "check", false, "validate the config file and exit")
@@ -38,11 +43,17 @@ func ParseFlags(name, defaultConfig string) Flags {
 	return f
 }
 
+// Level is a level variable for Logger set to a validated log_level; a
+// reload sets it again.
+func Level(logLevel string) *slog.LevelVar {
+	v := new(slog.LevelVar)
+	v.Set(conf.SlogLevel(logLevel))
+	return v
+}
+
 // Logger returns a structured logger on stderr (journald adds timestamps).
-func Logger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated by conf
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+func Logger(level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // SignalContext is cancelled on SIGTERM or SIGINT.
@@ -60,7 +71,14 @@ func Fatal(name string, err error) {
 // (stop cancels it too), with the CPU profiler on if cpuProfile is set. While
 // profiling, further signals are caught and ignored until body returned and
 // the profile is written: a second SIGTERM during shutdown would lose it.
-func Run(cpuProfile string, body func(ctx context.Context, stop context.CancelFunc) error) error {
+//
+// SIGHUP is a reload request: each arrives on reload, which holds one, so
+// SIGHUPs while one waits are one request. It never ends the process, also
+// when body does not read reload.
+func Run(cpuProfile string, body func(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal) error) error {
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	defer signal.Ignore(syscall.SIGHUP) // not back to fatal while the process ends
 	if cpuProfile != "" {
 		// Deferred first, so it ends after the profile is written.
 		ignored := make(chan os.Signal, 1)
@@ -74,7 +92,7 @@ func Run(cpuProfile string, body func(ctx context.Context, stop context.CancelFu
 	defer stopProfile()
 	ctx, stop := SignalContext()
 	defer stop()
-	return body(ctx, stop)
+	return body(ctx, stop, reload)
 }
 
 // StartCPUProfile starts the CPU profiler writing to path; "" profiles

@@ -126,3 +126,35 @@ func Run(t testing.TB, bin string, args ...string) (output string, exitCode int)
 	t.Fatalf("testenv: run %s: %v", bin, err)
 	return "", 0
 }
+
+// Reload sends SIGHUP, a daemon's reload request, and fails the test if the
+// process has already exited.
+func (p *Process) Reload(t testing.TB) {
+	t.Helper()
+	if !p.Running() {
+		t.Fatalf("testenv: %s exited before SIGHUP (%v); log:\n%s", p.Cmd.Path, p.err, p.Log(t))
+	}
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Running reports whether the process has not exited.
+func (p *Process) Running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Log returns what the process has written to its log so far.
+func (p *Process) Log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
