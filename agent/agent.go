@@ -28,13 +28,15 @@ import (
 
 // Agent is the logagent daemon: config source, manager, shipper, registry.
 type Agent struct {
-	cfg     *conf.Agent
+	cfg     atomic.Pointer[conf.Agent] // the config in force; a reload replaces it
 	version string
 	log     *slog.Logger
+	level   *slog.LevelVar // nil: the log level is not the agent's to change
 	prom    *prometheus.Registry
 	metrics *Metrics
 	started time.Time
 	ready   atomic.Bool
+	reloads chan reloadRequest
 
 	mu     sync.Mutex
 	config etcd.ConfigStatus
@@ -42,14 +44,22 @@ type Agent struct {
 	// one, or etcd's first answer (even a rejected one: the decision is made).
 	configured     chan struct{}
 	configuredOnce sync.Once
-	mgr            *Manager // set by Run before anything calls Alive
+	mgr            atomic.Pointer[Manager] // the running pipeline's, for Alive
+}
+
+// Options are what the process gives an agent besides its config.
+type Options struct {
+	// Level is the logger's level, set by a reload of log_level.
+	Level *slog.LevelVar
 }
 
 // New prepares an agent from a validated config.
-func New(cfg *conf.Agent, version string, log *slog.Logger) *Agent {
+func New(cfg *conf.Agent, version string, log *slog.Logger, o Options) *Agent {
 	prom := ops.NewRegistry()
-	return &Agent{cfg: cfg, version: version, log: log, prom: prom, metrics: NewMetrics(prom), started: time.Now(),
-		configured: make(chan struct{})}
+	a := &Agent{version: version, log: log, level: o.Level, prom: prom, metrics: NewMetrics(prom), started: time.Now(),
+		configured: make(chan struct{}), reloads: make(chan reloadRequest)}
+	a.cfg.Store(cfg)
+	return a
 }
 
 // firstConfigWait bounds how long ready waits for a first collect config
@@ -67,9 +77,11 @@ const (
 // in-flight acks, save the registry. ready is called once the main loop runs
 // and a collect config is in force (cached, or etcd's first answer), or after
 // firstConfigWait without either. It does not wait for Kafka: the producer
-// connects in the background and lines wait in their files meanwhile.
+// connects in the background and lines wait in their files meanwhile. A
+// reload that changes how the agent reads or ships restarts the pipeline in
+// the process the same way (drain, save, start again from the registry).
 func (a *Agent) Run(ctx context.Context, ready func()) error {
-	cfg := a.cfg
+	cfg := a.cfg.Load()
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
@@ -82,70 +94,26 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	defer httpSrv.Close()
-
-	sc, err := cfg.Kafka.Sarama()
+	p, err := a.startPipeline(cfg, reg)
 	if err != nil {
 		return err
 	}
-	stateDir, err := filepath.EvalSymlinks(cfg.StateDir)
-	if err != nil {
-		return fmt.Errorf("state_dir: %w", err)
-	}
-	shipper := NewShipper(cfg.Kafka.Brokers, sc, a.metrics, a.log)
-	mgr := NewManager(ManagerOptions{
-		HostID: cfg.HostID, MaxLineBytes: int(cfg.Limits.MaxLineBytes), MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
-		MaxBytesInFlight: int64(cfg.Limits.MaxBytesInFlight),
-		RescanInterval:   cfg.Files.RescanInterval, PollInterval: cfg.Files.PollInterval,
-		RotateWait: cfg.Files.RotateWait, CloseInactive: cfg.Files.CloseInactive,
-		MaxOpenFiles: cfg.Files.MaxOpenFiles, ForgetAfter: cfg.Files.ForgetAfter,
-		Private: []string{stateDir}, Allows: cfg.Files.Allows,
-	}, reg, shipper, a.metrics, a.log)
-	a.mgr = mgr
-	a.loadCachedConfig(mgr)
-
-	cli, err := etcd.NewClient(cfg.Etcd)
-	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
-	}
-	defer cli.Close()
-
-	readCtx, stopReading := context.WithCancel(context.Background())
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	var readers, background sync.WaitGroup
-	readers.Go(func() { _ = mgr.Run(readCtx) })
-	background.Go(func() {
-		src := etcd.NewSource(cli, etcd.CollectKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
-		_ = src.Run(bgCtx, func(u etcd.Update) { a.applyUpdate(mgr, u) })
-	})
-	background.Go(func() {
-		pub := etcd.NewStatusPublisher(cli, etcd.StatusKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
-		_ = pub.Run(bgCtx, func() etcd.Status { return a.status(mgr, shipper) })
-	})
-	background.Go(func() { a.flushLoop(bgCtx, reg) })
-
 	a.ready.Store(true)
 	a.log.Info("logagent running", "version", a.version, "host_id", cfg.HostID, "state_dir", cfg.StateDir)
-	background.Go(func() { a.signalReady(ctx, ready) })
-	<-ctx.Done()
-
-	a.ready.Store(false)
-	a.log.Info("stopping: no more reading; waiting for in-flight acks", "timeout", cfg.Files.ShutdownTimeout)
-	stopReading()
-	readers.Wait()
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout)
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), cfg.Files.ShutdownTimeout+5*time.Second)
-	if err := shipper.Close(drainCtx, closeCtx); err != nil {
-		a.log.Warn("stopping with messages unacknowledged; they are sent again at next start", "error", err)
+	var signaller sync.WaitGroup
+	signaller.Go(func() { a.signalReady(ctx, ready) })
+	defer signaller.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			a.ready.Store(false)
+			return p.stop()
+		case req := <-a.reloads:
+			if p, err = a.apply(req, p, reg); err != nil {
+				return err
+			}
+		}
 	}
-	cancelDrain()
-	cancelClose()
-	stopBackground()
-	background.Wait()
-	if err := reg.Save(); err != nil {
-		return err
-	}
-	a.log.Info("stopped; registry saved")
-	return nil
 }
 
 func (a *Agent) signalReady(ctx context.Context, ready func()) {
@@ -157,7 +125,7 @@ func (a *Agent) signalReady(ctx context.Context, ready func()) {
 	case <-a.configured:
 	case <-wait.C:
 		a.log.Warn("no collect config yet: etcd has not answered and none is cached; running idle until it does",
-			"waited", firstConfigWait, "endpoints", a.cfg.Etcd.Endpoints)
+			"waited", firstConfigWait, "endpoints", a.cfg.Load().Etcd.Endpoints)
 	}
 	if ready != nil {
 		ready()
@@ -167,13 +135,13 @@ func (a *Agent) signalReady(ctx context.Context, ready func()) {
 // Alive reports whether the file manager's loop still turns: it wakes at
 // least every files.rescan_interval. Run must have started.
 func (a *Agent) Alive() bool {
-	return a.mgr.SinceLastTurn() < max(3*a.cfg.Files.RescanInterval, time.Minute)
+	return a.mgr.Load().SinceLastTurn() < max(3*a.cfg.Load().Files.RescanInterval, time.Minute)
 }
 
 func (a *Agent) setConfigured() { a.configuredOnce.Do(func() { close(a.configured) }) }
 
 func (a *Agent) loadCachedConfig(mgr *Manager) {
-	b, err := os.ReadFile(filepath.Join(a.cfg.StateDir, cachedConfigFile))
+	b, err := os.ReadFile(filepath.Join(a.cfg.Load().StateDir, cachedConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return
 	}
@@ -213,7 +181,7 @@ func (a *Agent) applyUpdate(mgr *Manager, u etcd.Update) {
 	a.log.Info("collect config applied", "revision", u.Revision, "entries", len(u.Entries))
 	cache, err := json.Marshal(u.Entries)
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(a.cfg.StateDir, cachedConfigFile), cache)
+		err = writeFileAtomic(filepath.Join(a.cfg.Load().StateDir, cachedConfigFile), cache)
 	}
 	if err != nil {
 		a.log.Warn("could not cache the collect config", "error", err)
@@ -232,13 +200,13 @@ func (a *Agent) status(mgr *Manager, shipper *Shipper) etcd.Status {
 			files[i].SendError, files[i].SendErrorSince = err.Error(), &since
 		}
 	}
-	st := etcd.Status{Host: a.cfg.HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
+	st := etcd.Status{Host: a.cfg.Load().HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
 	st.LimitFiles(etcd.MaxStatusFiles)
 	return st
 }
 
-func (a *Agent) flushLoop(ctx context.Context, reg *Registry) {
-	t := time.NewTicker(a.cfg.Files.FlushInterval)
+func (a *Agent) flushLoop(ctx context.Context, reg *Registry, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -90,7 +90,7 @@ func startAgent(t *testing.T, cfg *conf.Agent) *runningAgent {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	go func() { ra.done <- agent.New(cfg, "test", log).Run(ctx, func() { close(ready) }) }()
+	go func() { ra.done <- agent.New(cfg, "test", log, agent.Options{}).Run(ctx, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-ra.done:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -286,4 +287,69 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	notify.Expect(t, "STOPPING=1", 5*time.Second)
+}
+
+// TestSIGHUPReloadsAgentYAML: a real agent process started with a broker
+// address nothing listens on. A SIGHUP with a file that does not parse is
+// refused and the agent keeps running; one with the right broker (and a
+// changed http_listen, which needs a restart) is applied by restarting the
+// pipeline in the process; a log level change applies without one. Lines
+// written throughout all reach Kafka, copies under one id; SIGTERM exits 0.
+func TestSIGHUPReloadsAgentYAML(t *testing.T) {
+	s := newStack(t)
+	bin := buildAgent(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s.putConfig(t, configJSON(entry(log, "web_log")))
+	nowhere := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfgPath := testenv.WriteAgentConfig(t, dir, "e2e-host", nowhere, s.etcd.Endpoints()[0])
+	p := startAgentProcess(t, bin, cfgPath)
+	want := appendLines(t, log, "before", 0, 500)
+	p.WaitLog(t, "Kafka not reachable yet", 1)
+
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("kafka: [not, a, map\n")
+	p.Reload(t)
+	p.WaitLog(t, "config reload rejected", 1)
+	want = append(want, appendLines(t, log, "rejected", 0, 500)...)
+
+	fixed := strings.Replace(string(good), nowhere, s.kafka.Brokers()[0], 1)
+	writeFile(strings.Replace(fixed, `http_listen: "off"`, `http_listen: "127.0.0.1:1"`, 1))
+	p.Reload(t)
+	p.WaitLog(t, "reading and shipping again under the reloaded config", 1)
+	if text := p.Log(t); !strings.Contains(text, "applied=[kafka]") || !strings.Contains(text, "needs_restart=[http_listen]") {
+		t.Fatalf("the reload does not say what it applied and what needs a restart:\n%s", text)
+	}
+	want = append(want, appendLines(t, log, "reloaded", 0, 500)...)
+	testenv.Eventually(t, 60*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= int64(len(want)) }, "every line after the reload")
+
+	writeFile(fixed + "log_level: error\n")
+	p.Reload(t)
+	p.WaitLog(t, "config reloaded", 2)
+	want = append(want, appendLines(t, log, "quiet", 0, 500)...)
+	waitAcked(t, dir, log)
+	requireAll(t, messagesIn(t, s.kafka, "web_log"), want)
+	if strings.Count(p.Log(t), "reading and shipping again") != 1 {
+		t.Fatalf("a log level reload restarted the pipeline:\n%s", p.Log(t))
+	}
+	// At level error, a refused reload's ERROR shows, its INFO line before it
+	// does not.
+	writeFile("kafka: [not, a, map\n")
+	p.Reload(t)
+	p.WaitLog(t, "config reload rejected", 2)
+	if n := strings.Count(p.Log(t), "reload requested (SIGHUP)"); n != 3 {
+		t.Fatalf("%d INFO lines for 4 reloads, want 3: log_level error not applied:\n%s", n, p.Log(t))
+	}
+	if err := p.Terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after the reloads and SIGTERM: %v", err)
+	}
 }

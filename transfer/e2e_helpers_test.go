@@ -74,7 +74,7 @@ func (p *pipeline) runAgent(t *testing.T, dir, collectConfig string) {
 	actx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.New(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil))).Run(actx, nil)
+		done <- agent.New(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)), agent.Options{}).Run(actx, nil)
 	}()
 	t.Cleanup(func() {
 		stop()

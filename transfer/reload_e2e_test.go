@@ -34,20 +34,20 @@ func TestTransferReloadCredentialsAndEngine(t *testing.T) {
 	proc := testenv.StartProcess(t, filepath.Join(dir, "transfer.log"), bin, "-config", cfgPath)
 
 	produceEnvelopes(t, p.kafka, "/var/log/a.log", nginxLines("a", 2000))
-	waitLog(t, proc, "bulk request failed", 1)
+	proc.WaitLog(t, "bulk request failed", 1)
 	if n := p.zinc.Count(t, "web_log-*"); n != 0 {
 		t.Fatalf("%d documents indexed with a wrong password", n)
 	}
 	writeFile(t, pwFile, p.zinc.Password()+"\n")
 	proc.Reload(t)
-	waitLog(t, proc, "config reloaded", 1)
+	proc.WaitLog(t, "config reloaded", 1)
 	testenv.Eventually(t, 90*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 2000 }, "the waiting documents indexed with the new password")
 
 	produceEnvelopes(t, p.kafka, "/var/log/b.log", nginxLines("b", 3000))
 	f.esURL = second.URL()
 	f.write(t, cfgPath)
 	proc.Reload(t)
-	waitLog(t, proc, "config reloaded", 2)
+	proc.WaitLog(t, "config reloaded", 2)
 	produceEnvelopes(t, p.kafka, "/var/log/c.log", nginxLines("c", 2000))
 	testenv.Eventually(t, 90*time.Second, func() bool { return p.zinc.Count(t, "web_log-*")+second.Count(t, "web_log-*") >= 7000 },
 		"every document in one of the engines")
@@ -76,7 +76,7 @@ func TestTransferReloadKafkaSettings(t *testing.T) {
 	cfgPath := filepath.Join(dir, "transfer.yaml")
 	f.write(t, cfgPath)
 	proc := testenv.StartProcess(t, filepath.Join(dir, "transfer.log"), bin, "-config", cfgPath)
-	waitLog(t, proc, "Kafka not reachable yet", 1)
+	proc.WaitLog(t, "Kafka not reachable yet", 1)
 
 	produceEnvelopes(t, p.kafka, "/var/log/a.log", nginxLines("a", 2000))
 	f.brokers = p.kafka.Brokers()[0]
@@ -92,7 +92,7 @@ func TestTransferReloadKafkaSettings(t *testing.T) {
 	f.sessionTimeout = "3s"
 	f.write(t, cfgPath)
 	proc.Reload(t)
-	waitLog(t, proc, "leaving the consumer group", 1)
+	proc.WaitLog(t, "leaving the consumer group", 1)
 	atDrain := testenv.Metric(t, metrics, "logtransfer_messages_consumed_total")
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= total }, "every document after the rejoin")
 	requireExactlyOnce(t, p.zinc, total)
@@ -134,14 +134,14 @@ func TestTransferReloadRejectsBadConfig(t *testing.T) {
 
 	writeFile(t, cfgPath, "kafka: {brokers: [unclosed\n")
 	proc.Reload(t)
-	waitLog(t, proc, "config reload rejected", 1)
+	proc.WaitLog(t, "config reload rejected", 1)
 	produce("b")
 
 	bad := f
 	bad.batch = "{max_docs: -1}"
 	bad.write(t, cfgPath)
 	proc.Reload(t)
-	waitLog(t, proc, "config reload rejected", 2)
+	proc.WaitLog(t, "config reload rejected", 2)
 	if log := proc.Log(t); !strings.Contains(log, "batch.max_docs") {
 		t.Errorf("the rejection does not name the setting:\n%s", log)
 	}
@@ -152,13 +152,13 @@ func TestTransferReloadRejectsBadConfig(t *testing.T) {
 	good.extra, good.httpListen = "log_level: warn\n", "127.0.0.1:1"
 	good.write(t, cfgPath)
 	proc.Reload(t)
-	waitLog(t, proc, "apply only after a restart", 1)
+	proc.WaitLog(t, "apply only after a restart", 1)
 	atWarn := len(proc.Log(t))
 	produce("d")
 	good.extra, good.httpListen = "log_level: info\n", ""
 	good.write(t, cfgPath)
 	proc.Reload(t)
-	waitLog(t, proc, "config reloaded", 1)
+	proc.WaitLog(t, "config reloaded", 1)
 	if tail := proc.Log(t)[atWarn:]; strings.Count(tail, "level=INFO") != 1 {
 		t.Errorf("INFO lines at log_level warn, or the reload back to info not logged:\n%s", tail)
 	}
@@ -169,8 +169,9 @@ func TestTransferReloadRejectsBadConfig(t *testing.T) {
 }
 
 // TestAgentSurvivesSIGHUP: SIGHUP no longer ends the agent (it used to exit
-// 129 without draining or saving its registry). It says it reads agent.yaml
-// only at start and keeps shipping; SIGTERM then exits 0.
+// 129 without draining or saving its registry). Reloading an unchanged
+// agent.yaml, it keeps shipping, every line once in the engine; SIGTERM then
+// exits 0.
 func TestAgentSurvivesSIGHUP(t *testing.T) {
 	p := newPipeline(t)
 	et := testenv.StartEtcd(t)
@@ -203,7 +204,7 @@ func TestAgentSurvivesSIGHUP(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() bool { return p.kafka.Count(t, "web_log") >= 1000 }, "agent shipping")
 	for i := 1; i <= 2; i++ {
 		proc.Reload(t)
-		waitLog(t, proc, "reload requested (SIGHUP)", i)
+		proc.WaitLog(t, "reload requested (SIGHUP)", i)
 	}
 	write(3000, n)
 	testenv.Eventually(t, 120*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "every line searchable")
@@ -213,19 +214,3 @@ func TestAgentSurvivesSIGHUP(t *testing.T) {
 	}
 }
 
-// waitLog waits until the process's log holds text at least n times.
-func waitLog(t *testing.T, proc *testenv.Process, text string, n int) {
-	t.Helper()
-	defer func() {
-		if t.Failed() { // also after Eventually's Fatalf
-			log := proc.Log(t)
-			t.Logf("log of %s:\n%s", proc.Cmd.Path, log[max(0, len(log)-6000):])
-		}
-	}()
-	testenv.Eventually(t, 60*time.Second, func() bool {
-		if !proc.Running() {
-			t.Fatalf("%s exited", proc.Cmd.Path)
-		}
-		return strings.Count(proc.Log(t), text) >= n
-	}, "%q %d times in the log of %s", text, n, proc.Cmd.Path)
-}

@@ -27,17 +27,18 @@ func main() {
 		return
 	}
 	err = cli.Run(flags.CPUProfile, func(ctx context.Context, stop context.CancelFunc, reload <-chan os.Signal) error {
-		log := cli.Logger(cli.Level(cfg.LogLevel))
-		a := agent.New(cfg, cli.Version, log)
+		level := cli.Level(cfg.LogLevel)
+		log := cli.Logger(level)
+		a := agent.New(cfg, cli.Version, log, agent.Options{Level: level})
 		life := service.Start(ctx, log, a.Alive)
-		refused := make(chan struct{})
+		reloader := make(chan struct{})
 		go func() {
-			defer close(refused)
-			refuseReloads(ctx, reload, flags.Config, log)
+			defer close(reloader)
+			reloadOnSignal(ctx, a, reload, flags.Config, log)
 		}()
 		err := a.Run(ctx, func() { life.Ready("shipping; status in etcd and on " + cfg.HTTPListen) })
 		stop()
-		<-refused
+		<-reloader
 		life.Wait()
 		return err
 	})
@@ -60,16 +61,23 @@ func check(flags cli.Flags, cfg *conf.Agent, connect bool) {
 	}
 }
 
-// refuseReloads answers each SIGHUP with a warning until ctx is done: the
-// agent reads agent.yaml only at start (its collect config in etcd is live).
-func refuseReloads(ctx context.Context, reload <-chan os.Signal, cfgPath string, log *slog.Logger) {
+// reloadOnSignal reloads agent.yaml on each SIGHUP until ctx is done: read
+// and validated as at start, then applied (the agent logs what it applied
+// and what needs a restart); a file that does not load changes nothing.
+func reloadOnSignal(ctx context.Context, a *agent.Agent, reload <-chan os.Signal, cfgPath string, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reload:
-			log.Warn("reload requested (SIGHUP): this version reads agent.yaml only at start; restart to apply changes to it (the collect config in etcd applies live)",
-				"config", cfgPath)
+		}
+		log.Info("reload requested (SIGHUP)", "config", cfgPath)
+		next, err := conf.LoadAgent(cfgPath)
+		if err == nil {
+			_, err = a.Reload(ctx, next)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("config reload rejected; the running config stays", "error", err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -157,4 +158,23 @@ func (p *Process) Log(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// WaitLog waits until the process's log holds text at least n times; the
+// process exiting meanwhile fails the test, and a failure shows the log's
+// end.
+func (p *Process) WaitLog(t testing.TB, text string, n int) {
+	t.Helper()
+	defer func() {
+		if t.Failed() { // also after Eventually's Fatalf
+			log := p.Log(t)
+			t.Logf("log of %s:\n%s", p.Cmd.Path, log[max(0, len(log)-6000):])
+		}
+	}()
+	Eventually(t, 60*time.Second, func() bool {
+		if !p.Running() {
+			t.Fatalf("%s exited", p.Cmd.Path)
+		}
+		return strings.Count(p.Log(t), text) >= n
+	}, "%q %d times in the log of %s", text, n, p.Cmd.Path)
 }
