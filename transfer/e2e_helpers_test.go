@@ -128,8 +128,9 @@ func (rt *runningTransfer) stop(t *testing.T) {
 	}
 }
 
-// bulkFailed is what IndexBatch logs before it retries a failed bulk request.
-const bulkFailed = "bulk request failed; retrying"
+// engineProbed is what IndexBatch logs when a batch the engine left
+// unanswered starts waiting for it: the batch is stuck.
+const engineProbed = "search engine not answering; probing it until it does"
 
 // logCounter counts a logger's records by message: an event count a test
 // can wait for (the transfer's metrics move only when a batch is done).

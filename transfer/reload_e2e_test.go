@@ -213,4 +213,3 @@ func TestAgentSurvivesSIGHUP(t *testing.T) {
 		t.Fatalf("exit after SIGHUP and SIGTERM: %v", err)
 	}
 }
-
