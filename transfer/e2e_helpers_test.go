@@ -128,9 +128,14 @@ func (rt *runningTransfer) stop(t *testing.T) {
 	}
 }
 
-// engineProbed is what IndexBatch logs when a batch the engine left
-// unanswered starts waiting for it: the batch is stuck.
-const engineProbed = "search engine not answering; probing it until it does"
+// What IndexBatch logs when a bulk request fails (it retries), and when a
+// batch the engine left unanswered starts probing it: a batch stuck on a
+// down engine logs at least two of them.
+const (
+	sessionStarted = "consumer group session started"
+	bulkFailed     = "bulk request failed; retrying"
+	engineProbed   = "search engine not answering; probing it until it does"
+)
 
 // logCounter counts a logger's records by message: an event count a test
 // can wait for (the transfer's metrics move only when a batch is done).

@@ -157,8 +157,9 @@ func TestTransferStopsWhileKafkaIsDown(t *testing.T) {
 // restart the engine holds every message exactly once.
 func TestTransferKill9(t *testing.T) {
 	p := newPipeline(t)
-	const n = 20000
-	produceEnvelopes(t, p.kafka, "/var/log/kill9.log", nginxLines("k", n))
+	const early, late = 20000, 2000
+	const n = early + late
+	produceEnvelopes(t, p.kafka, "/var/log/kill9.log", nginxLines("k", early))
 	bin := testenv.Build(t, "./cmd/logtransfer")
 	dir := t.TempDir()
 	cfgPath := writeTransferYAML(t, p, dir)
@@ -169,11 +170,17 @@ func TestTransferKill9(t *testing.T) {
 	proc.Kill9(t)
 	requireCommitsSearchable(t, p, group)
 
+	// The first process may have indexed everything before its kill: once
+	// the restarted one holds partitions, lines produced after the engine
+	// stops are a batch in flight for certain.
+	sessions := countInFile(t, logPath, sessionStarted)
 	proc = testenv.StartProcess(t, logPath, bin, "-config", cfgPath)
-	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= 6000 }, "transfer indexing after a restart")
-	probing := countInFile(t, logPath, engineProbed)
+	testenv.Eventually(t, 60*time.Second, func() bool { return countInFile(t, logPath, sessionStarted) > sessions }, "the restarted transfer in the group")
+	stuck := func() int { return countInFile(t, logPath, bulkFailed) + countInFile(t, logPath, engineProbed) }
+	before := stuck()
 	p.zinc.Stop()
-	testenv.Eventually(t, 30*time.Second, func() bool { return countInFile(t, logPath, engineProbed) > probing }, "a batch stuck while the engine is down")
+	produceEnvelopes(t, p.kafka, "/var/log/kill9-late.log", nginxLines("late", late))
+	testenv.Eventually(t, 30*time.Second, func() bool { return stuck() >= before+2 }, "a batch stuck while the engine is down")
 	proc.Kill9(t)
 	p.zinc.Restart(t)
 	requireCommitsSearchable(t, p, group)
@@ -219,13 +226,18 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 			produceEnvelopes(t, p.kafka, fmt.Sprintf("/var/log/%s%d.log", wave, i), nginxLines(fmt.Sprintf("%s%d", wave, i), n/files/2))
 		}
 	}
+	// Once b holds a session, the generation has both members; produced
+	// earlier, the first wave could all go to a before b joins.
+	testenv.Eventually(t, 60*time.Second, func() bool { return a.logged.count(sessionStarted) > 0 && b.logged.count(sessionStarted) > 0 },
+		"both instances in the group")
 	produceFiles("first")
 	testenv.Eventually(t, 60*time.Second, func() bool { return counterValue(a.metrics.Indexed) > 0 && counterValue(b.metrics.Indexed) > 0 },
 		"both instances indexing")
-	probing := a.logged.count(engineProbed)
+	stuck := func() int { return a.logged.count(bulkFailed) + a.logged.count(engineProbed) }
+	before := stuck()
 	p.zinc.Stop()
 	produceFiles("second")
-	testenv.Eventually(t, 30*time.Second, func() bool { return a.logged.count(engineProbed) > probing }, "a stuck on a batch")
+	testenv.Eventually(t, 30*time.Second, func() bool { return stuck() >= before+2 }, "a stuck on a batch")
 	a.stop(t)
 	p.zinc.Restart(t)
 	requireCommitsSearchable(t, p, cfg.GroupID)
