@@ -46,7 +46,16 @@ for c in agent transfer; do
 	[ -f "$root/etc/logagent/$c.yaml" ] || fail "$c.yaml not installed"
 done
 "$root/usr/local/bin/logagent" -check -config "$root/etc/logagent/agent.yaml" >/dev/null || fail "installed agent.yaml fails -check"
-"$root/usr/local/bin/logtransfer" -check -config "$root/etc/logagent/transfer.yaml" >/dev/null || fail "installed transfer.yaml fails -check"
+# The example transfer.yaml takes the engine password from the unit's
+# EnvironmentFile: check it with that environment, as the service runs.
+envfile="$root/etc/logagent/logtransfer.env"
+echo "LOGTRANSFER_ES_PASSWORD=example" >"$envfile"
+grep -q '^EnvironmentFile=-/etc/logagent/logtransfer.env$' "$root/usr/local/lib/systemd/system/logtransfer.service" ||
+	fail "logtransfer.service: EnvironmentFile must name /etc/logagent/logtransfer.env"
+env $(cat "$envfile") "$root/usr/local/bin/logtransfer" -check -config "$root/etc/logagent/transfer.yaml" >/dev/null ||
+	fail "installed transfer.yaml fails -check with its environment file"
+env -u LOGTRANSFER_ES_PASSWORD "$root/usr/local/bin/logtransfer" -check -config "$root/etc/logagent/transfer.yaml" >/dev/null 2>&1 &&
+	fail "transfer.yaml passes -check without the password it names"
 make -s uninstall DESTDIR="$root" PREFIX=/usr/local >/dev/null
 for f in usr/local/bin/logagent usr/local/bin/logtransfer usr/local/bin/logctl usr/local/lib/systemd/system/logagent.service usr/local/lib/sysusers.d/logagent.conf; do
 	[ ! -e "$root/$f" ] || fail "uninstall left $f"
