@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,12 +77,15 @@ type sendSlab struct {
 	values  []sarama.ByteEncoder
 }
 
-var sendSlabPool sync.Pool
+// sendSlabs pools slabs by size class (the number of messages they hold,
+// as classPool does for slices): a 100-line batch from one of a thousand
+// files must not hold the room of a full one.
+var sendSlabs [bits.UintSize]sync.Pool
 
 func getSendSlab(n int) *sendSlab {
-	s, _ := sendSlabPool.Get().(*sendSlab)
-	if s == nil || cap(s.msgs) < n {
-		c := max(n, batchMaxLines)
+	c := sizeClass(n)
+	s, _ := sendSlabs[bits.Len(uint(c))].Get().(*sendSlab)
+	if s == nil {
 		s = &sendSlab{
 			msgs: make([]sarama.ProducerMessage, c), states: make([]messageState, c),
 			headers: make([]sarama.RecordHeader, 2*c), values: make([]sarama.ByteEncoder, c),
@@ -97,7 +101,7 @@ func (s *sendSlab) recycle() {
 	clear(s.states)
 	clear(s.headers)
 	clear(s.values)
-	sendSlabPool.Put(s)
+	sendSlabs[bits.Len(uint(cap(s.msgs)))].Put(s)
 }
 
 // NewShipper starts connecting a producer from cfg (which it adjusts:

@@ -216,3 +216,20 @@ func TestShipperRetriesUnhealableErrorsLoudly(t *testing.T) {
 		t.Fatalf("Close = %v, want it to give up on the one unacknowledged message", err)
 	}
 }
+
+// TestSendSlabFollowsTheBatch: the sarama messages of a batch are sized to
+// it (by size class), not to a full batch: a thousand files sending 100
+// lines each once held 2,048-message slabs, 600 KiB each, outside the batch
+// memory cap.
+func TestSendSlabFollowsTheBatch(t *testing.T) {
+	for _, n := range []int{1, 100, 129, batchMaxLines} {
+		s := getSendSlab(n)
+		if len(s.msgs) != n || len(s.states) != n || len(s.values) != n || len(s.headers) != 2*n {
+			t.Fatalf("slab for %d messages: lengths %d %d %d %d", n, len(s.msgs), len(s.states), len(s.values), len(s.headers))
+		}
+		if c := cap(s.msgs); c != sizeClass(n) || cap(s.headers) != 2*c {
+			t.Errorf("slab for %d messages holds %d (headers %d), want %d", n, c, cap(s.headers), sizeClass(n))
+		}
+		s.recycle()
+	}
+}
