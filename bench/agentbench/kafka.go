@@ -63,6 +63,7 @@ func (c *counter) count(topic string) (int64, error) {
 
 // progress is what polling a run's topic observed.
 type progress struct {
+	total      int64         // records waited for
 	first      time.Time     // first record visible
 	atFirst    int64         // records visible then
 	cpuAtFirst time.Duration // the child's CPU then
@@ -78,7 +79,7 @@ const pollInterval = 10 * time.Millisecond
 // (and the broker's, if not nil) when the first record shows up and when the
 // last one does.
 func waitForRecords(ctx context.Context, c *counter, topic string, base, n int64, p, broker *proc.Process) (progress, error) {
-	var pr progress
+	pr := progress{total: n}
 	var last int64
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()

@@ -2,9 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
 )
@@ -12,6 +11,9 @@ import (
 // writeLogFile writes n deterministic nginx lines and returns the file's
 // size.
 func writeLogFile(path string, n int) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -36,23 +38,4 @@ func writeLogFile(path string, n int) (int64, error) {
 		return 0, err
 	}
 	return size, nil
-}
-
-// readLines reads a file of newline-terminated lines into memory, without
-// their newlines (one backing array).
-func readLines(path string) ([][]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var lines [][]byte
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return nil, fmt.Errorf("%s: last line has no newline", path)
-		}
-		lines = append(lines, data[:i:i])
-		data = data[i+1:]
-	}
-	return lines, nil
 }

@@ -184,7 +184,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	prog.Logf("starting devstack (kfake)")
 	topics := []string{e.topic, e.topic + "-dlq"} // created explicitly; the DLQ topic must exist
-	if e.devstack, err = ws.StartDevstack(ctx, topics, o.partitions); err != nil {
+	if e.devstack, err = ws.StartDevstack(ctx, benchkit.Devstack{Topics: topics, Partitions: o.partitions}); err != nil {
 		return err
 	}
 	e.brokers = e.devstack.KafkaBrokers

@@ -51,6 +51,9 @@ type config struct {
 	partitions     int
 	topics         []string
 	dataDir        string
+	// kafkaMemory keeps kfake's records in memory only: no fsync per
+	// produce request, as a benchmark of the client side wants.
+	kafkaMemory bool
 }
 
 func main() {
@@ -87,6 +90,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.partitions, "partitions", 3, "partitions per created topic")
 	fs.StringVar(&topics, "topics", "web_log", "comma-separated topics to create explicitly")
 	fs.StringVar(&cfg.dataDir, "data", ".demo/devstack", "data directory (etcd/ and kafka/ below it, plus the ready file)")
+	fs.BoolVar(&cfg.kafkaMemory, "kafka-memory", false, "keep Kafka records in memory only (lost when devstack stops; no fsync per produce request)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -180,8 +184,12 @@ func run(ctx context.Context, stopSignals func(), cfg config) error {
 	// These two lines are the interface for humans; logs go to stderr.
 	fmt.Printf("etcd   %s  embedded etcd %s (development stand-in), data %s\n",
 		etcdEndpoint, version.Version, filepath.Join(cfg.dataDir, "etcd"))
+	kafkaData := filepath.Join(cfg.dataDir, "kafka")
+	if cfg.kafkaMemory {
+		kafkaData = "in memory"
+	}
 	fmt.Printf("kafka  %s  kfake (Kafka-protocol dev broker, not Apache Kafka), topics %s, data %s\n",
-		kafkaBroker, strings.Join(topicParts, " "), filepath.Join(cfg.dataDir, "kafka"))
+		kafkaBroker, strings.Join(topicParts, " "), kafkaData)
 
 	ready := fmt.Sprintf("ETCD_ENDPOINTS=%s\nKAFKA_BROKERS=%s\nKAFKA_TOPICS=%s\nDEVSTACK_PID=%d\n",
 		etcdEndpoint, kafkaBroker, strings.Join(cfg.topics, ","), os.Getpid())
@@ -281,7 +289,7 @@ func checkEtcd(ctx context.Context, endpoint string) error {
 }
 
 func startKfake(cfg config) (*kfake.Cluster, error) {
-	c, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.Ports(cfg.kafkaPort),
 		kfake.DefaultNumPartitions(cfg.partitions),
 		// Allows consumer groups with a 2 s session, so a killed consumer's
@@ -292,12 +300,14 @@ func startKfake(cfg config) (*kfake.Cluster, error) {
 		// the demo's live-change step works for a new topic. Unlike the
 		// demo's own topics, such a topic loses its data on a kill -9.
 		kfake.AllowAutoTopicCreation(),
+		kfake.WithLogger(kfakeLogger{slog.Default().With("component", "kfake")}),
+	}
+	if !cfg.kafkaMemory {
 		// Explicitly created topics in a data dir with synchronous writes
 		// keep every acknowledged record across a kill -9 of devstack.
-		kfake.DataDir(filepath.Join(cfg.dataDir, "kafka")),
-		kfake.SyncWrites(),
-		kfake.WithLogger(kfakeLogger{slog.Default().With("component", "kfake")}),
-	)
+		opts = append(opts, kfake.DataDir(filepath.Join(cfg.dataDir, "kafka")), kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start kfake on 127.0.0.1:%d: %w", cfg.kafkaPort, err)
 	}

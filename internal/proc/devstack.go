@@ -25,6 +25,7 @@ type DevstackConfig struct {
 	Topics                                  []string
 	Partitions                              int
 	DataDir                                 string // etcd/, kafka/ and the ready file below it
+	KafkaMemory                             bool   // kfake keeps records in memory only (no fsync per produce)
 	LogPath                                 string
 	Timeout                                 time.Duration // to wait for the ready file
 }
@@ -43,7 +44,7 @@ func StartDevstack(ctx context.Context, c DevstackConfig) (*Devstack, error) {
 	p, err := Start("devstack", c.LogPath, Options{}, c.Bin,
 		"-etcd-client-port", strconv.Itoa(c.EtcdClientPort), "-etcd-peer-port", strconv.Itoa(c.EtcdPeerPort),
 		"-kafka-port", strconv.Itoa(c.KafkaPort), "-topics", strings.Join(c.Topics, ","),
-		"-partitions", strconv.Itoa(c.Partitions), "-data", c.DataDir)
+		"-partitions", strconv.Itoa(c.Partitions), "-data", c.DataDir, "-kafka-memory="+strconv.FormatBool(c.KafkaMemory))
 	if err != nil {
 		return nil, err
 	}

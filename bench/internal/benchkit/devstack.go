@@ -11,22 +11,36 @@ import (
 	"github.com/logagent/logagent/internal/proc"
 )
 
-// StartDevstack launches the devstack binary bin on free ports with the
-// topics (each with partitions partitions), its data in dir/devstack and its
-// log in dir/devstack.log, and returns once it serves.
-func StartDevstack(ctx context.Context, bin, dir string, topics []string, partitions int) (*proc.Devstack, error) {
-	ports, err := FreePorts(3)
-	if err != nil {
-		return nil, err
+// Devstack says how a bench's devstack child runs.
+type Devstack struct {
+	Topics     []string
+	Partitions int
+	// KafkaMemory keeps records in memory: no fsync per produce request, so
+	// the broker is not what a client benchmark measures; lost on a stop.
+	KafkaMemory bool
+	// Ports reuses the ports of an earlier run (a restart); nil picks free ones.
+	Ports []int
+}
+
+// StartDevstack launches the devstack binary bin as d says, its data in
+// dir/devstack and its log in dir/devstack.log, and returns once it serves.
+func StartDevstack(ctx context.Context, bin, dir string, d Devstack) (*proc.Devstack, []int, error) {
+	ports := d.Ports
+	if ports == nil {
+		var err error
+		if ports, err = FreePorts(3); err != nil {
+			return nil, nil, err
+		}
 	}
-	return proc.StartDevstack(ctx, proc.DevstackConfig{
+	stack, err := proc.StartDevstack(ctx, proc.DevstackConfig{
 		Bin:            bin,
 		EtcdClientPort: ports[0], EtcdPeerPort: ports[1], KafkaPort: ports[2],
-		Topics: topics, Partitions: partitions,
+		Topics: d.Topics, Partitions: d.Partitions, KafkaMemory: d.KafkaMemory,
 		DataDir: filepath.Join(dir, "devstack"),
 		LogPath: filepath.Join(dir, "devstack.log"),
 		Timeout: 90 * time.Second,
 	})
+	return stack, ports, err
 }
 
 // KafkaConfig is the sarama configuration of a bench's own Kafka clients

@@ -22,8 +22,9 @@ type Workspace struct {
 	Dir  string // the temporary directory
 	Bin  string // Dir/bin: the commands Build built
 
-	prog     Prog
-	devstack *proc.Devstack // stopped by Close
+	prog         Prog
+	devstack     *proc.Devstack // stopped by Close
+	devstackSpec Devstack       // how it was started, for a restart
 }
 
 // NewWorkspace finds the module and creates the temporary directory (named
@@ -73,15 +74,50 @@ func (w *Workspace) Build(ctx context.Context, pkgs ...string) (time.Duration, e
 	return time.Since(t), nil
 }
 
-// StartDevstack starts the devstack that Build built (from ./cmd/devstack),
-// its data and log in the directory; Close stops it.
-func (w *Workspace) StartDevstack(ctx context.Context, topics []string, partitions int) (*proc.Devstack, error) {
-	d, err := StartDevstack(ctx, filepath.Join(w.Bin, "devstack"), w.Dir, topics, partitions)
+// BuildAt builds pkg as it was at the git revision rev into Bin/name, from
+// a copy of that revision's tree (git archive) in Dir: the "before" of a
+// before-and-after comparison, built with the same toolchain in the same run.
+func (w *Workspace) BuildAt(ctx context.Context, rev, pkg, name string) error {
+	src := filepath.Join(w.Dir, "src-"+name)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	archive := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Dir = w.Root
+	if out, err := archive.CombinedOutput(); err != nil {
+		return fmt.Errorf("git archive %s: %w\n%s", rev, err, out)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(w.Bin, name), pkg)
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s at %s: %w\n%s", pkg, rev, err, out)
+	}
+	return nil
+}
+
+// StartDevstack starts the devstack that Build built (from ./cmd/devstack)
+// as d says; Close stops it.
+func (w *Workspace) StartDevstack(ctx context.Context, d Devstack) (*proc.Devstack, error) {
+	stack, ports, err := StartDevstack(ctx, filepath.Join(w.Bin, "devstack"), w.Dir, d)
 	if err != nil {
 		return nil, err
 	}
-	w.devstack = d
-	return d, nil
+	w.devstack, w.devstackSpec = stack, d
+	w.devstackSpec.Ports = ports
+	return stack, nil
+}
+
+// StopDevstack stops the devstack gracefully (an outage of etcd and Kafka
+// alike); RestartDevstack starts it again on the same ports and data.
+func (w *Workspace) StopDevstack() error {
+	err := w.devstack.Process.Stop(syscall.SIGTERM, 20*time.Second)
+	w.devstack = nil
+	return err
+}
+
+// RestartDevstack starts the devstack StopDevstack stopped, as it was.
+func (w *Workspace) RestartDevstack(ctx context.Context) (*proc.Devstack, error) {
+	return w.StartDevstack(ctx, w.devstackSpec)
 }
 
 // Close stops the devstack gracefully, kills every child still running

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// peaks is what sampling a daemon's /metrics saw over a run: the highest
+// sample of each series.
+type peaks struct {
+	HeapInUse     float64 // go_memstats_heap_inuse_bytes
+	Goroutines    float64 // go_goroutines
+	BytesInFlight float64 // logagent_bytes_in_flight: batch memory
+	ReadBuffers   float64 // logagent_read_buffer_bytes
+	Samples       int
+}
+
+func (p *peaks) add(v map[string]float64) {
+	p.HeapInUse = max(p.HeapInUse, v["go_memstats_heap_inuse_bytes"])
+	p.Goroutines = max(p.Goroutines, v["go_goroutines"])
+	p.BytesInFlight = max(p.BytesInFlight, v["logagent_bytes_in_flight"])
+	p.ReadBuffers = max(p.ReadBuffers, v["logagent_read_buffer_bytes"])
+	p.Samples++
+}
+
+// sampler scrapes a daemon's /metrics every interval until stopped: the Go
+// heap in use and the goroutines, which ru_maxrss alone does not show.
+type sampler struct {
+	addr string
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	seen peaks
+}
+
+const sampleInterval = 50 * time.Millisecond
+
+func startSampler(addr string) *sampler {
+	s := &sampler{addr: addr, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+func (s *sampler) loop() {
+	defer close(s.done)
+	hc := http.Client{Timeout: time.Second}
+	t := time.NewTicker(sampleInterval)
+	defer t.Stop()
+	for {
+		if v, err := scrape(&hc, s.addr); err == nil { // not serving yet, or gone
+			s.mu.Lock()
+			s.seen.add(v)
+			s.mu.Unlock()
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// now is what the sampler has seen so far.
+func (s *sampler) now() peaks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen
+}
+
+// Stop ends the sampling and returns the peaks.
+func (s *sampler) Stop() peaks {
+	close(s.stop)
+	<-s.done
+	return s.now()
+}
+
+// scrape reads the unlabelled series of a /metrics page.
+func scrape(hc *http.Client, addr string) (map[string]float64, error) {
+	resp, err := hc.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out, sc.Err()
+}
