@@ -7,18 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/logagent/logagent/etcd"
 )
-
-// readBufferSize is one read; the buffer grows only for lines longer than
-// this, and goes back to a pool while the file is idle.
-const readBufferSize = 16 << 10
-
-var readBuffers = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
 
 // fileSettings are the per-file parts of a collect entry. The manager swaps
 // them when the config changes; the harvester picks them up at the next line.
@@ -38,6 +31,7 @@ type harvesterEnv struct {
 	reg             *Registry
 	ids             *identities
 	mem             *batchMemory
+	readers         *readSlots
 	sink            Sink
 	metrics         *Metrics
 	log             *slog.Logger
@@ -100,6 +94,7 @@ type harvester struct {
 	// looked up once the bytes before offset exist.
 	splitUnknown bool
 	buf          []byte
+	hasSlot      bool // holds one of env.readers: buf is a pooled or grown buffer
 	r, w         int  // unread bytes are buf[r:w]; buf[r] is at offset-(w-r)
 	inSplit      bool // the previous event was a piece of a split line
 	// With a multiline rule, buf[r:scan] holds the complete lines (pending
@@ -234,6 +229,9 @@ func (h *harvester) run(ctx context.Context) error {
 	timer := time.NewTimer(h.env.pollInterval)
 	defer timer.Stop()
 	for {
+		if err := h.takeBuffer(ctx); err != nil {
+			return err
+		}
 		n, err := h.fill()
 		if n > 0 {
 			if err := h.took(ctx, b, n); err != nil {
@@ -376,11 +374,9 @@ func (h *harvester) settle(idle time.Duration) error {
 	return nil
 }
 
-// fill reads once into the buffer, making room first.
+// fill reads once into the buffer (takeBuffer gave it one), making room
+// first.
 func (h *harvester) fill() (int, error) {
-	if h.buf == nil {
-		h.setBuf(readBuffers.Get().(*[readBufferSize]byte)[:])
-	}
 	if h.r == h.w {
 		h.r, h.w = 0, 0
 	}
@@ -409,24 +405,6 @@ func (h *harvester) fill() (int, error) {
 		h.observe(h.offset)
 	}
 	return n, err
-}
-
-// setBuf replaces the read buffer, giving a pooled one back.
-func (h *harvester) setBuf(buf []byte) {
-	h.env.metrics.ReadBufferBytes.Add(float64(len(buf) - len(h.buf)))
-	if len(h.buf) == readBufferSize {
-		readBuffers.Put((*[readBufferSize]byte)(h.buf))
-	}
-	h.buf = buf
-}
-
-// idle gives the read buffer back while nothing in it waits (no partial
-// line, no multiline event being assembled): an idle file holds no buffer.
-func (h *harvester) idle() {
-	if h.buf != nil && h.r == h.w && h.pending == 0 {
-		h.setBuf(nil)
-		h.r, h.w = 0, 0
-	}
 }
 
 // handleTruncation restarts at offset 0 under a new origin when the file

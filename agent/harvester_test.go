@@ -258,6 +258,9 @@ func TestTruncationFlushesCutLinesUnderTheOldOrigin(t *testing.T) {
 	}
 	h := newHarvester(env, opened{f: f, key: key, path: path, size: fi.Size()}, old, &fileSettings{input: path, topic: "t", maxLine: 1024})
 	b := &batchBuilder{mem: env.mem}
+	if err := h.takeBuffer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	n, _ := h.fill()
 	if err := h.drain(context.Background(), b, time.Now(), cutLines); err != nil {
 		t.Fatal(err)

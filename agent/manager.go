@@ -98,6 +98,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 		env: &harvesterEnv{
 			hostID: opts.HostID, reg: reg, ids: &identities{reg: reg, log: log}, sink: sink, metrics: m, log: log,
 			mem:          newBatchMemory(opts.MaxBytesInFlight, m.BytesInFlight),
+			readers:      newReadSlots(opts.MaxBytesInFlight),
 			pollInterval: opts.PollInterval, rotateWait: opts.RotateWait, closeInactive: opts.CloseInactive,
 			maxMessageBytes: opts.MaxMessageBytes, now: time.Now,
 		},

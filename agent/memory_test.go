@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,4 +107,116 @@ func readMetric(name string) uint64 {
 	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// heldSink keeps every batch unacknowledged until release, so batch memory
+// fills and stays full; after release it acknowledges at once.
+type heldSink struct {
+	mu       sync.Mutex
+	held     []*Batch
+	files    map[string]bool // keys of the files a batch came from
+	released bool
+	messages atomic.Int64
+}
+
+func (s *heldSink) Send(_ context.Context, b *Batch) error {
+	s.messages.Add(int64(len(b.Messages)))
+	s.mu.Lock()
+	if !s.released {
+		s.held = append(s.held, b)
+		for _, m := range b.Messages {
+			s.files[string(m.Key)] = true
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	b.Ack()
+	b.Release()
+	return nil
+}
+
+func (s *heldSink) sentFiles() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.files)
+}
+
+func (s *heldSink) release() {
+	s.mu.Lock()
+	held := s.held
+	s.held, s.released = nil, true
+	s.mu.Unlock()
+	for _, b := range held {
+		b.Ack()
+		b.Release()
+	}
+}
+
+// TestReadBuffersAreCappedWhileBatchMemoryIsFull: 200 files with a backlog
+// and batch memory full (nothing acknowledged). Only as many files as there
+// are read slots hold a read buffer; the rest wait for one holding nothing,
+// instead of each holding 16 KiB while it waits for batch memory. Once
+// acknowledgements come, every line ships.
+func TestReadBuffersAreCappedWhileBatchMemoryIsFull(t *testing.T) {
+	const files, linesPerFile = 200, 100
+	dir := t.TempDir()
+	content := strings.Repeat(strings.Repeat("r", 169)+"\n", linesPerFile) // 17 KB: two reads
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := testOptions()
+	opts.MaxOpenFiles = 2 * files
+	opts.MaxBytesInFlight = 1 << 20
+	slots := int(max(minReadSlots, opts.MaxBytesInFlight/(4*readBufferSize)))
+	sink := &heldSink{files: map[string]bool{}}
+	tl := &tailer{t: t, dir: dir, regPath: filepath.Join(dir, "state", "registry.json")}
+	if err := os.MkdirAll(filepath.Dir(tl.regPath), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tl.startWith(opts, sink, entry(dir, "*.log"))
+	t.Cleanup(tl.stop)
+	// Stuck: every file neither holding a slot nor done sending waits.
+	waitFor(t, 20*time.Second, "the files without a read slot waiting for one", func() bool {
+		return testutilGauge(tl.metrics.FilesWaitingToRead) >= float64(files-slots-sink.sentFiles())
+	})
+	if got, limit := testutilGauge(tl.metrics.ReadBufferBytes), float64(slots*readBufferSize); got > limit {
+		t.Fatalf("read buffers hold %.0f KiB while batch memory is full; %d slots allow %.0f KiB", got/1024, slots, limit/1024)
+	}
+	sink.release()
+	waitFor(t, 60*time.Second, "every line shipped", func() bool { return sink.messages.Load() == files*linesPerFile })
+}
+
+// TestIdleFilesWithAPartialLineGiveTheirReadSlotBack: more files than read
+// slots end in a line not finished yet. Each keeps only those bytes while it
+// waits, so every file is read, and the finished lines ship whole.
+func TestIdleFilesWithAPartialLineGiveTheirReadSlotBack(t *testing.T) {
+	const files = 100
+	dir := t.TempDir()
+	path := func(i int) string { return filepath.Join(dir, fmt.Sprintf("p%03d.log", i)) }
+	for i := range files {
+		appendFile(t, path(i), fmt.Sprintf("first %d\nsecond %d, half", i, i))
+	}
+	opts := testOptions()
+	opts.MaxOpenFiles = 2 * files
+	opts.MaxBytesInFlight = 1 << 20 // minReadSlots slots, far fewer than the files
+	tl := &tailer{t: t, dir: dir, regPath: filepath.Join(dir, "state", "registry.json")}
+	if err := os.MkdirAll(filepath.Dir(tl.regPath), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordingSink{}
+	tl.startWith(opts, sink, entry(dir, "*.log"))
+	t.Cleanup(tl.stop)
+	waitFor(t, 20*time.Second, "every file's first line", func() bool { return sink.count() == files })
+	for i := range files {
+		appendFile(t, path(i), " done\n")
+	}
+	waitFor(t, 20*time.Second, "every file's second line", func() bool { return sink.count() == 2*files })
+	for _, m := range sink.messages() {
+		if strings.HasPrefix(m, "second") && !strings.HasSuffix(m, ", half done") {
+			t.Fatalf("second line not whole: %q", m)
+		}
+	}
 }

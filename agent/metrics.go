@@ -14,6 +14,7 @@ type Metrics struct {
 	TopicSendFailing   *prometheus.GaugeVec   // by topic
 	BytesInFlight      prometheus.Gauge
 	ReadBufferBytes    prometheus.Gauge
+	FilesWaitingToRead prometheus.Gauge
 	FilesOpen          prometheus.Gauge
 	FilesWaiting       prometheus.Gauge
 	FileLagBytes       *prometheus.GaugeVec // by path
@@ -50,6 +51,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		TopicSendFailing:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "topic_send_failing", Help: "1 while sends to the topic fail (unknown topic, authorization, too large, brokers unreachable), 0 once one succeeds; the error is in logctl status."}, []string{"topic"}),
 		BytesInFlight:      gauge("bytes_in_flight", "Memory of batches being encoded, or sent to Kafka and not yet acknowledged (capped by limits.max_bytes_in_flight)."),
 		ReadBufferBytes:    gauge("read_buffer_bytes", "Memory of the read buffers of files with bytes waiting in them (idle files give theirs back)."),
+		FilesWaitingToRead: gauge("files_waiting_for_read_buffer", "Files with data to read waiting for a read buffer: all of them (a quarter of limits.max_bytes_in_flight) are held by files waiting for batch memory."),
 		FilesOpen:          gauge("files_open", "Files currently open for reading."),
 		FilesWaiting:       gauge("files_waiting_for_descriptor", "Matched files with data to ship waiting because files.max_open_files are open."),
 		FileLagBytes:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "file_lag_bytes", Help: "File size minus acknowledged offset."}, []string{"path"}),
