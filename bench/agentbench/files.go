@@ -26,7 +26,8 @@ func manyFiles(ctx context.Context, o options) (err error) {
 	prog.Logf("writing %d files of %d lines", o.files, o.linesPerFile)
 	var size int64
 	for i := range o.files {
-		n, err := writeLogFile(filepath.Join(dir, fmt.Sprintf("app-%05d.log", i)), o.linesPerFile)
+		name := fmt.Sprintf("app-%05d", i)
+		n, err := writeLogFile(filepath.Join(dir, name+".log"), o.linesPerFile, name+" ")
 		if err != nil {
 			return err
 		}

@@ -8,9 +8,11 @@ import (
 	"github.com/logagent/logagent/bench/internal/benchkit"
 )
 
-// writeLogFile writes n deterministic nginx lines and returns the file's
-// size.
-func writeLogFile(path string, n int) (int64, error) {
+// writeLogFile writes n deterministic nginx lines, each after prefix, and
+// returns the file's size. Files of many-files runs need a prefix of their
+// own: files that begin with the same bytes are copies to the agent (copy
+// detection by fingerprint), whose acknowledged lines it does not send again.
+func writeLogFile(path string, n int, prefix string) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return 0, err
 	}
@@ -23,7 +25,7 @@ func writeLogFile(path string, n int) (int64, error) {
 	var line []byte
 	var size int64
 	for range n {
-		line = append(gen.Append(line[:0]), '\n')
+		line = append(gen.Append(append(line[:0], prefix...)), '\n')
 		size += int64(len(line))
 		if _, err := w.Write(line); err != nil {
 			f.Close()

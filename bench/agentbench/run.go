@@ -116,7 +116,7 @@ func throughput(ctx context.Context, o options) (err error) {
 
 	logFile := filepath.Join(e.Dir, "logs", "access.log")
 	prog.Logf("writing %d lines", o.lines)
-	size, err := writeLogFile(logFile, o.lines)
+	size, err := writeLogFile(logFile, o.lines, "")
 	if err != nil {
 		return err
 	}
