@@ -41,6 +41,7 @@ func (a *Agent) startPipeline(cfg *conf.Agent, reg *Registry) (*pipeline, error)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
+	applyMemoryLimit(cfg.Limits, a.log)
 	p := &pipeline{a: a, cfg: cfg, reg: reg, etcd: cli}
 	p.shipper = NewShipper(cfg.Kafka.Brokers, sc, a.metrics, a.log)
 	mgr := NewManager(ManagerOptions{

@@ -46,6 +46,13 @@ type Limits struct {
 	// encoded or sent to Kafka and not yet acknowledged (their buffers and
 	// ~512 B per message); when reached, tailers stop reading. Default 16MiB.
 	MaxBytesInFlight ByteSize `yaml:"max_bytes_in_flight"`
+	// MemoryLimit is the Go runtime's soft memory limit: near it the garbage
+	// collector runs more often instead of letting the heap grow to twice
+	// what is live, which bounds RSS when many files are busy at once.
+	// Default 2 x max_bytes_in_flight + 16MiB (48MiB); at least
+	// max_bytes_in_flight + 16MiB. The GOMEMLIMIT environment variable, if
+	// set, takes precedence.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Files tunes file discovery and the lifetime of open files.
@@ -168,6 +175,7 @@ func (a *Agent) SetDefaultsAndValidate() error {
 	a.Etcd.SetDefaults()
 	setDefault(&a.Limits.MaxLineBytes, 256<<10)
 	setDefault(&a.Limits.MaxBytesInFlight, 16<<20)
+	setDefault(&a.Limits.MemoryLimit, 2*a.Limits.MaxBytesInFlight+memoryLimitHeadroom)
 	f := &a.Files
 	setDefault(&f.RescanInterval, 10*time.Second)
 	setDefault(&f.PollInterval, 250*time.Millisecond)
@@ -179,6 +187,10 @@ func (a *Agent) SetDefaultsAndValidate() error {
 	setDefault(&f.ShutdownTimeout, 10*time.Second)
 	return a.validate()
 }
+
+// memoryLimitHeadroom is what the agent holds besides batch memory: its
+// clients, the registry, a few KiB per open file.
+const memoryLimitHeadroom = 16 << 20
 
 func (a *Agent) validate() error {
 	if err := ValidateHostID(a.HostID); err != nil {
@@ -208,6 +220,10 @@ func (a *Agent) validate() error {
 	if a.Limits.MaxBytesInFlight < 4*ByteSize(a.Kafka.MaxMessageBytes) {
 		return fmt.Errorf("limits.max_bytes_in_flight: %d must be at least 4 x kafka.max_message_bytes (%d)",
 			a.Limits.MaxBytesInFlight, 4*a.Kafka.MaxMessageBytes)
+	}
+	if a.Limits.MemoryLimit < a.Limits.MaxBytesInFlight+memoryLimitHeadroom {
+		return fmt.Errorf("limits.memory_limit: %d must be at least limits.max_bytes_in_flight + 16MiB (%d)",
+			a.Limits.MemoryLimit, a.Limits.MaxBytesInFlight+memoryLimitHeadroom)
 	}
 	f := a.Files
 	for _, d := range []struct {

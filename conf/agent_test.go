@@ -33,7 +33,7 @@ func TestLoadAgentDefaults(t *testing.T) {
 	if a.Etcd.Prefix != "/logagent/" || a.Etcd.Endpoints[0] != "127.0.0.1:2379" {
 		t.Errorf("etcd defaults: %+v", a.Etcd)
 	}
-	if a.Limits.MaxLineBytes != 256<<10 || a.Limits.MaxBytesInFlight != 16<<20 {
+	if a.Limits.MaxLineBytes != 256<<10 || a.Limits.MaxBytesInFlight != 16<<20 || a.Limits.MemoryLimit != 48<<20 {
 		t.Errorf("limits: %+v", a.Limits)
 	}
 	if a.Files.RotateWait != 5*time.Second || a.Files.CloseInactive != 5*time.Minute || a.Files.FlushInterval != time.Second {
@@ -56,6 +56,7 @@ func TestLoadAgentErrorsNameTheField(t *testing.T) {
 		{"kafka:\n  brokers: [\"k:1\"]\netcd:\n  prefix: logagent\n", "etcd.prefix"},
 		{"kafka:\n  brokers: [\"k:1\"]\nlimits:\n  max_line_bytes: 2MiB\n", "limits.max_line_bytes"},
 		{"kafka:\n  brokers: [\"k:1\"]\nlimits:\n  max_bytes_in_flight: 1MiB\n", "limits.max_bytes_in_flight"},
+		{"kafka:\n  brokers: [\"k:1\"]\nlimits:\n  memory_limit: 31MiB\n", "limits.memory_limit"},
 		{"kafka:\n  brokers: [\"k:1\"]\nlimits:\n  max_line_bytes: lots\n", "not a size"},
 		{"kafka:\n  brokers: [\"k:1\"]\nfiles:\n  rotate_wait: -1s\n", "files.rotate_wait"},
 		{"kafka:\n  brokers: [\"k:1\"]\nhost_id: \"a/b\"\n", "host_id"},
