@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -133,12 +134,36 @@ func (s *Shipper) probe() {
 	}
 }
 
-// brokerAnswers reports whether a TCP connection to any broker succeeds.
+// waitUntilUp holds a new batch while the brokers are known to be down.
+// Fed to sarama then, its messages would only come back as errors, and each
+// one that finds its partition without a leader counts against sarama's
+// per-partition circuit breaker, which then stays open for 10 s after its
+// last failure: the agent would wait that long after the brokers return.
+// Unfed, the breaker is closed again by the first send after they do.
+func (s *Shipper) waitUntilUp(ctx context.Context) error {
+	for s.down.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(probeInterval / 10):
+		}
+	}
+	return nil
+}
+
+// brokerAnswers reports whether any broker answers a Kafka request
+// (ApiVersions, over the producer's TLS and SASL). A TCP connection alone is
+// not enough: a broker that is starting may accept and then refuse, and
+// messages let go then fail again and open sarama's circuit breaker for 10 s.
 func (s *Shipper) brokerAnswers() bool {
 	for _, addr := range s.brokers {
-		c, err := net.DialTimeout("tcp", addr, probeInterval)
+		b := sarama.NewBroker(addr)
+		if err := b.Open(s.probeCfg); err != nil {
+			continue
+		}
+		_, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
+		_ = b.Close()
 		if err == nil {
-			c.Close()
 			return true
 		}
 	}

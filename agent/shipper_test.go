@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -231,5 +232,21 @@ func TestSendSlabFollowsTheBatch(t *testing.T) {
 			t.Errorf("slab for %d messages holds %d (headers %d), want %d", n, c, cap(s.headers), sizeClass(n))
 		}
 		s.recycle()
+	}
+}
+
+// TestShipperLeavesRetryPacingToItself: sarama's own retry sleep, once per
+// failed message, kept its circuit breaker reopening while the brokers were
+// down and delayed the recovery by up to 10 s (agentbench -outage); the
+// probe gives up within its interval.
+func TestShipperLeavesRetryPacingToItself(t *testing.T) {
+	cfg := sarama.NewConfig()
+	s := NewShipper([]string{"127.0.0.1:1"}, cfg, NewMetrics(prometheus.NewRegistry()), testLogger(t))
+	defer s.Close(context.Background(), context.Background()) // never connected: returns at once
+	if cfg.Producer.Retry.Backoff != 0 {
+		t.Errorf("sarama retry backoff %v, want 0", cfg.Producer.Retry.Backoff)
+	}
+	if n := s.probeCfg.Net; n.DialTimeout > probeInterval || n.ReadTimeout > probeInterval {
+		t.Errorf("probe timeouts %v/%v, want at most %v", n.DialTimeout, n.ReadTimeout, probeInterval)
 	}
 }
