@@ -22,19 +22,9 @@ var mutations = []mutation{
 	{
 		name: "registry-moves-on-hand-off", guarantee: "no line lost across kill -9: the registry moves on Kafka's ack",
 		file: "agent/harvester.go",
-		old: `	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { ack(); bufs.recycle() }}
-	b.reset()
-	if err := h.env.sink.Send(ctx, batch); err != nil {
-		return err
-	}
-	return nil`,
-		new: `	batch := &Batch{Messages: b.msgs, Bytes: b.bytes, Ack: func() { bufs.recycle() }}
-	b.reset()
-	if err := h.env.sink.Send(ctx, batch); err != nil {
-		return err
-	}
-	ack()
-	return nil`,
+		old:  `	return h.env.sink.Send(ctx, &Batch{Messages: msgs, Bytes: bytes, Ack: ack, Release: release})`,
+		new: `	ack()
+	return h.env.sink.Send(ctx, &Batch{Messages: msgs, Bytes: bytes, Ack: func() {}, Release: release})`,
 		pkg: "./agent", tests: "TestKill9MidStream$", e2e: true,
 	},
 	{
@@ -50,7 +40,7 @@ var mutations = []mutation{
 	},
 	{
 		name: "shipper-drops-failed-messages", guarantee: "a message returned on Errors() is sent again, never dropped",
-		file: "agent/shipper.go",
+		file: "agent/retry.go",
 		old:  `time.AfterFunc(retryBackoff(st.attempts), func() { s.enqueueRetry(msg) })`,
 		new:  `_ = msg`,
 		pkg:  "./agent", tests: "TestShipper",
@@ -58,13 +48,13 @@ var mutations = []mutation{
 	{
 		name: "shipper-acks-aborted-batch", guarantee: "a batch cut short by shutdown is never acked",
 		file: "agent/shipper.go",
-		old:  `	if b.aborted.Load() {`,
-		new:  `	if false {`,
+		old:  `	if !b.aborted.Load() { // part of it was never sent: no ack`,
+		new:  `	if true {`,
 		pkg:  "./agent", tests: "TestShipper",
 	},
 	{
 		name: "shipper-too-large-is-healable", guarantee: "errors that need an operator are counted as unhealable",
-		file: "agent/shipper.go",
+		file: "agent/retry.go",
 		old:  `for _, e := range []error{sarama.ErrMessageSizeTooLarge, `,
 		new:  `for _, e := range []error{`,
 		pkg:  "./agent", tests: "TestShipper",
@@ -153,8 +143,8 @@ var mutations = []mutation{
 	{
 		name: "partial-line-shipped", guarantee: "a live file's partial last line waits for its newline",
 		file: "agent/harvester.go",
-		old:  `if err := h.drain(ctx, b, lastGrowth, cutLines); err != nil {`,
-		new:  `if err := h.drain(ctx, b, lastGrowth, cutFinal); err != nil {`,
+		old:  `	return h.drain(ctx, b, h.grew, cutLines)`,
+		new:  `	return h.drain(ctx, b, h.grew, cutFinal)`,
 		pkg:  "./agent", tests: "TestPartialLine|TestMultiline",
 	},
 	{
@@ -169,12 +159,12 @@ var mutations = []mutation{
 	{
 		name: "commit-before-index", guarantee: "offsets are committed only after the batch is stored",
 		file: "transfer/consumer.go",
-		old: `		start := time.Now()
-		stats, err := t.policy.IndexBatch(`,
-		new: `		sess.MarkMessage(msgs[len(msgs)-1], "")
-		h.requestCommit()
-		start := time.Now()
-		stats, err := t.policy.IndexBatch(`,
+		old: `	start := time.Now()
+	stats, err := t.policy.IndexBatch(`,
+		new: `	c.sess.MarkMessage(c.msgs[len(c.msgs)-1], "")
+	c.h.requestCommit()
+	start := time.Now()
+	stats, err := t.policy.IndexBatch(`,
 		pkg: "./transfer", tests: "TestSearchEngineOutage", e2e: true,
 	},
 	{
@@ -259,10 +249,10 @@ var mutations = []mutation{
 		name: "retry-gives-up", guarantee: "whole-request failures are retried until the context ends",
 		file: "transfer/indexbatch.go",
 		old: `				st.Retries += len(g.docs)
-				queue = append([]group{{docs: g.docs, attempt: g.attempt + 1}}, queue...)`,
+				queue = append([]group{{docs: g.docs, attempt: g.attempt + 1, probe: failure == WaitForEngine}}, queue...)`,
 		new: `				st.Retries += len(g.docs)
 				if g.attempt < 2 {
-					queue = append([]group{{docs: g.docs, attempt: g.attempt + 1}}, queue...)
+					queue = append([]group{{docs: g.docs, attempt: g.attempt + 1, probe: failure == WaitForEngine}}, queue...)
 				}`,
 		pkg: "./transfer", tests: "TestIndexBatch",
 	},
@@ -311,5 +301,34 @@ var mutations = []mutation{
 		new: `	if u.Err != nil && false {
 		a.metrics.ConfigRejections.Inc()`,
 		pkg: "./agent", tests: "TestLiveConfigChanges", e2e: true,
+	},
+	// Memory follows the work in flight, not the number of files.
+	{
+		name: "read-buffers-uncapped", guarantee: "at most a quarter of max_bytes_in_flight is read buffers",
+		file: "agent/readbuf.go",
+		old:  `semaphore.NewWeighted(max(minReadSlots, maxBytesInFlight/(4*readBufferSize)))`,
+		new:  `semaphore.NewWeighted(1 << 30)`,
+		pkg:  "./agent", tests: "TestReadBuffersAreCapped",
+	},
+	{
+		name: "idle-file-keeps-its-buffer", guarantee: "an idle file with a partial line gives its read slot back",
+		file: "agent/readbuf.go",
+		old:  `	case h.w-h.r <= readBufferSize/2:`,
+		new:  `	case false:`,
+		pkg:  "./agent", tests: "TestIdleFilesWithAPartialLine",
+	},
+	{
+		name: "send-slab-full-size", guarantee: "a batch's producer messages are sized to the batch",
+		file: "agent/shipper.go",
+		old:  `	c := sizeClass(n)`,
+		new:  `	c := max(sizeClass(n), batchMaxLines)`,
+		pkg:  "./agent", tests: "TestSendSlab|TestManyOpenFiles",
+	},
+	{
+		name: "sarama-sleeps-between-retries", guarantee: "the agent resumes within a probe of the brokers' return",
+		file: "agent/shipper.go",
+		old:  `	cfg.Producer.Retry.Backoff = 0`,
+		new:  `	cfg.Producer.Retry.Backoff = 100 * time.Millisecond`,
+		pkg:  "./agent", tests: "TestShipperLeaves",
 	},
 }
