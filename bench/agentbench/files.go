@@ -34,21 +34,28 @@ func manyFiles(ctx context.Context, o options) (err error) {
 		size += n
 	}
 	load := benchkit.LoadAvg()
-	r, err := e.shipWithAgent(ctx, "agent-files", filepath.Join(e.Bin, "logagent"),
-		[]etcd.Entry{{Path: filepath.Join(dir, "*.log"), Topic: filesTopic}}, maxOpenFilesYAML(o), int64(o.files*o.linesPerFile))
-	if err != nil {
-		return err
-	}
 	limit := "the agent's default"
 	if o.maxOpenFiles > 0 {
 		limit = fmt.Sprint(o.maxOpenFiles)
 	}
-	e.reportAgent(many{
-		title: fmt.Sprintf("%d files × %d lines (%.1f MB), one glob, max_open_files %s", o.files, o.linesPerFile, float64(size)/1e6, limit),
-		row:   r,
-		detail: []string{fmt.Sprintf("per file:          %.1f KiB of peak heap, %.2f goroutines at the peak",
-			r.HeapInUse/1024/float64(o.files), r.Goroutines/float64(o.files))},
-	}, load, build, time.Since(began))
+	title := fmt.Sprintf("%d files × %d lines (%.1f MB), one glob, max_open_files %s", o.files, o.linesPerFile, float64(size)/1e6, limit)
+	runs := []struct{ name, bin, label string }{{"agent-files", "logagent", "this tree"}}
+	if o.before != "" {
+		runs = append([]struct{ name, bin, label string }{{"before-files", "logagent-before", o.before}}, runs...)
+	}
+	for _, run := range runs {
+		r, err := e.shipWithAgent(ctx, run.name, filepath.Join(e.Bin, run.bin),
+			[]etcd.Entry{{Path: filepath.Join(dir, "*.log"), Topic: filesTopic}}, maxOpenFilesYAML(o), int64(o.files*o.linesPerFile))
+		if err != nil {
+			return err
+		}
+		e.reportAgent(many{
+			title: title + ", logagent at " + run.label,
+			row:   r,
+			detail: []string{fmt.Sprintf("per file:          %.1f KiB of peak heap, %.2f goroutines at the peak",
+				r.HeapInUse/1024/float64(o.files), r.Goroutines/float64(o.files))},
+		}, load, build, time.Since(began))
+	}
 	return nil
 }
 

@@ -20,7 +20,8 @@
 //     agent-raw (the logagent binary), and with -before REV the logagent
 //     binary built at REV. Ratios are to the ceiling and to forget.
 //   - -files N: N files of -lines-per-file lines under one glob, with
-//     -max-open-files; time to ship, peak RSS, heap in use, goroutines.
+//     -max-open-files; time to ship, peak RSS, heap in use, goroutines
+//     (with -before REV, first for the agent built at REV).
 //   - -rotation: lines written at -rate into a file renamed every
 //     -rotate-every lines, with late lines into the renamed file.
 //   - -outage D: lines written at -rate while the broker (all of devstack,
@@ -73,7 +74,7 @@ func main() {
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions per topic")
 	flag.StringVar(&runs, "runs", "forget,ceiling,ceiling-envelope,agent,agent-raw", "throughput: runs, in order")
 	flag.IntVar(&o.repeat, "repeat", 3, "throughput: rounds of every run (medians are printed)")
-	flag.StringVar(&o.before, "before", "", "throughput: also run logagent built at this git revision (e.g. 35c43e2)")
+	flag.StringVar(&o.before, "before", "", "throughput and -files: also run logagent built at this git revision (e.g. 35c43e2)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, logs, data)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the children here")
