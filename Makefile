@@ -105,13 +105,18 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/logagent.conf
 	@echo "uninstall: left $(DESTDIR)$(SYSCONFDIR)/logagent and /var/lib/logagent in place"
 
-# End-to-end throughput: the agent against a bare sarama producer on one
-# kfake broker (devstack), 1M lines by default; BENCHFLAGS passes flags, e.g.
-# make bench BENCHFLAGS='-lines 200000 -profile /tmp/prof'. Then the Go
-# micro-benchmarks.
+# The agent against the bare limits of sarama (fire and forget, the
+# at-least-once ceiling) in one run, then its memory with many files, under
+# rotation and through a broker outage; the transfer against a bare bulk
+# load; then the Go micro-benchmarks. BENCHFLAGS goes to the throughput run,
+# e.g. make bench BENCHFLAGS='-before 35c43e2 -repeat 5'.
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./bench/agentbench $(BENCHFLAGS)
+	$(GO) run ./bench/agentbench -files 1000
+	$(GO) run ./bench/agentbench -files 10000 -max-open-files 1024
+	$(GO) run ./bench/agentbench -rotation
+	$(GO) run ./bench/agentbench -outage 30s
 	$(GO) run ./bench/transferbench $(TRANSFERBENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
