@@ -157,5 +157,10 @@ func TestBrokerOutage(t *testing.T) {
 	testenv.Eventually(t, 120*time.Second, func() bool { return s.kafka.Count(t, "web_log") >= int64(len(want)) }, "all lines after the broker returned")
 	t.Logf("all %d lines in Kafka %v after the broker returned", len(want), time.Since(up))
 	requireAll(t, messagesIn(t, s.kafka, "web_log"), want)
+	// A fresh producer after the outage: the old one's circuit breakers
+	// would hold sending back for up to 10 s.
+	if n := ra.metric(t, "logagent_producer_renewals_total"); n < 1 {
+		t.Fatalf("producer renewals %.0f after the outage, want at least 1", n)
+	}
 	t.Logf("heap in use during the outage: %d MiB; retried: %.0f", ms.HeapInuse>>20, ra.metric(t, "logagent_messages_retried_total"))
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	TopicSendFailing   *prometheus.GaugeVec   // by topic
 	BytesInFlight      prometheus.Gauge
 	ReadBufferBytes    prometheus.Gauge
+	ProducerRenewals   prometheus.Counter
 	FilesWaitingToRead prometheus.Gauge
 	FilesOpen          prometheus.Gauge
 	FilesWaiting       prometheus.Gauge
@@ -46,6 +47,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		BytesRead:          counter("bytes_read_total", "Bytes read from files."),
 		MessagesSent:       counter("messages_sent_total", "Messages handed to the Kafka producer, retries included."),
 		MessagesAcked:      counter("messages_acked_total", "Messages acknowledged by Kafka."),
+		ProducerRenewals:   counter("producer_renewals_total", "Kafka producers replaced when the brokers answer after an outage, so that sarama's circuit breakers (open 10 s after their last failure) do not hold sending back."),
 		MessagesRetried:    counter("messages_retried_total", "Messages re-sent after the producer returned an error."),
 		SendErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logagent", Name: "send_errors_total", Help: "Producer errors by kind; unhealable ones (authorization, message too large) need an operator."}, []string{"kind"}),
 		TopicSendFailing:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logagent", Name: "topic_send_failing", Help: "1 while sends to the topic fail (unknown topic, authorization, too large, brokers unreachable), 0 once one succeeds; the error is in logctl status."}, []string{"topic"}),

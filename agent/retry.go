@@ -61,10 +61,17 @@ func (s *Shipper) waitForBroker(err error) bool {
 	return errors.Is(err, breaker.ErrBreakerOpen) && s.down.Load()
 }
 
-func (s *Shipper) readErrors() {
+func (s *Shipper) readErrors(p sarama.AsyncProducer, gen int64) {
 	defer s.results.Done()
-	for perr := range s.producer.Errors() {
+	for perr := range p.Errors() {
 		st := perr.Msg.Metadata.(*messageState)
+		if gen != s.gen.Load() {
+			// A retired producer hands back what it held (shutting down, or
+			// its breaker still open): to the new one at once. Its errors say
+			// nothing about the brokers now.
+			s.enqueueRetry(perr.Msg)
+			continue
+		}
 		st.attempts++
 		s.health.failed(perr.Msg.Topic, perr.Err)
 		kind := "retryable"
@@ -124,6 +131,7 @@ func (s *Shipper) probe() {
 		if !s.brokerAnswers() {
 			continue
 		}
+		s.renew()
 		s.down.Store(false)
 		s.retryMu.Lock()
 		s.retryQ = append(s.retryQ, s.parked...)
@@ -149,6 +157,41 @@ func (s *Shipper) waitUntilUp(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// feedOne hands one message to the producer; false once the shipper stops.
+func (s *Shipper) feedOne(msg *sarama.ProducerMessage) bool {
+	s.prodMu.RLock()
+	defer s.prodMu.RUnlock()
+	select {
+	case s.producer.Input() <- msg:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+// renew replaces the producer once the brokers answer again after an
+// outage. During one, sarama opens a partition's circuit breaker after three
+// failed leader lookups and keeps it open for a fixed 10 s after the last,
+// so after a short outage the old producer would sit out the rest of that.
+// The old one is closed; what it still holds comes back on its Errors and
+// goes to the new one.
+func (s *Shipper) renew() {
+	p, err := sarama.NewAsyncProducer(s.brokers, s.cfg)
+	if err != nil {
+		s.log.Warn("Kafka producer not replaced after the outage; its circuit breakers close by themselves within 10 s", "error", err)
+		return
+	}
+	s.prodMu.Lock()
+	old := s.producer
+	s.producer = p
+	gen := s.gen.Add(1)
+	s.prodMu.Unlock()
+	s.readResults(p, gen)
+	old.AsyncClose()
+	s.metrics.ProducerRenewals.Inc()
+	s.log.Info("Kafka producer replaced after the outage")
 }
 
 // brokerAnswers reports whether any broker answers a Kafka request
@@ -188,11 +231,9 @@ func (s *Shipper) resend() {
 		s.retryQ = s.retryQ[1:]
 		s.retryMu.Unlock()
 		// sarama resets a message's retry state when it is sent again.
-		select {
-		case s.producer.Input() <- msg:
-			s.metrics.MessagesRetried.Inc()
-		case <-s.stop:
+		if !s.feedOne(msg) {
 			return
 		}
+		s.metrics.MessagesRetried.Inc()
 	}
 }

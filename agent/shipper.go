@@ -26,7 +26,15 @@ type Shipper struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	producer sarama.AsyncProducer // set once before ready is closed
+	// producer is set before ready is closed, and replaced after an outage
+	// (renew) under prodMu's write lock: whoever sends to its Input holds
+	// the read lock, because a retired producer closes its Input. gen
+	// counts the replacements, so that a retired producer's errors are told
+	// apart without the lock.
+	prodMu   sync.RWMutex
+	producer sarama.AsyncProducer
+	gen      atomic.Int64
+	cfg      *sarama.Config
 	ready    chan struct{}
 
 	brokers []string
@@ -122,7 +130,7 @@ func NewShipper(brokers []string, cfg *sarama.Config, m *Metrics, log *slog.Logg
 	cfg.Producer.Retry.Backoff = 0
 	s := &Shipper{
 		metrics: m, log: log, ready: make(chan struct{}), stop: make(chan struct{}),
-		brokers: brokers, probeCfg: probeConfig(cfg), health: newTopicHealth(log, m.TopicSendFailing),
+		brokers: brokers, cfg: cfg, probeCfg: probeConfig(cfg), health: newTopicHealth(log, m.TopicSendFailing),
 	}
 	s.retryCond = sync.NewCond(&s.retryMu)
 	s.feeders.Add(1)
@@ -146,9 +154,7 @@ func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
 		p, err := sarama.NewAsyncProducer(brokers, cfg)
 		if err == nil {
 			s.producer = p
-			s.results.Add(2)
-			go s.readSuccesses()
-			go s.readErrors()
+			s.readResults(p, 0)
 			s.feeders.Add(2)
 			go s.resend()
 			go s.probe()
@@ -208,6 +214,13 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: key, Value: &values[i], Headers: h, Metadata: &states[i]}
 	}
 	s.outstanding.Add(int64(len(msgs)))
+	return s.feed(ctx, msgs, st)
+}
+
+// feed hands a batch's messages to the producer, or what ctx leaves of them.
+func (s *Shipper) feed(ctx context.Context, msgs []sarama.ProducerMessage, st *batchState) error {
+	s.prodMu.RLock()
+	defer s.prodMu.RUnlock()
 	in := s.producer.Input()
 	for i := range msgs {
 		select {
@@ -250,9 +263,17 @@ func (s *Shipper) finish(b *batchState) {
 	b.release()
 }
 
-func (s *Shipper) readSuccesses() {
+// readResults starts reading the successes and errors of p, the producer
+// of generation gen.
+func (s *Shipper) readResults(p sarama.AsyncProducer, gen int64) {
+	s.results.Add(2)
+	go s.readSuccesses(p)
+	go s.readErrors(p, gen)
+}
+
+func (s *Shipper) readSuccesses(p sarama.AsyncProducer) {
 	defer s.results.Done()
-	for msg := range s.producer.Successes() {
+	for msg := range p.Successes() {
 		b := msg.Metadata.(*messageState).batch
 		s.outstanding.Add(-1)
 		s.health.ok(msg.Topic)

@@ -331,4 +331,12 @@ var mutations = []mutation{
 		new:  `	cfg.Producer.Retry.Backoff = 100 * time.Millisecond`,
 		pkg:  "./agent", tests: "TestShipperLeaves",
 	},
+	{
+		name: "producer-not-renewed", guarantee: "after an outage a fresh producer sends, not one whose circuit breakers are open",
+		file: "agent/retry.go",
+		old: `		s.renew()
+		s.down.Store(false)`,
+		new: `		s.down.Store(false)`,
+		pkg: "./agent", tests: "TestBrokerOutage$", e2e: true,
+	},
 }
