@@ -142,12 +142,10 @@ func (s *Shipper) probe() {
 	}
 }
 
-// waitUntilUp holds a new batch while the brokers are known to be down.
-// Fed to sarama then, its messages would only come back as errors, and each
-// one that finds its partition without a leader counts against sarama's
-// per-partition circuit breaker, which then stays open for 10 s after its
-// last failure: the agent would wait that long after the brokers return.
-// Unfed, the breaker is closed again by the first send after they do.
+// waitUntilUp holds a new batch while the brokers are known to be down:
+// fed to sarama then, its messages would only come back as errors, each one
+// a leader lookup that fails, and go round the retry queue until the probe
+// sees a broker (and renews the producer).
 func (s *Shipper) waitUntilUp(ctx context.Context) error {
 	for s.down.Load() {
 		select {
