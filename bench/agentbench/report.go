@@ -159,7 +159,7 @@ func (e *env) reportAgent(m many, load string, build, total time.Duration) {
 	fmt.Fprintf(w, "time to ship:      %.2f s from the agent's exec (%.0f lines/s)\n", r.span.Seconds(), r.rate())
 	fmt.Fprintf(w, "CPU:               %.2f s (%.2f µs/line)\n", r.cpu.Seconds(), r.microsPerLine())
 	fmt.Fprintf(w, "peak RSS:          %.1f MiB (ru_maxrss, whole life)\n", float64(r.rssKiB)/1024)
-	fmt.Fprintf(w, "peak heap in use:  %s MiB (go_memstats_heap_inuse_bytes, sampled every 50 ms)\n", mib(r.HeapInUse))
+	fmt.Fprintf(w, "peak heap in use:  %s MiB (go_memstats_heap_inuse_bytes, sampled every %v)\n", mib(r.HeapInUse), sampleInterval(e.o.files))
 	fmt.Fprintf(w, "  of which at most %s MiB batch memory (logagent_bytes_in_flight), %s MiB read buffers (logagent_read_buffer_bytes)\n",
 		mib(r.BytesInFlight), mib(r.ReadBuffers))
 	fmt.Fprintf(w, "peak goroutines:   %.0f\n", r.Goroutines)

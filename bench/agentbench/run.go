@@ -254,7 +254,7 @@ func (e *env) startAgent(ctx context.Context, name, bin string, entries []etcd.E
 	for _, c := range entries {
 		topics = append(topics, c.Topic)
 	}
-	return &agentRun{p: p, sampler: startSampler(metricsAddr), logPath: logPath, topics: topics}, nil
+	return &agentRun{p: p, sampler: startSampler(metricsAddr, sampleInterval(e.o.files)), logPath: logPath, topics: topics}, nil
 }
 
 // stop ends the agent with SIGTERM and returns its peak RSS and the peaks
