@@ -45,9 +45,7 @@ func registerChildFlags() childArgs {
 
 // bareReport is what a bare child prints on stdout as it exits.
 type bareReport struct {
-	Messages      int     `json:"messages"`
-	AvgValueBytes float64 `json:"avg_value_bytes"`
-	Errors        int64   `json:"errors"` // messages returned on Errors()
+	Errors int64 `json:"errors"` // messages returned on Errors()
 }
 
 // The two bare shippers, the limits the agent is compared with. Both use the
@@ -118,8 +116,7 @@ func runBareChild(mode string, a childArgs) error {
 		}
 	}()
 
-	n, valueBytes, err := sendFile(p, a, mode)
-	if err != nil {
+	if err := sendFile(p, a, mode); err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
@@ -128,16 +125,15 @@ func runBareChild(mode string, a childArgs) error {
 		return err
 	}
 	drained.Wait()
-	return json.NewEncoder(os.Stdout).Encode(bareReport{Messages: n, AvgValueBytes: float64(valueBytes) / float64(max(n, 1)),
-		Errors: errCount.Load()})
+	return json.NewEncoder(os.Stdout).Encode(bareReport{Errors: errCount.Load()})
 }
 
 // sendFile reads the file chunk by chunk and sends every line, raw or in
-// the agent's envelope, returning how many lines and value bytes it sent.
-func sendFile(p sarama.AsyncProducer, a childArgs, mode string) (int, int, error) {
+// the agent's envelope.
+func sendFile(p sarama.AsyncProducer, a childArgs, mode string) error {
 	f, err := os.Open(*a.file)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 64<<10)
@@ -146,7 +142,7 @@ func sendFile(p sarama.AsyncProducer, a childArgs, mode string) (int, int, error
 	var key sarama.Encoder = sarama.ByteEncoder(*a.host + *a.file) // the agent's key: host + path
 	headerEventID, headerFormat, format := []byte("event.id"), []byte("format"), []byte(*a.format)
 	now := time.Now()
-	var n, valueBytes int
+	var n int
 	for {
 		lines, err := readChunk(r)
 		if len(lines) > 0 {
@@ -163,16 +159,15 @@ func sendFile(p sarama.AsyncProducer, a childArgs, mode string) (int, int, error
 				h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
 				encoders[i] = values[i]
 				msgs[i] = sarama.ProducerMessage{Topic: *a.topic, Key: key, Value: &encoders[i], Headers: h}
-				valueBytes += len(values[i])
 				p.Input() <- &msgs[i]
 			}
 			n += len(lines)
 		}
 		if errors.Is(err, io.EOF) {
-			return n, valueBytes, nil
+			return nil
 		}
 		if err != nil {
-			return n, valueBytes, err
+			return err
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -17,7 +16,6 @@ type peaks struct {
 	Goroutines    float64 // go_goroutines
 	BytesInFlight float64 // logagent_bytes_in_flight: batch memory
 	ReadBuffers   float64 // logagent_read_buffer_bytes
-	Samples       int
 }
 
 func (p *peaks) add(v map[string]float64) {
@@ -25,7 +23,6 @@ func (p *peaks) add(v map[string]float64) {
 	p.Goroutines = max(p.Goroutines, v["go_goroutines"])
 	p.BytesInFlight = max(p.BytesInFlight, v["logagent_bytes_in_flight"])
 	p.ReadBuffers = max(p.ReadBuffers, v["logagent_read_buffer_bytes"])
-	p.Samples++
 }
 
 // sampler scrapes a daemon's /metrics every interval until stopped: the Go
@@ -35,8 +32,7 @@ type sampler struct {
 	every time.Duration
 	stop  chan struct{}
 	done  chan struct{}
-	mu    sync.Mutex
-	seen  peaks
+	seen  peaks // written by loop only; read once done is closed
 }
 
 // sampleInterval is how often the sampler scrapes an agent tailing that
@@ -60,9 +56,7 @@ func (s *sampler) loop() {
 	defer t.Stop()
 	for {
 		if v, err := scrape(&hc, s.addr); err == nil { // not serving yet, or gone
-			s.mu.Lock()
 			s.seen.add(v)
-			s.mu.Unlock()
 		}
 		select {
 		case <-s.stop:
@@ -72,18 +66,11 @@ func (s *sampler) loop() {
 	}
 }
 
-// now is what the sampler has seen so far.
-func (s *sampler) now() peaks {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seen
-}
-
 // Stop ends the sampling and returns the peaks.
 func (s *sampler) Stop() peaks {
 	close(s.stop)
 	<-s.done
-	return s.now()
+	return s.seen
 }
 
 // scrape reads the unlabelled series of a /metrics page.

@@ -15,7 +15,6 @@ import (
 // highest memory figures.
 type summary struct {
 	name                   string
-	rounds                 int
 	rate, minRate, maxRate float64
 	micros                 float64
 	rssKiB                 int64
@@ -35,7 +34,7 @@ func summarize(rows []row) []summary {
 	var out []summary
 	for _, name := range order {
 		rs := byName[name]
-		s := summary{name: name, rounds: len(rs)}
+		s := summary{name: name}
 		var rates, micros, broker []float64
 		for _, r := range rs {
 			rates = append(rates, r.rate())

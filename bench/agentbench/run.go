@@ -212,7 +212,6 @@ type agentRun struct {
 	p       *proc.Process
 	sampler *sampler
 	logPath string
-	topics  []string
 }
 
 // startAgent writes an agent.yaml (host_id name, a fresh state_dir, metrics
@@ -250,11 +249,7 @@ func (e *env) startAgent(ctx context.Context, name, bin string, entries []etcd.E
 	if err != nil {
 		return nil, err
 	}
-	var topics []string
-	for _, c := range entries {
-		topics = append(topics, c.Topic)
-	}
-	return &agentRun{p: p, sampler: startSampler(metricsAddr, sampleInterval(e.o.files)), logPath: logPath, topics: topics}, nil
+	return &agentRun{p: p, sampler: startSampler(metricsAddr, sampleInterval(e.o.files)), logPath: logPath}, nil
 }
 
 // stop ends the agent with SIGTERM and returns its peak RSS and the peaks
