@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logagent/logagent/internal/proc"
 )
 
 // peaks is what sampling a daemon's /metrics saw over a run: the highest
@@ -16,6 +18,7 @@ type peaks struct {
 	Goroutines    float64 // go_goroutines
 	BytesInFlight float64 // logagent_bytes_in_flight: batch memory
 	ReadBuffers   float64 // logagent_read_buffer_bytes
+	FileRSSKiB    int64   // RssFile in /proc/PID/status: the executable's pages
 }
 
 func (p *peaks) add(v map[string]float64) {
@@ -25,9 +28,12 @@ func (p *peaks) add(v map[string]float64) {
 	p.ReadBuffers = max(p.ReadBuffers, v["logagent_read_buffer_bytes"])
 }
 
-// sampler scrapes a daemon's /metrics every interval until stopped: the Go
-// heap in use and the goroutines, which ru_maxrss alone does not show.
+// sampler scrapes a daemon's /metrics (if it has an addr) and reads its
+// /proc status every interval until stopped: the Go heap in use, the
+// goroutines and the file-backed part of RSS, which ru_maxrss alone does not
+// show.
 type sampler struct {
+	p     *proc.Process
 	addr  string
 	every time.Duration
 	stop  chan struct{}
@@ -43,8 +49,8 @@ func sampleInterval(files int) time.Duration {
 	return 50 * time.Millisecond * time.Duration(max(1, files/1000))
 }
 
-func startSampler(addr string, every time.Duration) *sampler {
-	s := &sampler{addr: addr, every: every, stop: make(chan struct{}), done: make(chan struct{})}
+func startSampler(p *proc.Process, addr string, every time.Duration) *sampler {
+	s := &sampler{p: p, addr: addr, every: every, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
@@ -55,8 +61,11 @@ func (s *sampler) loop() {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
-		if v, err := scrape(&hc, s.addr); err == nil { // not serving yet, or gone
-			s.seen.add(v)
+		s.seen.FileRSSKiB = max(s.seen.FileRSSKiB, s.p.FileRSS())
+		if s.addr != "" { // a bare child has no /metrics
+			if v, err := scrape(&hc, s.addr); err == nil { // not serving yet, or gone
+				s.seen.add(v)
+			}
 		}
 		select {
 		case <-s.stop:

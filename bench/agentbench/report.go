@@ -17,7 +17,7 @@ type summary struct {
 	name                   string
 	rate, minRate, maxRate float64
 	micros                 float64
-	rssKiB                 int64
+	rssKiB, fileRSSKiB     int64
 	heap, goroutines       float64
 	brokerCores            float64
 }
@@ -41,6 +41,7 @@ func summarize(rows []row) []summary {
 			micros = append(micros, r.microsPerLine())
 			broker = append(broker, r.brokerCores)
 			s.rssKiB = max(s.rssKiB, r.rssKiB)
+			s.fileRSSKiB = max(s.fileRSSKiB, r.FileRSSKiB)
 			s.heap = max(s.heap, r.HeapInUse)
 		}
 		s.rate, s.micros, s.brokerCores = median(rates), median(micros), median(broker)
@@ -77,12 +78,12 @@ func (e *env) reportThroughput(rows []row, size int64, load string, build, total
 		o.lines, float64(size)/1e6, float64(size)/float64(o.lines), o.partitions, o.repeat)
 	e.header(w)
 	width := benchkit.NameWidth(sums, func(s summary) string { return s.name })
-	fmt.Fprintf(w, "%-*s %9s %17s %10s %9s %11s %9s %9s %7s\n", width, "run", "lines/s", "min-max", "÷ceiling", "÷forget",
-		"CPU µs/line", "RSS MiB", "heap MiB", "broker")
+	fmt.Fprintf(w, "%-*s %9s %17s %10s %9s %11s %9s %9s %9s %7s\n", width, "run", "lines/s", "min-max", "÷ceiling", "÷forget",
+		"CPU µs/line", "RSS MiB", "file MiB", "heap MiB", "broker")
 	for _, s := range sums {
-		fmt.Fprintf(w, "%-*s %9.0f %17s %10s %9s %11.2f %9.1f %9s %7.2f\n", width, s.name, s.rate,
+		fmt.Fprintf(w, "%-*s %9.0f %17s %10s %9s %11.2f %9.1f %9.1f %9s %7.2f\n", width, s.name, s.rate,
 			fmt.Sprintf("%.0f-%.0f", s.minRate, s.maxRate), ratio(s.rate, ref[runCeiling]), ratio(s.rate, ref[runForget]),
-			s.micros, float64(s.rssKiB)/1024, mib(s.heap), s.brokerCores)
+			s.micros, float64(s.rssKiB)/1024, float64(s.fileRSSKiB)/1024, mib(s.heap), s.brokerCores)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "runs: forget = bare sarama, Return.Successes off, not idempotent, 5 requests in flight;")
@@ -92,8 +93,9 @@ func (e *env) reportThroughput(rows []row, size int64, load string, build, total
 		fmt.Fprintf(w, "  before = the logagent binary built at %s, envelopes\n", o.before)
 	}
 	fmt.Fprintln(w, "lines/s: from the child's exec to every line visible on the broker (high watermarks, polled every 10 ms);")
-	fmt.Fprintln(w, "  CPU: the child's user+sys until then; RSS: its ru_maxrss; heap: the highest go_memstats_heap_inuse_bytes on its")
-	fmt.Fprintln(w, "  /metrics, sampled every 50 ms; broker: the broker's CPU in cores from first to last record")
+	fmt.Fprintln(w, "  CPU: the child's user+sys until then; RSS: its ru_maxrss; file: the highest RssFile in its /proc status, the pages")
+	fmt.Fprintln(w, "  of its executable (part of RSS, and a floor under it); heap: the highest go_memstats_heap_inuse_bytes on its")
+	fmt.Fprintln(w, "  /metrics; both sampled every 50 ms; broker: the broker's CPU in cores from first to last record")
 	e.targets(w, sums, ref[runCeiling])
 	e.footer(w, load, build, total)
 }
@@ -157,7 +159,8 @@ func (e *env) reportAgent(m many, load string, build, total time.Duration) {
 	fmt.Fprintf(w, "lines shipped:     %d, each once (the topic holds exactly that many)\n", r.lines)
 	fmt.Fprintf(w, "time to ship:      %.2f s from the agent's exec (%.0f lines/s)\n", r.span.Seconds(), r.rate())
 	fmt.Fprintf(w, "CPU:               %.2f s (%.2f µs/line)\n", r.cpu.Seconds(), r.microsPerLine())
-	fmt.Fprintf(w, "peak RSS:          %.1f MiB (ru_maxrss, whole life)\n", float64(r.rssKiB)/1024)
+	fmt.Fprintf(w, "peak RSS:          %.1f MiB (ru_maxrss, whole life), of which at most %.1f MiB file-backed (RssFile: the executable's pages)\n",
+		float64(r.rssKiB)/1024, float64(r.FileRSSKiB)/1024)
 	fmt.Fprintf(w, "peak heap in use:  %s MiB (go_memstats_heap_inuse_bytes, sampled every %v)\n", mib(r.HeapInUse), sampleInterval(e.o.files))
 	fmt.Fprintf(w, "  of which at most %s MiB batch memory (logagent_bytes_in_flight), %s MiB read buffers (logagent_read_buffer_bytes)\n",
 		mib(r.BytesInFlight), mib(r.ReadBuffers))

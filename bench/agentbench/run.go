@@ -173,7 +173,9 @@ func (e *env) runBare(ctx context.Context, run, mode, format, logFile string) (r
 	if err != nil {
 		return row{}, err
 	}
+	smp := startSampler(p, "", sampleInterval(0))
 	pr, err := waitForRecords(ctx, e.counter, topic, base, int64(e.o.lines), p, e.stack.Process)
+	pk := smp.Stop()
 	p.Stdin.Close()
 	if err == nil {
 		err = p.Stop(0, 60*time.Second) // signal 0: it exits once stdin closes
@@ -196,7 +198,7 @@ func (e *env) runBare(ctx context.Context, run, mode, format, logFile string) (r
 	if rep.Errors > 0 {
 		e.note("%s: %d send errors", run, rep.Errors)
 	}
-	return e.rowOf(run, pr, p, rss, peaks{}), nil
+	return e.rowOf(run, pr, p, rss, pk), nil
 }
 
 // rowOf is a run's row: from the child's start to the last line visible.
@@ -249,7 +251,7 @@ func (e *env) startAgent(ctx context.Context, name, bin string, entries []etcd.E
 	if err != nil {
 		return nil, err
 	}
-	return &agentRun{p: p, sampler: startSampler(metricsAddr, sampleInterval(e.o.files)), logPath: logPath}, nil
+	return &agentRun{p: p, sampler: startSampler(p, metricsAddr, sampleInterval(e.o.files)), logPath: logPath}, nil
 }
 
 // stop ends the agent with SIGTERM and returns its peak RSS and the peaks
