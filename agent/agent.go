@@ -9,8 +9,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,8 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/ops"
 )
 
@@ -38,8 +36,7 @@ type Agent struct {
 	ready   atomic.Bool
 	reloads chan reloadRequest
 
-	mu     sync.Mutex
-	config etcd.ConfigStatus
+	config atomic.Pointer[layeredConfig] // the running pipeline's
 	// configured is closed once a collect config is in force: the cached
 	// one, or etcd's first answer (even a rejected one: the decision is made).
 	configured     chan struct{}
@@ -68,10 +65,7 @@ func New(cfg *conf.Agent, version string, log *slog.Logger, o Options) *Agent {
 // agent applies the config whenever etcd comes back.
 const firstConfigWait = 30 * time.Second
 
-const (
-	registryFileName = "registry.json"
-	cachedConfigFile = "collect_config.json"
-)
+const registryFileName = "registry.json"
 
 // Run ships until ctx is done, then drains: stop reading, wait (bounded) for
 // in-flight acks, save the registry. ready is called once the main loop runs
@@ -140,68 +134,19 @@ func (a *Agent) Alive() bool {
 
 func (a *Agent) setConfigured() { a.configuredOnce.Do(func() { close(a.configured) }) }
 
-func (a *Agent) loadCachedConfig(mgr *Manager) {
-	b, err := os.ReadFile(filepath.Join(a.cfg.Load().StateDir, cachedConfigFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	var entries []etcd.Entry
-	if err == nil {
-		entries, err = etcd.ParseCollectConfig(b)
-	}
-	if err != nil {
-		a.log.Warn("ignoring the cached collect config", "error", err)
-		return
-	}
-	mgr.Apply(entries)
-	a.mu.Lock()
-	a.config.FromCache = true
-	a.mu.Unlock()
-	a.setConfigured()
-	a.log.Info("running on the cached collect config until etcd answers", "entries", len(entries))
-}
-
-// applyUpdate applies a valid config and caches it; an invalid one is
-// reported and the last good config keeps running.
-func (a *Agent) applyUpdate(mgr *Manager, u etcd.Update) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	defer a.setConfigured()
-	if u.Err != nil {
-		a.metrics.ConfigRejections.Inc()
-		a.config.RejectedRevision, a.config.RejectReason = u.Revision, u.Err.Error()
-		a.log.Error("collect config rejected; the last good config keeps running",
-			"revision", u.Revision, "applied_revision", a.config.AppliedRevision, "error", u.Err)
-		return
-	}
-	mgr.Apply(u.Entries)
-	a.metrics.ConfigReloads.Inc()
-	a.metrics.ConfigRevision.Set(float64(u.Revision))
-	a.config = etcd.ConfigStatus{AppliedRevision: u.Revision}
-	a.log.Info("collect config applied", "revision", u.Revision, "entries", len(u.Entries))
-	cache, err := json.Marshal(u.Entries)
-	if err == nil {
-		err = writeFileAtomic(filepath.Join(a.cfg.Load().StateDir, cachedConfigFile), cache)
-	}
-	if err != nil {
-		a.log.Warn("could not cache the collect config", "error", err)
-	}
-}
-
 // status is what the status key says: the config in force, and every file
 // with its topic's send error, if Kafka refuses or cannot take it now.
-func (a *Agent) status(mgr *Manager, shipper *Shipper) etcd.Status {
-	a.mu.Lock()
-	cs := a.config
-	a.mu.Unlock()
+func (a *Agent) status(mgr *Manager, shipper *Shipper) collect.Status {
+	cs := a.config.Load().status()
 	files := mgr.Status()
 	for i := range files {
 		if err, since, failing := shipper.TopicError(files[i].Topic); failing {
 			files[i].SendError, files[i].SendErrorSince = err.Error(), &since
 		}
 	}
-	st := etcd.Status{Host: a.cfg.Load().HostID, Version: a.version, StartTime: a.started, Config: cs, Files: files}
-	st.LimitFiles(etcd.MaxStatusFiles)
+	cfg := a.cfg.Load()
+	st := collect.Status{Host: cfg.HostID, Groups: cfg.Groups, Version: a.version, StartTime: a.started, Config: cs, Files: files}
+	st.LimitFiles(collect.MaxStatusFiles)
 	return st
 }
 

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
-func entry(path, topic string) etcd.Entry { return etcd.Entry{Path: path, Topic: topic} }
+func entry(path, topic string) collect.Entry { return collect.Entry{Path: path, Topic: topic} }
 
 // TestLiveConfigChanges drives one agent through etcd: add an entry, add a
 // second, change a topic, reject an invalid value while shipping on, remove

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/agent"
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
@@ -66,7 +67,7 @@ func (s *stack) putConfig(t *testing.T, value string) {
 	}
 }
 
-func configJSON(entries ...etcd.Entry) string {
+func configJSON(entries ...collect.Entry) string {
 	b, err := json.Marshal(entries)
 	if err != nil {
 		panic(err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // headerAllowance is what a message costs in the producer's size limit
@@ -63,9 +63,9 @@ func (h *harvester) encode(b *batchBuilder, s *fileSettings, line []byte, start,
 		h.encode(b, s, line[half:], start+int64(half), end, flags|FlagSplit, readTime)
 		return
 	}
-	format := etcd.FormatEnvelope
+	format := collect.FormatEnvelope
 	if s.raw {
-		format = etcd.FormatRaw
+		format = collect.FormatRaw
 	}
 	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
 }

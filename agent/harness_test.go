@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/logagent/logagent/etcd"
 )
 
 // tailer runs a Manager on a temp dir with fast timings and a recording sink.
@@ -45,11 +44,11 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newTailer(t *testing.T, dir string, entries ...etcd.Entry) *tailer {
+func newTailer(t *testing.T, dir string, entries ...collect.Entry) *tailer {
 	return newTailerWith(t, testOptions(), dir, entries...)
 }
 
-func newTailerWith(t *testing.T, opts ManagerOptions, dir string, entries ...etcd.Entry) *tailer {
+func newTailerWith(t *testing.T, opts ManagerOptions, dir string, entries ...collect.Entry) *tailer {
 	tl := &tailer{t: t, dir: dir, regPath: filepath.Join(dir, "state", "registry.json"), sink: &recordingSink{}}
 	if err := os.MkdirAll(filepath.Dir(tl.regPath), 0o750); err != nil {
 		t.Fatal(err)
@@ -59,12 +58,12 @@ func newTailerWith(t *testing.T, opts ManagerOptions, dir string, entries ...etc
 	return tl
 }
 
-func (tl *tailer) start(opts ManagerOptions, entries []etcd.Entry) {
+func (tl *tailer) start(opts ManagerOptions, entries []collect.Entry) {
 	tl.startWith(opts, tl.sink, entries...)
 }
 
 // startWith starts the manager shipping to sink.
-func (tl *tailer) startWith(opts ManagerOptions, sink Sink, entries ...etcd.Entry) {
+func (tl *tailer) startWith(opts ManagerOptions, sink Sink, entries ...collect.Entry) {
 	reg, err := OpenRegistry(tl.regPath)
 	if err != nil {
 		tl.t.Fatal(err)
@@ -94,13 +93,13 @@ func (tl *tailer) stop() {
 	}
 }
 
-func (tl *tailer) restart(entries ...etcd.Entry) {
+func (tl *tailer) restart(entries ...collect.Entry) {
 	tl.stop()
 	tl.start(testOptions(), entries)
 }
 
-func entry(dir, pattern string) etcd.Entry {
-	return etcd.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: etcd.StartBeginning, Format: etcd.FormatEnvelope, Timestamp: etcd.TimestampNone}
+func entry(dir, pattern string) collect.Entry {
+	return collect.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: collect.StartBeginning, Format: collect.FormatEnvelope, Timestamp: collect.TimestampNone}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

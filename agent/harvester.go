@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // fileSettings are the per-file parts of a collect entry. The manager swaps
@@ -22,7 +22,7 @@ type fileSettings struct {
 	parseTime timestampParser
 	maxLine   int
 	fields    map[string]string
-	multiline *etcd.Multiline // nil: every line is an event
+	multiline *collect.Multiline // nil: every line is an event
 }
 
 // harvesterEnv is what every harvester shares.

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/logagent/logagent/etcd"
 )
 
 func TestPartialLineWaitsForItsNewline(t *testing.T) {
@@ -30,7 +29,7 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 	if off := ackedOffset(tl, "app.log"); off != 5 {
 		t.Fatalf("acked offset %d with a partial line, want 5", off)
 	}
-	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log")})
+	tl.start(testOptions(), []collect.Entry{entry(dir, "app.log")})
 	appendFile(t, log, "o\n")
 	if got := tl.waitMessages(2); !slices.Equal(got, []string{"one", "two"}) {
 		t.Fatalf("after the newline: %q", got)
@@ -76,7 +75,7 @@ func TestRawFormatShipsTheBytes(t *testing.T) {
 	dir := t.TempDir()
 	appendFile(t, filepath.Join(dir, "app.log"), "raw \xff line\n")
 	e := entry(dir, "app.log")
-	e.Format = etcd.FormatRaw
+	e.Format = collect.FormatRaw
 	tl := newTailer(t, dir, e)
 	tl.waitMessages(1)
 	ev := tl.sink.snapshot()[0]

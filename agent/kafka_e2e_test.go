@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
@@ -56,7 +57,7 @@ func TestUnhealableErrorIsLoudAndNothingIsDropped(t *testing.T) {
 
 	// The status in etcd shows the file lagging behind the refused line.
 	cli := s.etcd.Client(t)
-	var st etcd.Status
+	var st collect.Status
 	testenv.Eventually(t, 15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -92,7 +93,7 @@ func TestMissingTopicShowsInStatusUntilCreated(t *testing.T) {
 	ra := startAgent(t, s.agentConfig(t, t.TempDir()))
 	s.putConfig(t, configJSON(entry(a, "new_topic")))
 	want := appendLines(t, a, "waiting", 0, 20)
-	st := waitStatus(t, s, "the file's send error", func(st etcd.Status) bool {
+	st := waitStatus(t, s, "the file's send error", func(st collect.Status) bool {
 		return len(st.Files) == 1 && st.Files[0].SendError != "" && st.Files[0].SendErrorSince != nil
 	})
 	t.Logf("send error in the status: %q", st.Files[0].SendError)
@@ -102,7 +103,7 @@ func TestMissingTopicShowsInStatusUntilCreated(t *testing.T) {
 	s.kafka.CreateTopics(t, "new_topic")
 	testenv.Eventually(t, 30*time.Second, func() bool { return s.kafka.Count(t, "new_topic") >= 20 }, "the lines, once the topic exists")
 	requireAll(t, messagesIn(t, s.kafka, "new_topic"), want)
-	waitStatus(t, s, "the send error cleared", func(st etcd.Status) bool {
+	waitStatus(t, s, "the send error cleared", func(st collect.Status) bool {
 		return len(st.Files) == 1 && st.Files[0].SendError == "" && st.Files[0].LagBytes == 0
 	})
 	if got := ra.metric(t, `logagent_topic_send_failing{topic="new_topic"}`); got != 0 {
@@ -111,15 +112,15 @@ func TestMissingTopicShowsInStatusUntilCreated(t *testing.T) {
 }
 
 // waitStatus waits until the agent's status key in etcd satisfies ok.
-func waitStatus(t *testing.T, s *stack, what string, ok func(etcd.Status) bool) etcd.Status {
+func waitStatus(t *testing.T, s *stack, what string, ok func(collect.Status) bool) collect.Status {
 	t.Helper()
 	cli := s.etcd.Client(t)
-	var st etcd.Status
+	var st collect.Status
 	testenv.Eventually(t, 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		resp, err := cli.Get(ctx, etcd.StatusKey("/logagent/", "e2e-host"))
-		st = etcd.Status{}
+		st = collect.Status{}
 		return err == nil && len(resp.Kvs) > 0 && json.Unmarshal(resp.Kvs[0].Value, &st) == nil && ok(st)
 	}, "%s", what)
 	return st

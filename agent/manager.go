@@ -15,7 +15,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // compressedSuffixes are never tailed, even when a glob matches them: they
@@ -55,7 +55,7 @@ type Manager struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	configs chan []etcd.Entry // latest wins; read by Run
+	configs chan []collect.Entry // latest wins; read by Run
 
 	// Owned by Run.
 	inputs     []*input
@@ -70,14 +70,14 @@ type Manager struct {
 	unstarted  []*harvesterHandle // attached during a scan, started once the registry is saved
 
 	statusMu sync.Mutex
-	status   []etcd.FileStatus
+	status   []collect.FileStatus
 
 	lastTurn atomic.Int64 // unix nanos of Run's last loop turn, for the watchdog
 }
 
 // input is one collect entry as applied.
 type input struct {
-	entry    etcd.Entry
+	entry    collect.Entry
 	settings *fileSettings
 }
 
@@ -102,7 +102,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 			pollInterval: opts.PollInterval, rotateWait: opts.RotateWait, closeInactive: opts.CloseInactive,
 			maxMessageBytes: opts.MaxMessageBytes, now: time.Now,
 		},
-		configs:    make(chan []etcd.Entry, 1),
+		configs:    make(chan []collect.Entry, 1),
 		harvesters: map[fileKey]*harvesterHandle{},
 		byPath:     map[string]*harvester{},
 		exits:      make(chan harvesterExit),
@@ -117,7 +117,7 @@ func NewManager(opts ManagerOptions, reg *Registry, sink Sink, m *Metrics, log *
 
 // Apply hands a validated collect config to Run; it never blocks, and when
 // several arrive quickly only the latest is applied.
-func (m *Manager) Apply(entries []etcd.Entry) {
+func (m *Manager) Apply(entries []collect.Entry) {
 	for {
 		select {
 		case m.configs <- entries:
@@ -138,7 +138,7 @@ func (m *Manager) SinceLastTurn() time.Duration {
 }
 
 // Status returns the state of every tailed file, as of the last scan.
-func (m *Manager) Status() []etcd.FileStatus {
+func (m *Manager) Status() []collect.FileStatus {
 	m.statusMu.Lock()
 	defer m.statusMu.Unlock()
 	return slices.Clone(m.status)
@@ -240,7 +240,7 @@ func (m *Manager) harvesterExited(ex harvesterExit) {
 
 // setInputs applies a new config: entries keep their identity by path
 // pattern, so a changed topic applies to the next lines of running files.
-func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
+func (m *Manager) setInputs(entries []collect.Entry, watcher *fsnotify.Watcher) {
 	m.inputs = m.inputs[:0:0]
 	for _, e := range entries {
 		m.inputs = append(m.inputs, &input{entry: e, settings: m.settingsFor(e)})
@@ -253,13 +253,13 @@ func (m *Manager) setInputs(entries []etcd.Entry, watcher *fsnotify.Watcher) {
 	m.watchDirs(watcher)
 }
 
-func (m *Manager) settingsFor(e etcd.Entry) *fileSettings {
+func (m *Manager) settingsFor(e collect.Entry) *fileSettings {
 	maxLine := m.opts.MaxLineBytes
 	if e.MaxLineBytes > 0 {
 		maxLine = e.MaxLineBytes
 	}
 	return &fileSettings{
-		input: e.Path, topic: e.Topic, raw: e.Format == etcd.FormatRaw,
+		input: e.Path, topic: e.Topic, raw: e.Format == collect.FormatRaw,
 		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
 		multiline: e.Multiline,
 	}
@@ -290,7 +290,7 @@ func (m *Manager) watchDirs(watcher *fsnotify.Watcher) {
 	want := map[string]bool{}
 	for _, in := range m.inputs {
 		dir := filepath.Dir(in.entry.Path)
-		if !etcd.HasGlobMeta(dir) {
+		if !collect.HasGlobMeta(dir) {
 			want[dir] = true
 		}
 	}
@@ -366,13 +366,13 @@ func (m *Manager) expand() []match {
 
 // trackAll makes sure every matched file is harvested if it has anything
 // to ship, and returns their status and identities.
-func (m *Manager) trackAll(ctx context.Context, matches []match) ([]etcd.FileStatus, map[fileKey]bool) {
+func (m *Manager) trackAll(ctx context.Context, matches []match) ([]collect.FileStatus, map[fileKey]bool) {
 	waiting := 0 // files with something to ship and no descriptor
 	defer func() { m.setStarved(waiting) }()
 	claimed := map[fileKey]bool{}
-	status := make([]etcd.FileStatus, 0, len(matches))
+	status := make([]collect.FileStatus, 0, len(matches))
 	for _, mt := range matches {
-		st := etcd.FileStatus{Path: mt.path, Topic: mt.in.entry.Topic}
+		st := collect.FileStatus{Path: mt.path, Topic: mt.in.entry.Topic}
 		if mt.missing {
 			st.LastError = m.missing(mt.path)
 			status = append(status, st)
@@ -466,7 +466,7 @@ func (m *Manager) expireRegistry() {
 }
 
 // pruneLagSeries drops lag gauges of paths no longer tailed.
-func (m *Manager) pruneLagSeries(status []etcd.FileStatus) {
+func (m *Manager) pruneLagSeries(status []collect.FileStatus) {
 	live := map[string]bool{}
 	for _, s := range status {
 		live[s.Path] = true
@@ -544,7 +544,7 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 	}
 	o := opened{f: f, key: key, path: path, size: fi.Size()}
 	// start: end applies only before the entry's first scan is recorded.
-	if in.entry.Start == etcd.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
+	if in.entry.Start == collect.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
 		o.startAt = o.size
 	}
 	entry, err := m.env.ids.open(o)

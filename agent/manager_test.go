@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/etcd"
 )
 
 func openFDs(t *testing.T) int {
@@ -62,7 +62,7 @@ func TestStartEndSkipsExistingContentOnly(t *testing.T) {
 	dir := t.TempDir()
 	appendFile(t, filepath.Join(dir, "old.log"), "history\n")
 	e := entry(dir, "*.log")
-	e.Start = etcd.StartEnd
+	e.Start = collect.StartEnd
 	tl := newTailer(t, dir, e)
 	waitFor(t, 5*time.Second, "old.log opened", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 1 })
 	appendFile(t, filepath.Join(dir, "old.log"), "appended\n")
@@ -94,7 +94,7 @@ func TestRemovedEntryStopsItsHarvestersWithoutLeaks(t *testing.T) {
 	// leaked would ship it (and the sentinel after it) to the old one.
 	again := entry(dir, "*.log")
 	again.Topic = "again"
-	tl.mgr.Apply([]etcd.Entry{again})
+	tl.mgr.Apply([]collect.Entry{again})
 	tl.waitLine("not shipped")
 	appendFile(t, filepath.Join(dir, "a.log"), "sentinel\n")
 	tl.waitLine("sentinel")
@@ -113,7 +113,7 @@ func TestInactiveFileIsClosedAndReopened(t *testing.T) {
 	tl.stop()
 	opts := testOptions()
 	opts.CloseInactive = 100 * time.Millisecond
-	tl.start(opts, []etcd.Entry{entry(dir, "app.log")})
+	tl.start(opts, []collect.Entry{entry(dir, "app.log")})
 	tl.waitMessages(1)
 	waitFor(t, 5*time.Second, "inactive file closed", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 0 })
 	appendFile(t, log, "two\n")
@@ -131,7 +131,7 @@ func TestMaxOpenFilesIsACap(t *testing.T) {
 	tl.stop()
 	opts := testOptions()
 	opts.MaxOpenFiles, opts.CloseInactive = 1, 100*time.Millisecond
-	tl.start(opts, []etcd.Entry{entry(dir, "*.log")})
+	tl.start(opts, []collect.Entry{entry(dir, "*.log")})
 	// One at a time, each closed when idle, all shipped in the end.
 	got := tl.waitMessages(3)
 	slices.Sort(got)
@@ -154,7 +154,7 @@ func TestRestartResumesFromAckedOffset(t *testing.T) {
 	if err := os.Rename(log, log+".moved"); err != nil { // renamed while the agent is down
 		t.Fatal(err)
 	}
-	tl.start(testOptions(), []etcd.Entry{entry(dir, "app.log*")})
+	tl.start(testOptions(), []collect.Entry{entry(dir, "app.log*")})
 	tl.waitMessages(110)
 	// Read in order: lines read twice would come before the sentinel.
 	appendFile(t, log+".moved", "sentinel\n")
@@ -171,7 +171,7 @@ func TestStartEndIsNotReappliedAfterARestart(t *testing.T) {
 	log := filepath.Join(dir, "app.log")
 	appendFile(t, log, "history\n")
 	e := entry(dir, "app.log")
-	e.Start = etcd.StartEnd
+	e.Start = collect.StartEnd
 	tl := newTailer(t, dir, e)
 	waitFor(t, 5*time.Second, "app.log opened", func() bool { return testutilGauge(tl.metrics.FilesOpen) == 1 })
 	tl.stop()
@@ -179,7 +179,7 @@ func TestStartEndIsNotReappliedAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFile(t, log, "written while the agent was down\n")
-	tl.start(testOptions(), []etcd.Entry{e})
+	tl.start(testOptions(), []collect.Entry{e})
 	if got := tl.waitMessages(1); got[0] != "written while the agent was down" {
 		t.Fatalf("got %q", got)
 	}

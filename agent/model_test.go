@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // TestModelRandomFileActions is a model-based test in the spirit of Vector's
@@ -55,7 +55,7 @@ type fileModel struct {
 	rotated int
 	// multiline: lines are "S …" (starting an event) or " …" (continuing).
 	multiline bool
-	entries   []etcd.Entry
+	entries   []collect.Entry
 	// copying is a copy of the current file being written bit by bit, at a
 	// path the second entry matches; copies counts them.
 	copying *fileCopy
@@ -84,7 +84,7 @@ func runModel(t *testing.T, seed uint64, steps int, multiline bool) {
 	if multiline {
 		e = multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"50ms"}`)
 	}
-	m.entries = []etcd.Entry{e, entry(dir, "copy-*.log")}
+	m.entries = []collect.Entry{e, entry(dir, "copy-*.log")}
 	tl := newTailer(t, dir, m.entries...)
 	tl.sink.delayAck.Store(true)
 	var trace []string

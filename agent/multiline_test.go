@@ -11,16 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/logagent/logagent/etcd"
 )
 
 // multilineEntry is entry(dir, name) with a multiline rule given as the
 // JSON an operator writes, validated the way the agent gets it from etcd.
-func multilineEntry(t *testing.T, dir, name, rule string) etcd.Entry {
+func multilineEntry(t *testing.T, dir, name, rule string) collect.Entry {
 	t.Helper()
-	entries, err := etcd.ParseCollectConfig(fmt.Appendf(nil, `[{"path":%q,"topic":"web_log","multiline":%s}]`, filepath.Join(dir, name), rule))
+	entries, err := collect.ParseCollectConfig(fmt.Appendf(nil, `[{"path":%q,"topic":"web_log","multiline":%s}]`, filepath.Join(dir, name), rule))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func TestMultilineEventWaitsAndSurvivesARestart(t *testing.T) {
 		t.Fatalf("acked offset %d with the trace pending, want %d", off, len(first))
 	}
 	appendFile(t, log, javaTrace[60:]+"2026-11-26 10:00:02 INFO next\n")
-	tl.start(testOptions(), []etcd.Entry{e})
+	tl.start(testOptions(), []collect.Entry{e})
 	got := tl.waitMessages(2)
 	if got[1] != strings.TrimSuffix(javaTrace, "\n") {
 		t.Fatalf("after restart: %q", got[1:])
@@ -127,7 +126,7 @@ func TestMultilineRuleRemovedShipsWhatWasAssembled(t *testing.T) {
 	appendFile(t, log, first+"\nS one\n two\n")
 	tl := newTailer(t, dir, multilineEntry(t, dir, "app.log", `{"start_pattern":"^S ","timeout":"1m"}`))
 	tl.waitMessages(1)
-	tl.mgr.Apply([]etcd.Entry{entry(dir, "app.log")})
+	tl.mgr.Apply([]collect.Entry{entry(dir, "app.log")})
 	tl.waitMessages(2) // the rule is gone: what it assembled is complete
 	appendFile(t, log, " three\n")
 	if got := tl.waitMessages(3); !slices.Equal(got, []string{first, "S one\n two", " three"}) {
@@ -155,7 +154,7 @@ func TestMultilineTimeoutBreakSurvivesACrash(t *testing.T) {
 	<-tl.done
 	tl.cancel = nil
 	tl.sink.holdAcks.Store(false)
-	tl.start(testOptions(), []etcd.Entry{e})
+	tl.start(testOptions(), []collect.Entry{e})
 	// "S d" may have been shipped before the crash already (by its timeout):
 	// wait for what must be shipped again.
 	waitFor(t, 60*time.Second, "the events shipped again after the restart", func() bool {
@@ -297,7 +296,7 @@ func BenchmarkCut(b *testing.B) {
 			}
 			s := &fileSettings{input: "/var/log/app.log", topic: "app_log", maxLine: 256 << 10}
 			if c.rule != "" {
-				entries, err := etcd.ParseCollectConfig(fmt.Appendf(nil, `[{"path":"/var/log/app.log","topic":"app_log","multiline":%s}]`, c.rule))
+				entries, err := collect.ParseCollectConfig(fmt.Appendf(nil, `[{"path":"/var/log/app.log","topic":"app_log","multiline":%s}]`, c.rule))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
@@ -53,19 +54,20 @@ func (a *Agent) startPipeline(cfg *conf.Agent, reg *Registry) (*pipeline, error)
 		Private: []string{stateDir}, Allows: cfg.Files.Allows,
 	}, reg, p.shipper, a.metrics, a.log)
 	a.mgr.Store(mgr)
-	a.loadCachedConfig(mgr)
+	config := newLayeredConfig(cfg.Etcd.Prefix, cfg.HostID, cfg.Groups, cfg.StateDir, mgr, a.metrics, a.log, a.setConfigured)
+	a.config.Store(config)
+	config.loadCache()
 
 	readCtx, stopReading := context.WithCancel(context.Background())
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	p.stopReading, p.stopBackground = stopReading, stopBackground
 	p.readers.Go(func() { _ = mgr.Run(readCtx) })
 	p.background.Go(func() {
-		src := etcd.NewSource(cli, etcd.CollectKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
-		_ = src.Run(bgCtx, func(u etcd.Update) { a.applyUpdate(mgr, u) })
+		_ = etcd.NewSource(cli, config.keys(), a.log).Run(bgCtx, config.apply)
 	})
 	p.background.Go(func() {
 		pub := etcd.NewStatusPublisher(cli, etcd.StatusKey(cfg.Etcd.Prefix, cfg.HostID), a.log)
-		_ = pub.Run(bgCtx, func() etcd.Status { return a.status(mgr, p.shipper) })
+		_ = pub.Run(bgCtx, func() collect.Status { return a.status(mgr, p.shipper) })
 	})
 	p.background.Go(func() { a.flushLoop(bgCtx, reg, cfg.Files.FlushInterval) })
 	return p, nil

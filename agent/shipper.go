@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // Shipper is the Sink that sends batches through one sarama AsyncProducer.
@@ -173,8 +172,8 @@ func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
 }
 
 var (
-	formatEnvelope = []byte(etcd.FormatEnvelope)
-	formatRaw      = []byte(etcd.FormatRaw)
+	formatEnvelope = []byte(collect.FormatEnvelope)
+	formatRaw      = []byte(collect.FormatRaw)
 	headerEventID  = []byte("event.id")
 	headerFormat   = []byte("format")
 )
@@ -200,7 +199,7 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 	for i := range b.Messages {
 		m := &b.Messages[i]
 		format := formatEnvelope
-		if m.Format == etcd.FormatRaw {
+		if m.Format == collect.FormatRaw {
 			format = formatRaw
 		}
 		if key == nil || !sameSlice(m.Key, lastKey) { // a batch is one file: one key

@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -73,7 +73,7 @@ func newBatch(topic, prefix string, n, size int) *ackedBatch {
 		v := fmt.Sprintf("%s-%d", prefix, i)
 		v += strings.Repeat("x", max(0, size-len(v)))
 		b.Messages = append(b.Messages, Message{Topic: topic, Key: []byte("host/var/log/" + prefix), Value: []byte(v),
-			EventID: []byte(fmt.Sprintf("%s-%d", prefix, i)), Format: etcd.FormatRaw})
+			EventID: []byte(fmt.Sprintf("%s-%d", prefix, i)), Format: collect.FormatRaw})
 		b.Bytes += len(v) + len("host/var/log/") + len(prefix)
 	}
 	b.Ack = func() { b.acks.Add(1) }
@@ -117,7 +117,7 @@ func TestShipperAcksOnlyWhatKafkaAcknowledged(t *testing.T) {
 		t.Fatalf("%d records in Kafka, want 110", len(recs))
 	}
 	for _, r := range recs {
-		if r.Headers["event.id"] != string(bytes.TrimRight(r.Value, "x")) || r.Headers["format"] != etcd.FormatRaw {
+		if r.Headers["event.id"] != string(bytes.TrimRight(r.Value, "x")) || r.Headers["format"] != collect.FormatRaw {
 			t.Fatalf("record %s: headers %v", r.Value, r.Headers)
 		}
 	}

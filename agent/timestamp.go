@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // timestampParser finds the event time in a line. ok is false when the line
@@ -12,11 +12,11 @@ import (
 type timestampParser func(line []byte, now time.Time) (t time.Time, ok bool)
 
 // timestampParsers maps the collect entry's "timestamp" setting to a parser.
-// etcd.TimestampNone has no parser.
+// collect.TimestampNone has no parser.
 var timestampParsers = map[string]timestampParser{
-	etcd.TimestampNginx:   parseNginxTime,
-	etcd.TimestampISO8601: parseISO8601Prefix,
-	etcd.TimestampSyslog:  parseSyslogTime,
+	collect.TimestampNginx:   parseNginxTime,
+	collect.TimestampISO8601: parseISO8601Prefix,
+	collect.TimestampSyslog:  parseSyslogTime,
 }
 
 // parseNginxTime reads nginx's $time_local, the first [...] of the line:

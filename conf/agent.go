@@ -4,13 +4,13 @@
 package conf
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +23,10 @@ type Agent struct {
 	// HostID names this host in etcd keys and events; default the hostname.
 	// Some sites key agents by IP address instead.
 	HostID string `yaml:"host_id"`
+	// Groups name the group layers of collect config this host takes, in
+	// order: <prefix>_groups/<group>/collect_config, merged after
+	// <prefix>_common/collect_config and before the host's own.
+	Groups []string `yaml:"groups"`
 	// StateDir holds the registry (acked offsets) and the cached collect config;
 	// default /var/lib/logagent.
 	StateDir string `yaml:"state_dir"`
@@ -196,6 +200,14 @@ func (a *Agent) validate() error {
 	if err := ValidateHostID(a.HostID); err != nil {
 		return fmt.Errorf("host_id: %w", err)
 	}
+	for i, g := range a.Groups {
+		if err := ValidateGroupName(g); err != nil {
+			return fmt.Errorf("groups[%d]: %w", i, err)
+		}
+		if slices.Contains(a.Groups[:i], g) {
+			return fmt.Errorf("groups[%d]: %q is listed twice", i, g)
+		}
+	}
 	if err := validateLogLevel(a.LogLevel); err != nil {
 		return err
 	}
@@ -250,13 +262,34 @@ func (a *Agent) Secrets() []NamedSecret {
 	return []NamedSecret{{"kafka.sasl.password", a.Kafka.SASL.Password}, {"etcd.password", a.Etcd.Password}}
 }
 
+// The names below the etcd prefix that hold the shared layers of collect
+// config: <prefix>_common/collect_config and
+// <prefix>_groups/<group>/collect_config. No host may be called so.
+const (
+	CommonLayerName = "_common"
+	GroupsKeyName   = "_groups"
+)
+
 // ValidateHostID rejects host ids that would break the etcd key layout.
 func ValidateHostID(h string) error {
-	if h == "" {
+	if err := validateKeyName(h); err != nil {
+		return err
+	}
+	if h == CommonLayerName || h == GroupsKeyName {
+		return fmt.Errorf("%q is reserved: %s and %s/<group> hold the collect config layers shared by hosts", h, CommonLayerName, GroupsKeyName)
+	}
+	return nil
+}
+
+// ValidateGroupName rejects group names that would break the etcd key layout.
+func ValidateGroupName(g string) error { return validateKeyName(g) }
+
+func validateKeyName(name string) error {
+	if name == "" {
 		return errors.New("must not be empty")
 	}
-	if bytes.ContainsAny([]byte(h), "/ \t\n") {
-		return fmt.Errorf("%q must not contain '/' or white space", h)
+	if strings.ContainsAny(name, "/ \t\n\r") {
+		return fmt.Errorf("%q must not contain '/' or white space", name)
 	}
 	return nil
 }

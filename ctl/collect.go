@@ -9,19 +9,20 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
 
-// Collect reads and edits hosts' collect configs. Every write is validated
-// by etcd.ParseCollectConfig, the agent's own validator, shown as a diff,
+// Collect reads and edits the layers of collect config: _common, a group's,
+// a host's. Every write is validated
+// by collect.ParseCollectConfig, the agent's own validator, shown as a diff,
 // and made with a transaction that compares the key's mod revision with the
 // one read, so a concurrent edit is never overwritten silently.
 type Collect struct {
@@ -47,13 +48,25 @@ type WriteOptions struct {
 
 // ConflictError is returned when the key changed between read and write.
 type ConflictError struct {
-	Host          string
+	Layer         collect.Layer
 	Read, Current int64
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("host %s: the collect config changed while you edited it (read at revision %d, now %d); nothing written: run the command again to see the new diff",
-		e.Host, e.Read, e.Current)
+	return fmt.Sprintf("%s: the collect config changed while you edited it (read at revision %d, now %d); nothing written: run the command again to see the new diff",
+		describe(e.Layer), e.Read, e.Current)
+}
+
+// describe names a layer in messages: "host web-1", "group web", "_common".
+func describe(l collect.Layer) string {
+	switch l.Kind {
+	case collect.Host:
+		return "host " + l.Name
+	case collect.Group:
+		return "group " + l.Name
+	default:
+		return l.String()
+	}
 }
 
 // ErrCancelled is returned when Confirm declined the change.
@@ -65,8 +78,8 @@ type stored struct {
 	revision int64
 }
 
-func (c *Collect) read(ctx context.Context, host string) (stored, error) {
-	key := etcd.CollectKey(c.prefix, host)
+func (c *Collect) read(ctx context.Context, l collect.Layer) (stored, error) {
+	key := etcd.LayerKey(c.prefix, l)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.cli.Get(ctx, key)
@@ -79,54 +92,54 @@ func (c *Collect) read(ctx context.Context, host string) (stored, error) {
 	return stored{value: resp.Kvs[0].Value, revision: resp.Kvs[0].ModRevision}, nil
 }
 
-// Get writes host's collect config, indented, to w, and reports whether the
-// agent would accept it. A missing key is an error.
-func (c *Collect) Get(ctx context.Context, host string, w io.Writer) error {
-	cur, err := c.read(ctx, host)
+// Get writes a layer's collect config, indented, to w, and reports whether
+// the agent would accept it. A missing key is an error.
+func (c *Collect) Get(ctx context.Context, l collect.Layer, w io.Writer) error {
+	cur, err := c.read(ctx, l)
 	if err != nil {
 		return err
 	}
 	if cur.revision == 0 {
-		return fmt.Errorf("host %s has no collect config (%s)", host, etcd.CollectKey(c.prefix, host))
+		return fmt.Errorf("%s has no collect config (%s)", describe(l), etcd.LayerKey(c.prefix, l))
 	}
 	if _, err := w.Write(indent(cur.value)); err != nil {
 		return err
 	}
-	if _, perr := etcd.ParseCollectConfig(cur.value); perr != nil {
-		return fmt.Errorf("host %s: the stored config (revision %d) is invalid; the agent keeps its last good one: %w", host, cur.revision, perr)
+	if _, perr := collect.ParseCollectConfig(cur.value); perr != nil {
+		return fmt.Errorf("%s: the stored config (revision %d) is invalid; the agent keeps its last good one: %w", describe(l), cur.revision, perr)
 	}
 	return nil
 }
 
 // Set replaces host's collect config with value.
-func (c *Collect) Set(ctx context.Context, host string, value []byte, opt WriteOptions) error {
-	return c.change(ctx, host, opt, func([]byte) ([]byte, error) { return value, nil })
+func (c *Collect) Set(ctx context.Context, l collect.Layer, value []byte, opt WriteOptions) error {
+	return c.change(ctx, l, opt, func([]byte) ([]byte, error) { return value, nil })
 }
 
 // Add appends entry (one JSON object) to host's collect config, creating
 // the key if needed. A path already listed is refused.
-func (c *Collect) Add(ctx context.Context, host string, entry []byte, opt WriteOptions) error {
+func (c *Collect) Add(ctx context.Context, l collect.Layer, entry []byte, opt WriteOptions) error {
 	var e struct{ Path string }
 	if err := json.Unmarshal(entry, &e); err != nil {
 		return fmt.Errorf("entry: %w", err)
 	}
-	return c.change(ctx, host, opt, func(cur []byte) ([]byte, error) {
+	return c.change(ctx, l, opt, func(cur []byte) ([]byte, error) {
 		entries, err := rawEntries(cur)
 		if err != nil {
 			return nil, err
 		}
 		if slices.ContainsFunc(entries, func(r json.RawMessage) bool { return pathOf(r) == e.Path }) {
-			return nil, fmt.Errorf("host %s already collects %s: rm it first, or use edit", host, e.Path)
+			return nil, fmt.Errorf("%s already collects %s: rm it first, or use edit", describe(l), e.Path)
 		}
 		return json.Marshal(append(entries, entry))
 	})
 }
 
 // Remove drops the entry whose path is path.
-func (c *Collect) Remove(ctx context.Context, host, path string, opt WriteOptions) error {
-	return c.change(ctx, host, opt, func(cur []byte) ([]byte, error) {
+func (c *Collect) Remove(ctx context.Context, l collect.Layer, path string, opt WriteOptions) error {
+	return c.change(ctx, l, opt, func(cur []byte) ([]byte, error) {
 		if cur == nil {
-			return nil, fmt.Errorf("host %s has no collect config", host)
+			return nil, fmt.Errorf("%s has no collect config", describe(l))
 		}
 		entries, err := rawEntries(cur)
 		if err != nil {
@@ -134,21 +147,21 @@ func (c *Collect) Remove(ctx context.Context, host, path string, opt WriteOption
 		}
 		kept := slices.DeleteFunc(entries, func(r json.RawMessage) bool { return pathOf(r) == path })
 		if len(kept) == len(entries) {
-			return nil, fmt.Errorf("host %s has no entry with path %s", host, path)
+			return nil, fmt.Errorf("%s has no entry with path %s", describe(l), path)
 		}
 		return json.Marshal(kept)
 	})
 }
 
-// Edit opens host's collect config in editor (a command line, like $EDITOR)
+// Edit opens a layer's collect config in editor (a command line, like $EDITOR)
 // and writes what was saved. An invalid result is not written: the error
 // names the problem and the file keeping the edit.
-func (c *Collect) Edit(ctx context.Context, host, editor string, opt WriteOptions) error {
-	return c.change(ctx, host, opt, func(cur []byte) ([]byte, error) {
+func (c *Collect) Edit(ctx context.Context, l collect.Layer, editor string, opt WriteOptions) error {
+	return c.change(ctx, l, opt, func(cur []byte) ([]byte, error) {
 		if cur == nil {
 			cur = []byte("[]")
 		}
-		f, err := os.CreateTemp("", "logctl-"+filepath.Base(host)+"-*.json")
+		f, err := os.CreateTemp("", "logctl-"+strings.ReplaceAll(l.String(), "/", "-")+"-*.json")
 		if err != nil {
 			return nil, err
 		}
@@ -173,8 +186,8 @@ func (c *Collect) Edit(ctx context.Context, host, editor string, opt WriteOption
 		if err != nil {
 			return nil, err
 		}
-		if _, err := etcd.ParseCollectConfig(edited); err != nil {
-			return nil, fmt.Errorf("%w\nnothing written; your edit is in %s (logctl collect set --host %s -f %s)", err, name, host, name)
+		if _, err := collect.ParseCollectConfig(edited); err != nil {
+			return nil, fmt.Errorf("%w\nnothing written; your edit is in %s (logctl collect set %s -f %s)", err, name, layerFlag(l), name)
 		}
 		os.Remove(name)
 		return edited, nil
@@ -183,11 +196,11 @@ func (c *Collect) Edit(ctx context.Context, host, editor string, opt WriteOption
 
 // change reads the key, computes the new value, validates it, shows the
 // diff and writes it if the key has not changed since the read.
-func (c *Collect) change(ctx context.Context, host string, opt WriteOptions, edit func(current []byte) ([]byte, error)) error {
-	if err := checkHost(host); err != nil {
+func (c *Collect) change(ctx context.Context, l collect.Layer, opt WriteOptions, edit func(current []byte) ([]byte, error)) error {
+	if err := checkLayer(l); err != nil {
 		return err
 	}
-	cur, err := c.read(ctx, host)
+	cur, err := c.read(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -195,16 +208,16 @@ func (c *Collect) change(ctx context.Context, host string, opt WriteOptions, edi
 	if err != nil {
 		return err
 	}
-	if _, err := etcd.ParseCollectConfig(next); err != nil {
-		return fmt.Errorf("host %s: config not written: %w", host, err)
+	if _, err := collect.ParseCollectConfig(next); err != nil {
+		return fmt.Errorf("%s: config not written: %w", describe(l), err)
 	}
 	next = indent(next)
 	d := lineDiff(string(indent(cur.value)), string(next))
 	if d == "" {
-		fmt.Fprintf(c.out, "host %s: no change\n", host)
+		fmt.Fprintf(c.out, "%s: no change\n", describe(l))
 		return nil
 	}
-	key := etcd.CollectKey(c.prefix, host)
+	key := etcd.LayerKey(c.prefix, l)
 	fmt.Fprintf(c.out, "--- %s (revision %d)\n+++ %s (new)\n%s", key, cur.revision, key, d)
 	if opt.DryRun {
 		fmt.Fprintln(c.out, "dry run: nothing written")
@@ -228,10 +241,10 @@ func (c *Collect) change(ctx context.Context, host string, opt WriteOptions, edi
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			now = kvs[0].ModRevision
 		}
-		return &ConflictError{Host: host, Read: cur.revision, Current: now}
+		return &ConflictError{Layer: l, Read: cur.revision, Current: now}
 	}
-	fmt.Fprintf(c.out, "host %s: written at revision %d; the agent applies it within seconds (logctl status --host %s)\n",
-		host, resp.Header.Revision, host)
+	fmt.Fprintf(c.out, "%s: written at revision %d; %s apply it within seconds (logctl status%s)\n",
+		describe(l), resp.Header.Revision, appliers(l), statusFilter(l))
 	return nil
 }
 
@@ -258,7 +271,7 @@ func (c *Collect) Hosts(ctx context.Context) ([]HostConfig, error) {
 			continue
 		}
 		h := HostConfig{Host: host, Revision: kv.ModRevision}
-		if entries, err := etcd.ParseCollectConfig(kv.Value); err != nil {
+		if entries, err := collect.ParseCollectConfig(kv.Value); err != nil {
 			h.Error = err.Error()
 		} else {
 			h.Entries = len(entries)
@@ -277,6 +290,55 @@ func checkHost(host string) error {
 		return fmt.Errorf("host: %w", err)
 	}
 	return nil
+}
+
+// checkLayer refuses layer names that would address another key.
+func checkLayer(l collect.Layer) error {
+	switch l.Kind {
+	case collect.Host:
+		return checkHost(l.Name)
+	case collect.Group:
+		if err := conf.ValidateGroupName(l.Name); err != nil {
+			return fmt.Errorf("group: %w", err)
+		}
+	}
+	return nil
+}
+
+// layerFlag is the logctl flag that names l.
+func layerFlag(l collect.Layer) string {
+	switch l.Kind {
+	case collect.Host:
+		return "--host " + l.Name
+	case collect.Group:
+		return "--group " + l.Name
+	default:
+		return "--common"
+	}
+}
+
+// appliers says which agents take a layer, for the message after a write.
+func appliers(l collect.Layer) string {
+	switch l.Kind {
+	case collect.Host:
+		return "the agent should"
+	case collect.Group:
+		return "the agents with " + l.Name + " in their groups should"
+	default:
+		return "all agents should"
+	}
+}
+
+// statusFilter is the logctl status filter that shows the agents taking l.
+func statusFilter(l collect.Layer) string {
+	switch l.Kind {
+	case collect.Host:
+		return " --host " + l.Name
+	case collect.Group:
+		return " --group " + l.Name
+	default:
+		return ""
+	}
 }
 
 // rawEntries splits a stored config into its entries, untouched, so add and
@@ -310,4 +372,96 @@ func indent(v []byte) []byte {
 	}
 	b.WriteByte('\n')
 	return b.Bytes()
+}
+
+// EffectiveEntry is one entry of a host's merged config and its layer.
+type EffectiveEntry struct {
+	Layer    string        `json:"layer"`
+	Revision int64         `json:"revision"`
+	Entry    collect.Entry `json:"entry"`
+}
+
+// Effective is what host's agent runs when it has applied the stored layers:
+// _common, its groups (nil: the groups its status names), its own, merged as
+// the agent merges them. Layers the agent would reject are reported in the
+// error, after the rest is written.
+func (c *Collect) Effective(ctx context.Context, host string, groups []string, w io.Writer) error {
+	if err := checkHost(host); err != nil {
+		return err
+	}
+	if groups == nil {
+		var err error
+		if groups, err = c.groupsOf(ctx, host); err != nil {
+			return err
+		}
+	}
+	layers := collect.LayersOf(host, groups)
+	versions, err := c.readLayers(ctx, layers)
+	if err != nil {
+		return err
+	}
+	stack := collect.NewStack(layers)
+	rejected := stack.Apply(versions)
+	revision := map[collect.Layer]int64{}
+	for _, v := range stack.InForce() {
+		revision[v.Layer] = v.Revision
+	}
+	out := []EffectiveEntry{}
+	for _, s := range stack.Effective() {
+		out = append(out, EffectiveEntry{Layer: s.Layer.String(), Revision: revision[s.Layer], Entry: s.Entry})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	var problems []string
+	for _, r := range rejected {
+		problems = append(problems, fmt.Sprintf("layer %s (revision %d) is rejected and left out: %s", r.Layer, r.Revision, r.Reason))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// groupsOf reads the groups host's agent says it takes.
+func (c *Collect) groupsOf(ctx context.Context, host string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	key := etcd.StatusKey(c.prefix, host)
+	resp, err := c.cli.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("host %s has no status (its agent is not running), so its groups are unknown: name them with --groups a,b", host)
+	}
+	var st collect.Status
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		return nil, fmt.Errorf("status of %s is not valid JSON: %w", host, err)
+	}
+	return append([]string{}, st.Groups...), nil
+}
+
+// readLayers reads the layers' keys in one transaction.
+func (c *Collect) readLayers(ctx context.Context, layers []collect.Layer) ([]collect.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	gets := make([]clientv3.Op, len(layers))
+	for i, l := range layers {
+		gets[i] = clientv3.OpGet(etcd.LayerKey(c.prefix, l))
+	}
+	resp, err := c.cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read the layers of collect config: %w", err)
+	}
+	out := make([]collect.Version, len(layers))
+	for i, r := range resp.Responses {
+		out[i].Layer = layers[i]
+		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
+			out[i].Raw, out[i].Revision = kvs[0].Value, kvs[0].ModRevision
+		}
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -31,7 +32,7 @@ func TestConcurrentEditIsNotOverwritten(t *testing.T) {
 	var out bytes.Buffer
 	c := NewCollect(cli, "/logagent/", 5*time.Second, &out)
 	other := `[{"path":"/var/log/other.log","topic":"web_log"}]`
-	err := c.Add(ctx, "web1", []byte(`{"path":"/var/log/b.log","topic":"web_log"}`), WriteOptions{
+	err := c.Add(ctx, collect.HostLayer("web1"), []byte(`{"path":"/var/log/b.log","topic":"web_log"}`), WriteOptions{
 		Confirm: func() bool { // the other operator writes while this one reads the diff
 			if _, err := cli.Put(ctx, key, other); err != nil {
 				t.Error(err)
@@ -52,7 +53,7 @@ func TestConcurrentEditIsNotOverwritten(t *testing.T) {
 	}
 
 	// Creating a key someone else created meanwhile is a conflict too.
-	err = c.Set(ctx, "web2", []byte(`[]`), WriteOptions{Confirm: func() bool {
+	err = c.Set(ctx, collect.HostLayer("web2"), []byte(`[]`), WriteOptions{Confirm: func() bool {
 		_, _ = cli.Put(ctx, etcd.CollectKey("/logagent/", "web2"), other)
 		return true
 	}})
@@ -61,7 +62,7 @@ func TestConcurrentEditIsNotOverwritten(t *testing.T) {
 	}
 
 	// Declining at the prompt writes nothing.
-	if err := c.Set(ctx, "web3", []byte(`[]`), WriteOptions{Confirm: func() bool { return false }}); !errors.Is(err, ErrCancelled) {
+	if err := c.Set(ctx, collect.HostLayer("web3"), []byte(`[]`), WriteOptions{Confirm: func() bool { return false }}); !errors.Is(err, ErrCancelled) {
 		t.Fatalf("declined: %v", err)
 	}
 }

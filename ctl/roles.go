@@ -8,10 +8,11 @@ import (
 )
 
 // WriteEtcdRoles prints the etcdctl commands that create a least-privilege
-// user and role for host's agent: read its collect config, write its status
-// (etcd.AgentPermissions, the same list the auth tests grant). The password
-// is prompted for by etcdctl, so it never lands in shell history.
-func WriteEtcdRoles(w io.Writer, prefix, host string) error {
+// user and role for host's agent: read the layers of its collect config
+// (_common, its groups, its own), write its status (etcd.AgentPermissions,
+// the same list the auth tests grant). The password is prompted for by
+// etcdctl, so it never lands in shell history.
+func WriteEtcdRoles(w io.Writer, prefix, host string, groups []string) error {
 	if err := checkHost(host); err != nil {
 		return err
 	}
@@ -22,7 +23,7 @@ func WriteEtcdRoles(w io.Writer, prefix, host string) error {
 		"# and its password as etcd.password: file:/etc/logagent/etcd-password (mode 0640, group logagent).",
 		"etcdctl role add " + name,
 	}
-	for _, p := range etcd.AgentPermissions(prefix, host) {
+	for _, p := range etcd.AgentPermissions(prefix, host, groups) {
 		perm := "read"
 		if p.Write {
 			perm = "write"

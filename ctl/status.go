@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 )
 
@@ -27,9 +28,13 @@ type HostStatus struct {
 	State string `json:"state"`
 	// HeartbeatAge is how long ago the agent last wrote its status, seconds.
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
-	// ConfigRevision is the stored config's mod revision (0: none).
-	ConfigRevision int64        `json:"config_revision"`
-	Status         *etcd.Status `json:"status,omitempty"`
+	// ConfigRevision is the stored mod revision of the host's own layer
+	// (0: none).
+	ConfigRevision int64 `json:"config_revision"`
+	// Stored is the stored mod revision of each layer the agent takes (0:
+	// the key is missing); known only when the agent published its status.
+	Stored map[string]int64 `json:"stored_revisions,omitempty"`
+	Status *collect.Status  `json:"status,omitempty"`
 	// SendErrors are the files whose topic Kafka keeps refusing, with how
 	// long it has.
 	SendErrors []SendError `json:"send_errors,omitempty"`
@@ -45,19 +50,32 @@ type SendError struct {
 	Age float64 `json:"age_seconds"`
 }
 
-// Statuses reads every host's status and config under prefix, or only
-// host's when host is not empty, sorted by host.
-func Statuses(ctx context.Context, cli *clientv3.Client, prefix, host string, now time.Time) ([]HostStatus, error) {
-	key, opts := prefix, []clientv3.OpOption{clientv3.WithPrefix()}
-	if host != "" {
-		if err := checkHost(host); err != nil {
+// Filter selects hosts for Statuses: all, one host, or the hosts whose
+// agents take a group.
+type Filter struct {
+	Host, Group string
+}
+
+// Statuses reads every host's status and config under prefix, or those of
+// the hosts f selects, sorted by host.
+func Statuses(ctx context.Context, cli *clientv3.Client, prefix string, f Filter, now time.Time) ([]HostStatus, error) {
+	key := prefix
+	if f.Host != "" {
+		if err := checkHost(f.Host); err != nil {
 			return nil, err
 		}
-		key = prefix + host + "/"
+		key = prefix + f.Host + "/"
 	}
-	resp, err := cli.Get(ctx, key, opts...)
+	// The shared layers' keys all begin with "_": read with the hosts'.
+	resp, err := cli.Txn(ctx).Then(clientv3.OpGet(key, clientv3.WithPrefix()), clientv3.OpGet(prefix+"_", clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	shared := map[string]int64{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if l, ok := etcd.LayerOfKey(prefix, string(kv.Key)); ok {
+			shared[l.String()] = kv.ModRevision
+		}
 	}
 	byHost := map[string]*HostStatus{}
 	get := func(h string) *HostStatus {
@@ -66,31 +84,64 @@ func Statuses(ctx context.Context, cli *clientv3.Client, prefix, host string, no
 		}
 		return byHost[h]
 	}
-	for _, kv := range resp.Kvs {
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		if h, ok := etcd.HostOfCollectKey(prefix, string(kv.Key)); ok {
 			get(h).ConfigRevision = kv.ModRevision
 		} else if h, ok := etcd.HostOfStatusKey(prefix, string(kv.Key)); ok {
-			var st etcd.Status
+			var st collect.Status
 			if err := json.Unmarshal(kv.Value, &st); err != nil {
 				return nil, fmt.Errorf("status of %s is not valid JSON: %w", h, err)
 			}
 			get(h).Status = &st
 		}
 	}
-	if host != "" && byHost[host] == nil {
-		return nil, fmt.Errorf("host %s has neither a collect config nor a status under %s", host, prefix)
+	if f.Host != "" && byHost[f.Host] == nil {
+		return nil, fmt.Errorf("host %s has neither a collect config nor a status under %s", f.Host, prefix)
 	}
 	out := make([]HostStatus, 0, len(byHost))
 	for _, hs := range byHost {
+		if f.Group != "" && (hs.Status == nil || !slices.Contains(hs.Status.Groups, f.Group)) {
+			continue
+		}
 		if hs.Status != nil {
 			hs.HeartbeatAge = now.Sub(hs.Status.UpdatedAt).Round(time.Second).Seconds()
 			hs.SendErrors = sendErrors(hs.Status.Files, now)
+			hs.Stored = storedRevisions(hs, shared)
 		}
 		hs.State = hs.state()
 		out = append(out, *hs)
 	}
 	slices.SortFunc(out, func(a, b HostStatus) int { return strings.Compare(a.Host, b.Host) })
 	return out, nil
+}
+
+// storedRevisions is the stored revision of each layer hs's agent takes.
+func storedRevisions(hs *HostStatus, shared map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for _, l := range hs.Status.Config.Layers {
+		out[l.Layer] = shared[l.Layer]
+	}
+	out[hs.Host] = hs.ConfigRevision
+	return out
+}
+
+// storedRevision is a layer's stored revision.
+func (hs *HostStatus) storedRevision(layer string) int64 {
+	if layer == hs.Host {
+		return hs.ConfigRevision
+	}
+	return hs.Stored[layer]
+}
+
+// layers is the agent's layers' states; an agent from before there were
+// layers reports only its own.
+func (hs *HostStatus) layers() []collect.LayerStatus {
+	c := hs.Status.Config
+	if len(c.Layers) > 0 {
+		return c.Layers
+	}
+	return []collect.LayerStatus{{Layer: hs.Host, Applied: true, AppliedRevision: c.AppliedRevision,
+		RejectedRevision: c.RejectedRevision, RejectReason: c.RejectReason}}
 }
 
 func (hs *HostStatus) state() string {
@@ -100,17 +151,36 @@ func (hs *HostStatus) state() string {
 		return "no-status"
 	case len(hs.SendErrors) > 0:
 		return "send-errors"
-	case st.Config.RejectedRevision >= hs.ConfigRevision && hs.ConfigRevision > st.Config.AppliedRevision:
-		return "config-rejected"
-	case hs.ConfigRevision != st.Config.AppliedRevision:
-		return "config-pending"
-	case slices.ContainsFunc(st.Files, func(f etcd.FileStatus) bool { return f.LastError != "" }):
+	}
+	if c := hs.configState(); c != "" {
+		return c
+	}
+	if slices.ContainsFunc(st.Files, func(f collect.FileStatus) bool { return f.LastError != "" }) {
 		return "file-errors"
 	}
 	return "ok"
 }
 
-func sendErrors(files []etcd.FileStatus, now time.Time) []SendError {
+// configState is config-rejected when the agent refused the stored version
+// of a layer, config-pending when it has not applied one yet, else "".
+func (hs *HostStatus) configState() string {
+	pending := false
+	for _, l := range hs.layers() {
+		stored := hs.storedRevision(l.Layer)
+		switch {
+		case l.RejectedRevision >= stored && stored > l.AppliedRevision:
+			return "config-rejected"
+		case stored != l.AppliedRevision:
+			pending = true
+		}
+	}
+	if pending {
+		return "config-pending"
+	}
+	return ""
+}
+
+func sendErrors(files []collect.FileStatus, now time.Time) []SendError {
 	var out []SendError
 	for _, f := range files {
 		if f.SendError == "" {
@@ -144,18 +214,8 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 			fmt.Fprintf(tw, "%s\tno-status\tno agent status: not running, or cut off from etcd longer than its lease (config rev %d)\n", hs.Host, hs.ConfigRevision)
 			continue
 		}
-		cfg := fmt.Sprintf("config rev %d applied", st.Config.AppliedRevision)
-		if st.Config.FromCache {
-			cfg += " (cached: etcd not reached since start)"
-		}
-		if hs.State == "config-pending" {
-			cfg += fmt.Sprintf(", rev %d stored", hs.ConfigRevision)
-		}
-		if st.Config.RejectReason != "" {
-			cfg += fmt.Sprintf("; rev %d REJECTED: %s", st.Config.RejectedRevision, oneLine(st.Config.RejectReason, 160))
-		}
 		fmt.Fprintf(tw, "%s\t%s\tagent %s, heartbeat %s ago, %s\n",
-			hs.Host, hs.State, st.Version, time.Duration(hs.HeartbeatAge)*time.Second, cfg)
+			hs.Host, hs.State, st.Version, time.Duration(hs.HeartbeatAge)*time.Second, hs.configSummary())
 		if len(st.Files) == 0 {
 			fmt.Fprintln(tw, "\t\tno files")
 			continue
@@ -176,9 +236,34 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 	return tw.Flush()
 }
 
+// configSummary says which version of each layer the agent runs, and what
+// it refused.
+func (hs *HostStatus) configSummary() string {
+	var parts, rejected []string
+	for _, l := range hs.layers() {
+		stored := hs.storedRevision(l.Layer)
+		p := fmt.Sprintf("%s rev %d", l.Layer, l.AppliedRevision)
+		if stored != l.AppliedRevision {
+			p += fmt.Sprintf(" (rev %d stored)", stored)
+		}
+		parts = append(parts, p)
+		if l.RejectReason != "" {
+			rejected = append(rejected, fmt.Sprintf("%s rev %d REJECTED: %s", l.Layer, l.RejectedRevision, oneLine(l.RejectReason, 160)))
+		}
+	}
+	out := "config " + strings.Join(parts, ", ") + " applied"
+	if hs.Status.Config.FromCache {
+		out += " (cached: etcd not reached since start)"
+	}
+	if len(rejected) > 0 {
+		out += "; " + strings.Join(rejected, "; ")
+	}
+	return out
+}
+
 // fileErrors is a file's ERROR cell: its send error with its age, then its
 // own error.
-func fileErrors(f etcd.FileStatus, sendErrs map[string]SendError) string {
+func fileErrors(f collect.FileStatus, sendErrs map[string]SendError) string {
 	var parts []string
 	if e, ok := sendErrs[f.Path]; ok {
 		age := ""

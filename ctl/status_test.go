@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -23,7 +24,7 @@ func TestStatuses(t *testing.T) {
 		}
 		return resp.Header.Revision
 	}
-	putStatus := func(st etcd.Status) {
+	putStatus := func(st collect.Status) {
 		t.Helper()
 		b, err := json.Marshal(st)
 		if err != nil {
@@ -35,41 +36,41 @@ func TestStatuses(t *testing.T) {
 	cfg := `[{"path":"/var/log/a.log","topic":"web_log"}]`
 
 	okRev := put(etcd.CollectKey("/logagent/", "web1"), cfg)
-	putStatus(etcd.Status{Host: "web1", Version: "1.0", UpdatedAt: now.Add(-3 * time.Second),
-		Config: etcd.ConfigStatus{AppliedRevision: okRev},
-		Files:  []etcd.FileStatus{{Path: "/var/log/a.log", Topic: "web_log", Offset: 1200, Size: 1500, LagBytes: 300}}})
+	putStatus(collect.Status{Host: "web1", Version: "1.0", UpdatedAt: now.Add(-3 * time.Second),
+		Config: collect.ConfigStatus{AppliedRevision: okRev},
+		Files:  []collect.FileStatus{{Path: "/var/log/a.log", Topic: "web_log", Offset: 1200, Size: 1500, LagBytes: 300}}})
 
 	appliedRev := put(etcd.CollectKey("/logagent/", "web2"), cfg)
 	badRev := put(etcd.CollectKey("/logagent/", "web2"), `[{"path":"x"}]`)
-	putStatus(etcd.Status{Host: "web2", Version: "1.0", UpdatedAt: now,
-		Config: etcd.ConfigStatus{AppliedRevision: appliedRev, RejectedRevision: badRev, RejectReason: "entry 0: path must be absolute"}})
+	putStatus(collect.Status{Host: "web2", Version: "1.0", UpdatedAt: now,
+		Config: collect.ConfigStatus{AppliedRevision: appliedRev, RejectedRevision: badRev, RejectReason: "entry 0: path must be absolute"}})
 
 	put(etcd.CollectKey("/logagent/", "web3"), cfg) // no agent
 	pendingRev := put(etcd.CollectKey("/logagent/", "web4"), cfg)
-	putStatus(etcd.Status{Host: "web4", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: pendingRev - 100}})
+	putStatus(collect.Status{Host: "web4", UpdatedAt: now, Config: collect.ConfigStatus{AppliedRevision: pendingRev - 100}})
 	web5Rev := put(etcd.CollectKey("/logagent/", "web5"), cfg)
-	putStatus(etcd.Status{Host: "web5", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: web5Rev},
-		Files: []etcd.FileStatus{{Path: "/var/log/secret.log", LastError: "open /var/log/secret.log: permission denied"}}})
+	putStatus(collect.Status{Host: "web5", UpdatedAt: now, Config: collect.ConfigStatus{AppliedRevision: web5Rev},
+		Files: []collect.FileStatus{{Path: "/var/log/secret.log", LastError: "open /var/log/secret.log: permission denied"}}})
 	// Kafka refuses web6's topic: that outranks a file error and a
 	// rejected config, which still ship.
 	web6Rev := put(etcd.CollectKey("/logagent/", "web6"), cfg)
 	web6Bad := put(etcd.CollectKey("/logagent/", "web6"), `[{"path":"x"}]`)
 	failingSince := now.Add(-90 * time.Second)
-	putStatus(etcd.Status{Host: "web6", UpdatedAt: now,
-		Config: etcd.ConfigStatus{AppliedRevision: web6Rev, RejectedRevision: web6Bad, RejectReason: "entry 0: path must be absolute"},
-		Files: []etcd.FileStatus{
+	putStatus(collect.Status{Host: "web6", UpdatedAt: now,
+		Config: collect.ConfigStatus{AppliedRevision: web6Rev, RejectedRevision: web6Bad, RejectReason: "entry 0: path must be absolute"},
+		Files: []collect.FileStatus{
 			{Path: "/var/log/app1.log", Topic: "app_log", LagBytes: 4000, SendError: "kafka server: Request was for a topic or partition that does not exist on this broker", SendErrorSince: &failingSince},
 			{Path: "/var/log/app2.log", Topic: "app_log", LastError: "open /var/log/app2.log: permission denied"},
 			{Path: "/var/log/a.log", Topic: "web_log"},
 		}})
 	// web7 tails more files than its status lists.
 	web7Rev := put(etcd.CollectKey("/logagent/", "web7"), cfg)
-	putStatus(etcd.Status{Host: "web7", UpdatedAt: now, Config: etcd.ConfigStatus{AppliedRevision: web7Rev},
-		Files: []etcd.FileStatus{{Path: "/var/log/big.log", Topic: "web_log", LagBytes: 7000}}, FilesOmitted: 1499, LagBytes: 9000})
+	putStatus(collect.Status{Host: "web7", UpdatedAt: now, Config: collect.ConfigStatus{AppliedRevision: web7Rev},
+		Files: []collect.FileStatus{{Path: "/var/log/big.log", Topic: "web_log", LagBytes: 7000}}, FilesOmitted: 1499, LagBytes: 9000})
 	put("/logagent/web1/other", "ignored")
 	put("/elsewhere/web9/status", "{}")
 
-	all, err := Statuses(ctx, cli, "/logagent/", "", now)
+	all, err := Statuses(ctx, cli, "/logagent/", Filter{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestStatuses(t *testing.T) {
 		t.Errorf("web5 has send errors: %+v", all[4].SendErrors)
 	}
 
-	one, err := Statuses(ctx, cli, "/logagent/", "web1", now)
+	one, err := Statuses(ctx, cli, "/logagent/", Filter{Host: "web1"}, now)
 	if err != nil || len(one) != 1 || one[0].Status.Files[0].LagBytes != 300 {
 		t.Fatalf("one host: %+v %v", one, err)
 	}
@@ -126,7 +127,7 @@ func TestStatuses(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back[0].Status.Files[0].Offset != 1200 {
 		t.Fatalf("json round trip: %s %v", js.String(), err)
 	}
-	if _, err := Statuses(ctx, cli, "/logagent/", "nohost", now); err == nil || !strings.Contains(err.Error(), "neither") {
+	if _, err := Statuses(ctx, cli, "/logagent/", Filter{Host: "nohost"}, now); err == nil || !strings.Contains(err.Error(), "neither") {
 		t.Fatalf("unknown host: %v", err)
 	}
 }

@@ -1,3 +1,7 @@
+// Package etcd is logagent's etcd side: the key layout, a client
+// constructor that never blocks on an unreachable etcd, a watcher for the
+// keys of one agent's collect config and a publisher for its status. The
+// config's schema is package collect's.
 package etcd
 
 import (

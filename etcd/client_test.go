@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -24,7 +25,7 @@ func enableAuth(t *testing.T, admin *clientv3.Client) {
 		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
 		func() error { _, err := admin.RoleAdd(ctx, "agent-web1"); return err },
 	}
-	for _, p := range AgentPermissions("/logagent/", "web1") {
+	for _, p := range AgentPermissions("/logagent/", "web1", nil) {
 		perm := clientv3.PermissionType(clientv3.PermRead)
 		if p.Write {
 			perm = clientv3.PermissionType(clientv3.PermWrite)
@@ -73,7 +74,7 @@ func TestNewClientWithAuthStartsWhileEtcdDown(t *testing.T) {
 	// etcd stays down until NewClient returned: one that authenticated at
 	// construction, as clientv3 does, would fail here.
 	cli := authClient(t, e, "web1", conf.Secret("file:"+pwFile))
-	ch := runSource(t, NewSource(cli, testKey, log))
+	ch := runSource(t, NewSource(cli, []string{testKey}, log))
 	f := newFakeAgent()
 	runPublisher(t, NewStatusPublisher(cli, statusKey, log, TTL(5*time.Second), MinInterval(50*time.Millisecond), CheckInterval(10*time.Millisecond)), f)
 
@@ -94,7 +95,7 @@ func TestNewClientWithAuthStartsWhileEtcdDown(t *testing.T) {
 	if got := until(t, ch, rev2, 15*time.Second); len(got) != 1 || topicOf(t, got[0]) != "b" {
 		t.Fatalf("after restart got revisions %v, want just %d", revs(got), rev2)
 	}
-	f.set(func(s *Status) { s.Version = "after-restart" })
+	f.set(func(s *collect.Status) { s.Version = "after-restart" })
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		resp, err := root.Get(opCtx(t), statusKey)
 		return err == nil && len(resp.Kvs) == 1 && strings.Contains(string(resp.Kvs[0].Value), "after-restart")

@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -80,7 +81,13 @@ func runSource(t *testing.T, s *Source) <-chan Update {
 	ch := make(chan Update, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func(u Update) { ch <- u }) }()
+	go func() {
+		done <- s.Run(ctx, func(us []Update) {
+			for _, u := range us {
+				ch <- u
+			}
+		})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -139,14 +146,15 @@ func cfg(name string) string {
 	return `[{"path":"/var/log/` + name + `.log","topic":"` + name + `"}]`
 }
 
-// topicOf returns the single entry's topic of a good update.
+// topicOf returns the single entry's topic of an update with a valid value.
 func topicOf(t *testing.T, u Update) string {
 	t.Helper()
-	if u.Err != nil {
-		t.Fatalf("update rev %d rejected: %v", u.Revision, u.Err)
+	entries, err := collect.ParseCollectConfig(u.Value)
+	if err != nil {
+		t.Fatalf("update rev %d: %v", u.Revision, err)
 	}
-	if len(u.Entries) != 1 {
-		t.Fatalf("update rev %d has %d entries, want 1", u.Revision, len(u.Entries))
+	if len(entries) != 1 {
+		t.Fatalf("update rev %d has %d entries, want 1", u.Revision, len(entries))
 	}
-	return u.Entries[0].Topic
+	return entries[0].Topic
 }

@@ -1,6 +1,11 @@
 package etcd
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/logagent/logagent/collect"
+	"github.com/logagent/logagent/conf"
+)
 
 // Key suffixes under <prefix><host>/.
 const (
@@ -12,6 +17,27 @@ const (
 // <prefix><host>/collect_config. A prefix without a trailing "/" gets one.
 func CollectKey(prefix, host string) string {
 	return normPrefix(prefix) + host + collectSuffix
+}
+
+// LayerKey is the key holding a layer of collect config:
+// <prefix>_common/collect_config, <prefix>_groups/<group>/collect_config or
+// <prefix><host>/collect_config.
+func LayerKey(prefix string, l collect.Layer) string {
+	return normPrefix(prefix) + l.String() + collectSuffix
+}
+
+// LayerOfKey returns the layer whose key is key.
+func LayerOfKey(prefix, key string) (collect.Layer, bool) {
+	rest, ok := strings.CutPrefix(key, normPrefix(prefix))
+	if !ok {
+		return collect.Layer{}, false
+	}
+	name, ok := strings.CutSuffix(rest, collectSuffix)
+	if !ok {
+		return collect.Layer{}, false
+	}
+	l, err := collect.ParseLayerName(name)
+	return l, err == nil
 }
 
 // StatusKey is the key where host's agent publishes its status:
@@ -32,7 +58,7 @@ func hostOf(prefix, key, suffix string) (string, bool) {
 		return "", false
 	}
 	host, ok := strings.CutSuffix(rest, suffix)
-	return host, ok && host != "" && !strings.Contains(host, "/")
+	return host, ok && conf.ValidateHostID(host) == nil
 }
 
 // normPrefix makes a non-empty prefix end in "/", so "/logagent" and
@@ -51,12 +77,14 @@ type Permission struct {
 }
 
 // AgentPermissions is the least privilege an agent needs on an etcd with
-// auth on: read (and watch) its own collect config, write its status. Lease
-// grants need no key permission. logctl etcd-roles prints them as etcdctl
-// commands; the auth tests grant exactly these.
-func AgentPermissions(prefix, host string) []Permission {
-	return []Permission{
-		{Key: CollectKey(prefix, host)},
-		{Key: StatusKey(prefix, host), Write: true},
+// auth on: read (and watch) the layers of its collect config (_common, its
+// groups, its own), write its status. Lease grants need no key permission.
+// logctl etcd-roles prints them as etcdctl commands; the auth tests grant
+// exactly these.
+func AgentPermissions(prefix, host string, groups []string) []Permission {
+	var out []Permission
+	for _, l := range collect.LayersOf(host, groups) {
+		out = append(out, Permission{Key: LayerKey(prefix, l)})
 	}
+	return append(out, Permission{Key: StatusKey(prefix, host), Write: true})
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -18,48 +21,46 @@ import (
 // growing backoff, so a watch that fails at once cannot spin).
 const healthyWatch = 5 * time.Second
 
-// Update is one version of the collect config key.
+// Update is one version of one key a Source follows.
 type Update struct {
-	// Entries is the parsed config; nil when Err != nil. A missing key is an
-	// empty, non-nil list.
-	Entries []Entry
-	// Raw is the value as stored; nil when the key is missing.
-	Raw []byte
+	Key string
+	// Value is the value as stored; nil when the key is missing.
+	Value []byte
 	// Revision is the key's ModRevision, 0 when the key is missing.
 	Revision int64
-	// Err is set when the value at Revision was rejected by
-	// ParseCollectConfig; the caller keeps its last good config.
-	Err error
 }
 
-// Source follows one collect config key: the current value, then every
-// change, across etcd outages, restarts and compactions.
+// Source follows a few keys (the layers of one agent's collect config): their
+// current values, then every change, across etcd outages, restarts and
+// compactions. It reads them in one transaction, so the first values are of
+// one revision, and watches each on the client's one stream.
 type Source struct {
-	cli *clientv3.Client
-	key string
-	log *slog.Logger
+	cli  *clientv3.Client
+	keys []string
+	log  *slog.Logger
 }
 
-// NewSource returns a Source for key. log defaults to slog.Default().
-func NewSource(cli *clientv3.Client, key string, log *slog.Logger) *Source {
+// NewSource returns a Source for keys. log defaults to slog.Default().
+func NewSource(cli *clientv3.Client, keys []string, log *slog.Logger) *Source {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Source{cli: cli, key: key, log: log.With("key", key)}
+	return &Source{cli: cli, keys: slices.Clone(keys), log: log.With("keys", keys)}
 }
 
-// Run calls apply with the current value, then on every change, until ctx is
-// done; it returns ctx.Err(). apply is called from Run's goroutine only, in
-// revision order, never twice for the same revision. Several changes that
-// arrive together are coalesced into the newest. While etcd is unreachable
-// Run keeps retrying (with a capped backoff) and does not call apply.
-func (s *Source) Run(ctx context.Context, apply func(Update)) error {
-	var tr tracker
+// Run calls apply with the keys' current values, then with every change,
+// until ctx is done; it returns ctx.Err(). apply is called from Run's
+// goroutine only, with the keys that changed, each in revision order and
+// never twice for the same revision. Several changes of a key that arrive
+// together are coalesced into the newest. While etcd is unreachable Run
+// keeps retrying (with a capped backoff) and does not call apply.
+func (s *Source) Run(ctx context.Context, apply func([]Update)) error {
+	tr := make([]tracker, len(s.keys))
 	readLog := newOutageLog(s.log, "read collect config")
 	watchLog := newOutageLog(s.log, "watch collect config")
 	bo := newRetryBackoff()
 	for {
-		rev, err := s.read(ctx, &tr, apply)
+		rev, err := s.read(ctx, tr, apply)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -73,7 +74,7 @@ func (s *Source) Run(ctx context.Context, apply func(Update)) error {
 		readLog.ok()
 
 		started := time.Now()
-		err = s.watch(ctx, rev+1, &tr, apply, watchLog)
+		err = s.watch(ctx, rev+1, tr, apply, watchLog)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -94,88 +95,137 @@ func (s *Source) Run(ctx context.Context, apply func(Update)) error {
 	}
 }
 
-// read gets the key, applies it unless already applied, and returns the
-// revision of the read.
-func (s *Source) read(ctx context.Context, tr *tracker, apply func(Update)) (int64, error) {
+// read gets the keys in one transaction, applies those not already applied,
+// and returns the revision of the read.
+func (s *Source) read(ctx context.Context, tr []tracker, apply func([]Update)) (int64, error) {
 	gctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := s.cli.Get(gctx, s.key)
+	gets := make([]clientv3.Op, len(s.keys))
+	for i, k := range s.keys {
+		gets[i] = clientv3.OpGet(k)
+	}
+	resp, err := s.cli.Txn(gctx).Then(gets...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("get %s: %w", s.key, err)
+		return 0, fmt.Errorf("get %s: %w", strings.Join(s.keys, ", "), err)
 	}
-	obs := observation{rev: resp.Header.Revision}
-	if len(resp.Kvs) > 0 {
-		kv := resp.Kvs[0]
-		obs.present, obs.modRev, obs.value = true, kv.ModRevision, kv.Value
+	var news []Update
+	for i, r := range resp.Responses {
+		obs := observation{rev: resp.Header.Revision}
+		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
+			obs.present, obs.modRev, obs.value = true, kvs[0].ModRevision, kvs[0].Value
+		}
+		news = s.deliver(news, i, &tr[i], obs)
 	}
-	s.deliver(tr, obs, apply)
+	if len(news) > 0 {
+		apply(news)
+	}
 	return resp.Header.Revision, nil
 }
 
-// watch follows the key from revision from until the watch ends, and returns
+// keyed is a watch response and the index of the key it is for; closed
+// says that key's watch channel closed instead.
+type keyed struct {
+	at     int
+	wr     clientv3.WatchResponse
+	closed bool
+}
+
+// watch follows the keys from revision from until a watch ends, and returns
 // why it ended.
-func (s *Source) watch(ctx context.Context, from int64, tr *tracker, apply func(Update), watchLog *outageLog) error {
-	// Cancelling wctx on return releases the watcher on the shared stream.
+func (s *Source) watch(ctx context.Context, from int64, tr []tracker, apply func([]Update), watchLog *outageLog) error {
+	// Cancelling wctx on return releases the watchers on the shared stream
+	// and ends the forwarders, which close merged.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	// An explicit start revision also matters on reconnects: clientv3
-	// resumes a watch "from now" at its creation revision, replaying it.
-	wch := s.cli.Watch(wctx, s.key, clientv3.WithRev(from), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	merged := make(chan keyed)
+	var forwarders sync.WaitGroup
+	for i, k := range s.keys {
+		// An explicit start revision also matters on reconnects: clientv3
+		// resumes a watch "from now" at its creation revision, replaying it.
+		wch := s.cli.Watch(wctx, k, clientv3.WithRev(from), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+		forwarders.Go(func() { forward(wctx, i, wch, merged) })
+	}
+	go func() {
+		forwarders.Wait()
+		close(merged)
+	}()
+	defer func() {
+		cancel()
+		for range merged { // until the forwarders are gone
+		}
+	}()
 	s.log.Debug("etcd: watching collect config", "from_revision", from)
+	created := 0
 	for {
+		var kw keyed
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case wr, ok := <-wch:
-			if !ok {
-				return errors.New("watch channel closed")
-			}
-			if err := wr.Err(); err != nil {
-				return fmt.Errorf("watch %s: %w", s.key, err)
-			}
-			if wr.Canceled {
-				return fmt.Errorf("watch %s: canceled by etcd", s.key)
-			}
-			if wr.Created {
+		case kw = <-merged:
+		}
+		wr, key := kw.wr, s.keys[kw.at]
+		if kw.closed {
+			return fmt.Errorf("watch %s: channel closed", key)
+		}
+		if err := wr.Err(); err != nil {
+			return fmt.Errorf("watch %s: %w", key, err)
+		}
+		if wr.Canceled {
+			return fmt.Errorf("watch %s: canceled by etcd", key)
+		}
+		if wr.Created {
+			if created++; created == len(s.keys) {
 				watchLog.ok()
 			}
-			if len(wr.Events) == 0 {
-				continue // created or progress notification
-			}
-			// Only the newest state matters; earlier ones in the same
-			// response are already superseded.
-			ev := wr.Events[len(wr.Events)-1]
-			obs := observation{rev: ev.Kv.ModRevision}
-			if ev.Type == mvccpb.PUT {
-				obs.present, obs.modRev, obs.value = true, ev.Kv.ModRevision, ev.Kv.Value
-			}
-			s.deliver(tr, obs, apply)
+		}
+		if len(wr.Events) == 0 {
+			continue // created or progress notification
+		}
+		// Only the newest state matters; earlier ones in the same response
+		// are already superseded.
+		ev := wr.Events[len(wr.Events)-1]
+		obs := observation{rev: ev.Kv.ModRevision}
+		if ev.Type == mvccpb.PUT {
+			obs.present, obs.modRev, obs.value = true, ev.Kv.ModRevision, ev.Kv.Value
+		}
+		if news := s.deliver(nil, kw.at, &tr[kw.at], obs); len(news) > 0 {
+			apply(news)
 		}
 	}
 }
 
-// deliver applies obs unless it was already applied.
-func (s *Source) deliver(tr *tracker, obs observation, apply func(Update)) {
+// forward sends one watch's responses to merged until the watch channel
+// closes (ctx cancelled, or the watch failed: its last response says why).
+func forward(ctx context.Context, at int, wch clientv3.WatchChan, merged chan<- keyed) {
+	for wr := range wch {
+		select {
+		case merged <- keyed{at: at, wr: wr}:
+		case <-ctx.Done():
+			return
+		}
+	}
+	select {
+	case merged <- keyed{at: at, closed: true}:
+	case <-ctx.Done():
+	}
+}
+
+// deliver appends key at's update to news unless it was already applied.
+func (s *Source) deliver(news []Update, at int, tr *tracker, obs observation) []Update {
 	lastSeen := tr.seen
 	ok, replaced := tr.accept(obs)
 	if replaced {
 		s.log.Warn("etcd: revisions went backwards; the etcd data was restored or rebuilt, following it",
-			"revision", obs.rev, "last_seen_revision", lastSeen)
+			"key", s.keys[at], "revision", obs.rev, "last_seen_revision", lastSeen)
 	}
 	if !ok {
-		return
+		return news
 	}
-	if !obs.present {
-		s.log.Debug("etcd: collect config key is missing")
-		apply(Update{Entries: []Entry{}})
-		return
+	u := Update{Key: s.keys[at]}
+	if obs.present {
+		u.Value, u.Revision = obs.value, obs.modRev
 	}
-	entries, err := ParseCollectConfig(obs.value)
-	if err != nil {
-		apply(Update{Raw: obs.value, Revision: obs.modRev, Err: err})
-		return
-	}
-	apply(Update{Entries: entries, Raw: obs.value, Revision: obs.modRev})
+	return append(news, u)
 }
 
 // observation is the state of the key as seen at etcd revision rev.

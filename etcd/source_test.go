@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +21,11 @@ func TestSourceFollowsKey(t *testing.T) {
 	log, _ := testLogger(t)
 	rev1 := put(t, admin, testKey, cfg("a"))
 
-	ch := runSource(t, NewSource(newClient(t, e), testKey, log))
+	ch := runSource(t, NewSource(newClient(t, e), []string{testKey}, log))
 
 	u := next(t, ch, 10*time.Second)
-	if u.Revision != rev1 || topicOf(t, u) != "a" || string(u.Raw) != cfg("a") {
-		t.Fatalf("initial update = %+v, want revision %d topic a", u, rev1)
-	}
-	if want := (Entry{Path: "/var/log/a.log", Topic: "a", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}); !reflect.DeepEqual(u.Entries[0], want) {
-		t.Errorf("entry = %+v, want %+v", u.Entries[0], want)
+	if u.Key != testKey || u.Revision != rev1 || topicOf(t, u) != "a" || string(u.Value) != cfg("a") {
+		t.Fatalf("initial update = %+v, want %s at revision %d, topic a", u, testKey, rev1)
 	}
 
 	// A change is applied, through the watch: its own revision.
@@ -39,30 +35,25 @@ func TestSourceFollowsKey(t *testing.T) {
 		t.Fatalf("update = %+v, want revision %d topic b", u, rev2)
 	}
 
-	// An invalid value is reported, not applied.
+	// An invalid value is delivered as it is: judging it is the caller's.
 	bad := `[{"path":"/var/log/app.log","topic":""}]`
 	rev3 := put(t, admin, testKey, bad)
-	u = next(t, ch, 5*time.Second)
-	if u.Revision != rev3 || u.Err == nil || u.Entries != nil || string(u.Raw) != bad {
-		t.Fatalf("update = %+v, want rejected revision %d with Raw and nil Entries", u, rev3)
-	}
-	if want := `entry 0 (path "/var/log/app.log"): topic: must not be empty`; !strings.Contains(u.Err.Error(), want) {
-		t.Errorf("Err = %q, want it to contain %q", u.Err, want)
+	if u = next(t, ch, 5*time.Second); u.Revision != rev3 || string(u.Value) != bad {
+		t.Fatalf("update = %+v, want revision %d with the value as stored", u, rev3)
 	}
 
-	// A later valid value applies.
+	// A later value follows.
 	rev4 := put(t, admin, testKey, cfg("c"))
 	if u = next(t, ch, 5*time.Second); u.Revision != rev4 || topicOf(t, u) != "c" {
 		t.Fatalf("update = %+v, want revision %d topic c", u, rev4)
 	}
 
-	// Delete: an empty, non-nil config.
+	// Delete: no value, revision 0.
 	if _, err := admin.Delete(opCtx(t), testKey); err != nil {
 		t.Fatal(err)
 	}
-	u = next(t, ch, 5*time.Second)
-	if u.Err != nil || u.Entries == nil || len(u.Entries) != 0 || u.Revision != 0 || u.Raw != nil {
-		t.Fatalf("update after delete = %+v, want empty non-nil Entries, revision 0", u)
+	if u = next(t, ch, 5*time.Second); u.Value != nil || u.Revision != 0 {
+		t.Fatalf("update after delete = %+v, want no value, revision 0", u)
 	}
 
 	rev5 := put(t, admin, testKey, cfg("d"))
@@ -79,13 +70,13 @@ func TestSourceMissingKeyAtStart(t *testing.T) {
 	// Another key under the prefix must not be mistaken for ours.
 	put(t, admin, testKey+"_old", cfg("x"))
 
-	ch := runSource(t, NewSource(newClient(t, e), testKey, log))
+	ch := runSource(t, NewSource(newClient(t, e), []string{testKey}, log))
 	u := next(t, ch, 10*time.Second)
-	if u.Err != nil || u.Entries == nil || len(u.Entries) != 0 || u.Revision != 0 {
-		t.Fatalf("initial update = %+v, want empty non-nil Entries, revision 0", u)
+	if u.Value != nil || u.Revision != 0 {
+		t.Fatalf("initial update = %+v, want no value, revision 0", u)
 	}
 	rev := put(t, admin, testKey, `[]`)
-	if got := until(t, ch, rev, 5*time.Second); len(got) != 1 || got[0].Entries == nil || len(got[0].Entries) != 0 {
+	if got := until(t, ch, rev, 5*time.Second); len(got) != 1 || string(got[0].Value) != "[]" {
 		t.Fatalf("got %+v, want one update: empty list at revision %d", got, rev)
 	}
 }
@@ -96,7 +87,7 @@ func TestSourceSurvivesEtcdRestart(t *testing.T) {
 	admin := e.Client(t)
 	log, _ := testLogger(t)
 	rev1 := put(t, admin, testKey, cfg("a"))
-	ch := runSource(t, NewSource(newClient(t, e), testKey, log))
+	ch := runSource(t, NewSource(newClient(t, e), []string{testKey}, log))
 	if u := next(t, ch, 10*time.Second); u.Revision != rev1 {
 		t.Fatalf("initial update revision %d, want %d", u.Revision, rev1)
 	}
@@ -119,7 +110,7 @@ func TestSourceRereadsAfterCompaction(t *testing.T) {
 	admin := e.Client(t)
 	log, logs := testLogger(t)
 	rev1 := put(t, admin, testKey, cfg("a"))
-	ch := runSource(t, NewSource(newClient(t, e), testKey, log))
+	ch := runSource(t, NewSource(newClient(t, e), []string{testKey}, log))
 	if u := next(t, ch, 10*time.Second); u.Revision != rev1 {
 		t.Fatalf("initial update revision %d, want %d", u.Revision, rev1)
 	}
@@ -182,7 +173,7 @@ func TestSourceStartsWhileEtcdDown(t *testing.T) {
 	// etcd stays down until NewClient returned: a client that waited for
 	// it would fail here (newClient fails the test on an error).
 	cli := newClient(t, e)
-	ch := runSource(t, NewSource(cli, testKey, log))
+	ch := runSource(t, NewSource(cli, []string{testKey}, log))
 	// Make sure the client really tried and failed before etcd comes up.
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return cli.ActiveConnection().GetState() == connectivity.TransientFailure
@@ -205,11 +196,11 @@ func TestSourceRunReturnsOnCancelWhileDown(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	e.Stop()
 	log, _ := testLogger(t)
-	s := NewSource(newClient(t, e), testKey, log)
+	s := NewSource(newClient(t, e), []string{testKey}, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := s.Run(ctx, func(u Update) { t.Errorf("apply(%+v) while etcd is down", u) })
+	err := s.Run(ctx, func(us []Update) { t.Errorf("apply(%+v) while etcd is down", us) })
 	if err != context.DeadlineExceeded {
 		t.Errorf("Run = %v, want context.DeadlineExceeded", err)
 	}

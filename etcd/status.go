@@ -2,93 +2,17 @@ package etcd
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// FileStatus is the state of one file the agent reads.
-type FileStatus struct {
-	Path  string `json:"path"`
-	Topic string `json:"topic"`
-	// Offset is the acknowledged offset: every byte before it is in Kafka.
-	Offset int64 `json:"offset"`
-	Size   int64 `json:"size"`
-	// LagBytes is what is still to ship (Size - Offset, or more across a rotation).
-	LagBytes  int64  `json:"lag_bytes"`
-	LastError string `json:"last_error,omitempty"`
-	// SendError is Kafka's current error for the file's topic (unknown
-	// topic, authorization, message too large, broker down), set while
-	// sends to it keep failing and cleared once one succeeds; SendErrorSince
-	// is when it began.
-	SendError      string     `json:"send_error,omitempty"`
-	SendErrorSince *time.Time `json:"send_error_since,omitempty"`
-}
-
-// ConfigStatus tells which collect config the agent runs.
-type ConfigStatus struct {
-	// AppliedRevision is the ModRevision of the config in use (0: key missing).
-	AppliedRevision int64 `json:"applied_revision"`
-	// RejectedRevision and RejectReason describe the newest config that was
-	// refused, if it is newer than the applied one.
-	RejectedRevision int64  `json:"rejected_revision,omitempty"`
-	RejectReason     string `json:"reject_reason,omitempty"`
-	// FromCache is set while the agent runs the cached config because etcd
-	// has not answered since it started.
-	FromCache bool `json:"from_cache,omitempty"`
-}
-
-// Status is what an agent publishes at <prefix><host>/status.
-type Status struct {
-	Host      string       `json:"host"`
-	Version   string       `json:"version"`
-	StartTime time.Time    `json:"start_time"`
-	UpdatedAt time.Time    `json:"updated_at"`
-	Config    ConfigStatus `json:"config"`
-	Files     []FileStatus `json:"files"`
-	// FilesOmitted is how many files are not listed (LimitFiles); LagBytes
-	// sums the lag of every file, listed or not.
-	FilesOmitted int   `json:"files_omitted,omitempty"`
-	LagBytes     int64 `json:"lag_bytes"`
-}
-
-// MaxStatusFiles is how many files an agent lists in its status at most: a
-// host tailing ten thousand files would otherwise write a value beyond
-// etcd's request limit (1.5 MiB by default) every few seconds.
-const MaxStatusFiles = 500
-
-// LimitFiles sums the files' lag and keeps at most n of them, those that
-// matter most: with an error, then with the most lag. Below n the order is
-// kept as it is.
-func (s *Status) LimitFiles(n int) {
-	s.LagBytes = 0
-	for _, f := range s.Files {
-		s.LagBytes += f.LagBytes
-	}
-	if len(s.Files) <= n {
-		s.FilesOmitted = 0
-		return
-	}
-	files := slices.Clone(s.Files)
-	slices.SortStableFunc(files, func(a, b FileStatus) int {
-		if ea, eb := a.LastError != "" || a.SendError != "", b.LastError != "" || b.SendError != ""; ea != eb {
-			if ea {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(b.LagBytes, a.LagBytes)
-	})
-	s.Files, s.FilesOmitted = files[:n], len(files)-n
-}
 
 // StatusOption configures a StatusPublisher.
 type StatusOption func(*StatusPublisher)
@@ -162,7 +86,7 @@ func NewStatusPublisher(cli *clientv3.Client, key string, log *slog.Logger, opts
 //
 // When ctx is done Run revokes the lease, so the key disappears, and returns
 // ctx.Err(). snapshot is called from Run's goroutine only.
-func (p *StatusPublisher) Run(ctx context.Context, snapshot func() Status) error {
+func (p *StatusPublisher) Run(ctx context.Context, snapshot func() collect.Status) error {
 	st := publishState{bo: newRetryBackoff(), outage: newOutageLog(p.log, "publish status")}
 	defer p.stop(&st)
 
@@ -209,7 +133,7 @@ type publishState struct {
 }
 
 // step grants a lease if needed and writes the status if due.
-func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot func() Status) {
+func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot func() collect.Status) {
 	now := time.Now()
 	if now.Before(st.nextAttempt) {
 		return
@@ -221,7 +145,7 @@ func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot f
 	snap := snapshot()
 	snap.UpdatedAt = time.Time{}
 	if snap.Files == nil {
-		snap.Files = []FileStatus{} // readers get [] rather than null
+		snap.Files = []collect.FileStatus{} // readers get [] rather than null
 	}
 	cmp, err := json.Marshal(snap)
 	if err != nil {
@@ -245,7 +169,7 @@ func (p *StatusPublisher) step(ctx context.Context, st *publishState, snapshot f
 }
 
 // write puts the status under the lease, granting one first if needed.
-func (p *StatusPublisher) write(ctx context.Context, st *publishState, snap Status, cmp []byte, now time.Time) error {
+func (p *StatusPublisher) write(ctx context.Context, st *publishState, snap collect.Status, cmp []byte, now time.Time) error {
 	if st.lease == 0 {
 		if err := p.grant(ctx, st); err != nil {
 			return err

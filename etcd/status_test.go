@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/internal/testenv"
 )
 
@@ -21,20 +22,20 @@ const statusKey = "/logagent/web1/status"
 // how often the publisher asked.
 type fakeAgent struct {
 	mu     sync.Mutex
-	st     Status
+	st     collect.Status
 	calls  int
 	bumpOn bool // change the status on every call
 }
 
 func newFakeAgent() *fakeAgent {
-	return &fakeAgent{st: Status{
+	return &fakeAgent{st: collect.Status{
 		Host: "web1", Version: "1.2.3", StartTime: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC),
-		Config: ConfigStatus{AppliedRevision: 7},
-		Files:  []FileStatus{{Path: "/var/log/a.log", Topic: "a", Offset: 10, Size: 20, LagBytes: 10}},
+		Config: collect.ConfigStatus{AppliedRevision: 7},
+		Files:  []collect.FileStatus{{Path: "/var/log/a.log", Topic: "a", Offset: 10, Size: 20, LagBytes: 10}},
 	}}
 }
 
-func (f *fakeAgent) snapshot() Status {
+func (f *fakeAgent) snapshot() collect.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -42,12 +43,12 @@ func (f *fakeAgent) snapshot() Status {
 		f.st.Files[0].Offset++
 	}
 	st := f.st
-	st.Files = append([]FileStatus(nil), f.st.Files...)
+	st.Files = append([]collect.FileStatus(nil), f.st.Files...)
 	st.UpdatedAt = time.Now() // must not count as a change
 	return st
 }
 
-func (f *fakeAgent) set(fn func(*Status)) {
+func (f *fakeAgent) set(fn func(*collect.Status)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(&f.st)
@@ -84,7 +85,7 @@ func runPublisher(t *testing.T, p *StatusPublisher, f *fakeAgent) (stop func() e
 
 // getStatus reads the status key: the decoded status, its ModRevision and
 // lease, or ok=false if it is missing.
-func getStatus(t *testing.T, cli *clientv3.Client) (st Status, kv *clientv3.GetResponse, ok bool) {
+func getStatus(t *testing.T, cli *clientv3.Client) (st collect.Status, kv *clientv3.GetResponse, ok bool) {
 	t.Helper()
 	resp, err := cli.Get(opCtx(t), statusKey)
 	if err != nil {
@@ -146,7 +147,7 @@ func TestStatusPublisherWritesOnlyChanges(t *testing.T) {
 	}
 
 	// A change is written.
-	f.set(func(s *Status) {
+	f.set(func(s *collect.Status) {
 		s.Config.RejectedRevision, s.Config.RejectReason = 9, "entry 0: topic: must not be empty"
 	})
 	testenv.Eventually(t, 5*time.Second, func() bool {
@@ -182,7 +183,7 @@ func TestStatusPublisherRateLimited(t *testing.T) {
 	p := NewStatusPublisher(newClient(t, e), statusKey, log, MinInterval(minInterval), CheckInterval(5*time.Millisecond))
 	stop := runPublisher(t, p, f)
 
-	var writes []Status
+	var writes []collect.Status
 	collect := func(done func() bool, what string) {
 		deadline := time.After(10 * time.Second)
 		for !done() {
@@ -192,7 +193,7 @@ func TestStatusPublisherRateLimited(t *testing.T) {
 					if ev.Type != clientv3.EventTypePut {
 						continue
 					}
-					var st Status
+					var st collect.Status
 					if err := json.Unmarshal(ev.Kv.Value, &st); err != nil {
 						t.Fatal(err)
 					}
@@ -323,9 +324,9 @@ func TestStatusPublisherStopWhileEtcdDown(t *testing.T) {
 // with an error first, then the most lagging, and says how many it left out;
 // the total lag counts them all. A short list keeps its order.
 func TestLimitFilesKeepsWhatMatters(t *testing.T) {
-	var st Status
+	var st collect.Status
 	for i := range 10 {
-		st.Files = append(st.Files, FileStatus{Path: fmt.Sprintf("/f%d", i), LagBytes: int64(i)})
+		st.Files = append(st.Files, collect.FileStatus{Path: fmt.Sprintf("/f%d", i), LagBytes: int64(i)})
 	}
 	st.Files[2].LastError = "permission denied"
 	st.Files[3].SendError = "unknown topic"

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -177,7 +178,7 @@ func TestAgentSurvivesSIGHUP(t *testing.T) {
 	et := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
-	cfgJSON, _ := json.Marshal([]etcd.Entry{{Path: logPath, Topic: "web_log"}})
+	cfgJSON, _ := json.Marshal([]collect.Entry{{Path: logPath, Topic: "web_log"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := et.Client(t).Put(ctx, etcd.CollectKey("/logagent/", "e2e-host"), string(cfgJSON)); err != nil {

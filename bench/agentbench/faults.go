@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 const (
@@ -111,7 +111,7 @@ func (e *env) writeAndShip(ctx context.Context, name string, o options, rotateEv
 	if err := os.WriteFile(path, nil, 0o644); err != nil { // there for the agent from the start
 		return nil, nil, err
 	}
-	a, err := e.startAgent(ctx, name, filepath.Join(e.Bin, "logagent"), []etcd.Entry{{Path: path, Topic: faultTopic}}, maxOpenFilesYAML(o))
+	a, err := e.startAgent(ctx, name, filepath.Join(e.Bin, "logagent"), []collect.Entry{{Path: path, Topic: faultTopic}}, maxOpenFilesYAML(o))
 	if err != nil {
 		return nil, nil, err
 	}

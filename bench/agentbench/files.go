@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 const filesTopic = "bench_files"
@@ -45,7 +45,7 @@ func manyFiles(ctx context.Context, o options) (err error) {
 	}
 	for _, run := range runs {
 		r, err := e.shipWithAgent(ctx, run.name, filepath.Join(e.Bin, run.bin),
-			[]etcd.Entry{{Path: filepath.Join(dir, "*.log"), Topic: filesTopic}}, maxOpenFilesYAML(o), int64(o.files*o.linesPerFile))
+			[]collect.Entry{{Path: filepath.Join(dir, "*.log"), Topic: filesTopic}}, maxOpenFilesYAML(o), int64(o.files*o.linesPerFile))
 		if err != nil {
 			return err
 		}

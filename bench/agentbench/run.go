@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/logagent/logagent/bench/internal/benchkit"
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/proc"
 )
@@ -145,14 +146,14 @@ func (e *env) runOnce(ctx context.Context, run, logFile string) (row, error) {
 	case runCeilingEnvelope:
 		return e.runBare(ctx, run, ceiling, "envelope", logFile)
 	}
-	bin, format := filepath.Join(e.Bin, "logagent"), etcd.FormatEnvelope
+	bin, format := filepath.Join(e.Bin, "logagent"), collect.FormatEnvelope
 	switch run {
 	case runAgentRaw:
-		format = etcd.FormatRaw
+		format = collect.FormatRaw
 	case runBefore:
 		bin = filepath.Join(e.Bin, "logagent-before")
 	}
-	return e.shipWithAgent(ctx, run, bin, []etcd.Entry{{Path: logFile, Topic: topicOf(run), Format: format}}, "", int64(e.o.lines))
+	return e.shipWithAgent(ctx, run, bin, []collect.Entry{{Path: logFile, Topic: topicOf(run), Format: format}}, "", int64(e.o.lines))
 }
 
 // runBare runs a bare child until the broker holds every line of the file.
@@ -219,7 +220,7 @@ type agentRun struct {
 // startAgent writes an agent.yaml (host_id name, a fresh state_dir, metrics
 // on a free port, then extraYAML), puts the collect config in etcd and starts
 // bin on it.
-func (e *env) startAgent(ctx context.Context, name, bin string, entries []etcd.Entry, extraYAML string) (*agentRun, error) {
+func (e *env) startAgent(ctx context.Context, name, bin string, entries []collect.Entry, extraYAML string) (*agentRun, error) {
 	ports, err := benchkit.FreePorts(1)
 	if err != nil {
 		return nil, err
@@ -273,7 +274,7 @@ func (a *agentRun) fail(err error) error {
 
 // shipWithAgent runs the agent on entries (all on one topic) until the
 // topic holds want more records than before, then stops it.
-func (e *env) shipWithAgent(ctx context.Context, name, bin string, entries []etcd.Entry, extraYAML string, want int64) (row, error) {
+func (e *env) shipWithAgent(ctx context.Context, name, bin string, entries []collect.Entry, extraYAML string, want int64) (row, error) {
 	topic := entries[0].Topic
 	base, err := e.counter.count(topic)
 	if err != nil {
@@ -314,7 +315,7 @@ func (e *env) checkCount(topic string, base, want int64) error {
 	return nil
 }
 
-func (e *env) putCollectConfig(ctx context.Context, host string, entries []etcd.Entry) error {
+func (e *env) putCollectConfig(ctx context.Context, host string, entries []collect.Entry) error {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.stack.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("etcd client: %w", err)

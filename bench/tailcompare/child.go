@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logagent/logagent/agent"
-	"github.com/logagent/logagent/etcd"
+	"github.com/logagent/logagent/collect"
 )
 
 // A child runs one tailer on -path and reports to the parent on stdout, one
@@ -203,9 +203,9 @@ func childLogagent(pattern, stateDir string) int {
 		CloseInactive: 5 * time.Minute, MaxOpenFiles: 100, ForgetAfter: 24 * time.Hour,
 	}
 	mgr := agent.NewManager(opts, reg, &lineSink{out: out}, agent.NewMetrics(prometheus.NewRegistry()), logger)
-	mgr.Apply([]etcd.Entry{{
-		Path: pattern, Topic: "tailcompare", Start: etcd.StartBeginning,
-		Format: etcd.FormatEnvelope, Timestamp: etcd.TimestampNone,
+	mgr.Apply([]collect.Entry{{
+		Path: pattern, Topic: "tailcompare", Start: collect.StartBeginning,
+		Format: collect.FormatEnvelope, Timestamp: collect.TimestampNone,
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

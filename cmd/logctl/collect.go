@@ -10,24 +10,49 @@ import (
 	"os"
 	"strings"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/ctl"
-	"github.com/logagent/logagent/etcd"
 )
 
 // collectFlags are the flags every collect subcommand shares.
 type collectFlags struct {
 	etcd   ctl.EtcdFlags
 	host   string
+	group  string
+	common bool
 	dryRun bool
 	yes    bool
 }
 
 func (c *collectFlags) register(fs *flag.FlagSet, writes bool) {
 	c.etcd.Register(fs)
-	fs.StringVar(&c.host, "host", "", "the agent's host_id")
+	fs.StringVar(&c.host, "host", "", "the layer of this host (its agent's host_id)")
+	fs.StringVar(&c.group, "group", "", "the layer of this group (the hosts with it in the groups of their agent.yaml)")
+	fs.BoolVar(&c.common, "common", false, "the layer every host takes")
 	if writes {
 		fs.BoolVar(&c.dryRun, "dry-run", false, "show the diff, write nothing")
 		fs.BoolVar(&c.yes, "yes", false, "do not ask before writing (asked only on a terminal)")
+	}
+}
+
+// layer is the layer the flags name: exactly one of --host, --group and
+// --common.
+func (c *collectFlags) layer(cmd string) (collect.Layer, error) {
+	n := 0
+	for _, set := range []bool{c.host != "", c.group != "", c.common} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return collect.Layer{}, usagef("collect %s: name one layer: --host H, --group G or --common", cmd)
+	case c.common:
+		return collect.CommonLayer(), nil
+	case c.group != "":
+		return collect.GroupLayer(c.group), nil
+	default:
+		return collect.HostLayer(c.host), nil
 	}
 }
 
@@ -36,18 +61,21 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 	fs := r.flagSet("collect " + name)
 	cf.register(fs, name != "get")
 	var (
-		allHosts = fs.Bool("all-hosts", false, "get: list every host's config")
-		output   = outputFlag(fs)
-		file     = fs.String("f", "", "set: the new config, a JSON file or - for stdin")
-		path     = fs.String("path", "", "add, rm: the entry's file path or glob")
-		topic    = fs.String("topic", "", "add: Kafka topic")
-		start    = fs.String("start", "", "add: beginning (default) or end")
-		stamp    = fs.String("timestamp", "", "add: none (default), nginx, iso8601 or syslog")
-		format   = fs.String("format", "", "add: envelope (default) or raw")
-		maxLine  = fs.Int("max-line-bytes", 0, "add: split lines longer than this")
-		ml       etcd.Multiline
-		excludes multiFlag
-		fields   multiFlag
+		allHosts  = fs.Bool("all-hosts", false, "get: list every host's config")
+		effective = fs.Bool("effective", false, "get --host H: the config the host runs, its layers merged, each entry with its layer")
+		groups    = fs.String("groups", "", "get --effective: the host's groups, comma-separated (default: those its agent's status names)")
+		output    = outputFlag(fs)
+		file      = fs.String("f", "", "set: the new config, a JSON file or - for stdin")
+		path      = fs.String("path", "", "add, rm: the entry's file path or glob")
+		topic     = fs.String("topic", "", "add: Kafka topic")
+		start     = fs.String("start", "", "add: beginning (default) or end")
+		stamp     = fs.String("timestamp", "", "add: none (default), nginx, iso8601 or syslog")
+		format    = fs.String("format", "", "add: envelope (default) or raw")
+		maxLine   = fs.Int("max-line-bytes", 0, "add: split lines longer than this")
+		disabled  = fs.Bool("disabled", false, "add: an entry that removes the one with this path from a less specific layer (--common, --group)")
+		ml        collect.Multiline
+		excludes  multiFlag
+		fields    multiFlag
 	)
 	fs.Var(&excludes, "exclude", "add: glob of files to skip (repeatable)")
 	fs.Var(&fields, "field", "add: key=value added to every event (repeatable)")
@@ -60,14 +88,24 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkOutput(*output); err != nil {
+	err := checkOutput(*output)
+	if err != nil {
 		return err
 	}
 	if name != "get" && name != "set" && name != "add" && name != "rm" && name != "edit" {
 		return usagef("unknown collect subcommand %q (get, set, add, rm, edit)", name)
 	}
-	if !(name == "get" && *allHosts) && cf.host == "" {
-		return usagef("collect %s: --host is required", name)
+	var layer collect.Layer
+	switch {
+	case name == "get" && *allHosts:
+	case name == "get" && *effective:
+		if cf.host == "" || cf.group != "" || cf.common {
+			return usagef("collect get --effective: --host H is required, and no other layer")
+		}
+	default:
+		if layer, err = cf.layer(name); err != nil {
+			return err
+		}
 	}
 
 	kafka, checkTopics, err := kf.settings()
@@ -93,38 +131,47 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 
 	switch name {
 	case "get":
-		if *allHosts {
+		switch {
+		case *allHosts:
 			return r.listHosts(ctx, c, *output)
+		case *effective:
+			var gs []string // nil: from the host's status
+			if *groups != "" {
+				gs = splitList(*groups)
+			}
+			return c.Effective(ctx, cf.host, gs, r.stdout)
 		}
-		return c.Get(ctx, cf.host, r.stdout)
+		return c.Get(ctx, layer, r.stdout)
 	case "set":
 		value, err := r.readConfig(*file)
 		if err != nil {
 			return err
 		}
-		if entries, err := etcd.ParseCollectConfig(value); err == nil { // Set reports an invalid one
-			warnTopics(etcd.Topics(entries)...)
+		if entries, err := collect.ParseCollectConfig(value); err == nil { // Set reports an invalid one
+			warnTopics(collect.Topics(entries)...)
 		}
-		return c.Set(ctx, cf.host, value, opt)
+		return c.Set(ctx, layer, value, opt)
 	case "add":
-		if *path == "" || *topic == "" {
-			return usagef("collect add: --path and --topic are required")
+		if *path == "" || *topic == "" && !*disabled {
+			return usagef("collect add: --path and --topic (or --disabled) are required")
 		}
-		e := etcd.Entry{Path: *path, Topic: *topic, Exclude: excludes, Start: *start, Timestamp: *stamp, MaxLineBytes: *maxLine, Format: *format}
-		if ml != (etcd.Multiline{}) {
+		e := collect.Entry{Path: *path, Topic: *topic, Exclude: excludes, Start: *start, Timestamp: *stamp, MaxLineBytes: *maxLine, Format: *format, Disabled: *disabled}
+		if ml != (collect.Multiline{}) {
 			e.Multiline = &ml
 		}
 		entry, err := entryJSON(e, fields)
 		if err != nil {
 			return err
 		}
-		warnTopics(e.Topic)
-		return c.Add(ctx, cf.host, entry, opt)
+		if e.Topic != "" {
+			warnTopics(e.Topic)
+		}
+		return c.Add(ctx, layer, entry, opt)
 	case "rm":
 		if *path == "" {
 			return usagef("collect rm: --path is required")
 		}
-		return c.Remove(ctx, cf.host, *path, opt)
+		return c.Remove(ctx, layer, *path, opt)
 	default: // edit
 		editor := os.Getenv("VISUAL")
 		if editor == "" {
@@ -133,7 +180,7 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		if editor == "" {
 			editor = "vi"
 		}
-		return c.Edit(ctx, cf.host, editor, opt)
+		return c.Edit(ctx, layer, editor, opt)
 	}
 }
 
@@ -175,7 +222,7 @@ func (r *runner) readConfig(file string) ([]byte, error) {
 // entryJSON builds one collect entry from add's flags; unset fields are
 // left out so the agent's defaults apply.
 // entryJSON is e with the --field key=value pairs, as JSON.
-func entryJSON(e etcd.Entry, fields []string) ([]byte, error) {
+func entryJSON(e collect.Entry, fields []string) ([]byte, error) {
 	for _, kv := range fields {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

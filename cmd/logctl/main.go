@@ -21,21 +21,27 @@ const usage = `logctl manages logagent's collect configs in etcd, shows agents' 
 handles the transfer's dead letters.
 
 Usage:
-  logctl collect get    --host H | --all-hosts [-o json]
-  logctl collect set    --host H -f config.json|-  [--dry-run] [--yes] [--brokers B | --transfer-config F]
-  logctl collect add    --host H --path P --topic T [--exclude G]... [--field k=v]...
+  logctl collect get    LAYER | --all-hosts [-o json]
+  logctl collect get    --effective --host H [--groups a,b]
+  logctl collect set    LAYER -f config.json|-  [--dry-run] [--yes] [--brokers B | --transfer-config F]
+  logctl collect add    LAYER --path P --topic T [--exclude G]... [--field k=v]...
+                        (or LAYER --path P --disabled: drop an inherited entry)
                         [--start beginning|end] [--timestamp none|nginx|iso8601|syslog]
                         [--format envelope|raw] [--max-line-bytes N]
                         [--multiline-start RE | --multiline-continue RE]
                         [--multiline-max-lines N] [--multiline-timeout D] [--dry-run] [--yes]
                         [--brokers B | --transfer-config F]
-  logctl collect rm     --host H --path P [--dry-run] [--yes]
-  logctl collect edit   --host H            (opens $VISUAL or $EDITOR)
-  logctl status         [--host H] [-o json]
-  logctl etcd-roles     --host H
+  logctl collect rm     LAYER --path P [--dry-run] [--yes]
+  logctl collect edit   LAYER               (opens $VISUAL or $EDITOR)
+  logctl status         [--host H | --group G] [-o json]
+  logctl etcd-roles     --host H [--groups a,b]
   logctl dlq ls         --topic web_log-dlq [--limit N] [-o json]
   logctl dlq replay     --topic web_log-dlq [--to web_log] [--from-offsets 0=120,2=7] [--dry-run]
   logctl version
+
+LAYER is --host H (one host), --group G (the hosts with G in the groups of
+their agent.yaml) or --common (every host); a host's config is the three
+merged, most specific last (collect get --effective shows it).
 
 etcd flags follow etcdctl (same names and ETCDCTL_* variables): --endpoints,
 --user, --password, --cacert, --cert, --key, --insecure-skip-tls-verify,

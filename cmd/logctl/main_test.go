@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
 )
@@ -78,7 +79,7 @@ func TestCollectAddGetRemove(t *testing.T) {
 	}
 	l.run("collect", "add", "--host", "web1", "--path", "/var/log/app/*.log", "--topic", "app_log").must(t)
 	value, _ := stored(t, cli, "web1")
-	entries, err := etcd.ParseCollectConfig([]byte(value))
+	entries, err := collect.ParseCollectConfig([]byte(value))
 	if err != nil || len(entries) != 2 || entries[0].Fields["env"] != "prod" || entries[1].Topic != "app_log" {
 		t.Fatalf("stored config %s: %+v %v", value, entries, err)
 	}
@@ -126,7 +127,7 @@ func TestCollectAddMultiline(t *testing.T) {
 	l.run("collect", "add", "--host", "web1", "--path", "/var/log/app.log", "--topic", "app_log",
 		"--multiline-start", `^\d{4}-`, "--multiline-timeout", "2s").must(t)
 	value, _ := stored(t, cli, "web1")
-	entries, err := etcd.ParseCollectConfig([]byte(value))
+	entries, err := collect.ParseCollectConfig([]byte(value))
 	if err != nil || len(entries) != 1 || entries[0].Multiline == nil ||
 		entries[0].Multiline.StartPattern != `^\d{4}-` || entries[0].Multiline.Timeout != "2s" {
 		t.Fatalf("stored config %s: %+v %v", value, entries, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/logagent/logagent/ctl"
@@ -11,10 +12,15 @@ func (r *runner) status(ctx context.Context, args []string) error {
 	var ef ctl.EtcdFlags
 	fs := r.flagSet("status")
 	ef.Register(fs)
-	host := fs.String("host", "", "only this host (default: every host)")
+	var f ctl.Filter
+	fs.StringVar(&f.Host, "host", "", "only this host (default: every host)")
+	fs.StringVar(&f.Group, "group", "", "only the hosts whose agents take this group")
 	output := outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if f.Host != "" && f.Group != "" {
+		return usagef("status: --host or --group, not both")
 	}
 	if err := checkOutput(*output); err != nil {
 		return err
@@ -26,7 +32,7 @@ func (r *runner) status(ctx context.Context, args []string) error {
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(ctx, ef.CommandTimeout())
 	defer cancel()
-	statuses, err := ctl.Statuses(ctx, cli, ef.Prefix(), *host, time.Now())
+	statuses, err := ctl.Statuses(ctx, cli, ef.Prefix(), f, time.Now())
 	if err != nil {
 		return err
 	}
@@ -41,11 +47,23 @@ func (r *runner) etcdRoles(args []string) error {
 	fs := r.flagSet("etcd-roles")
 	ef.Register(fs)
 	host := fs.String("host", "", "the agent's host_id")
+	groups := fs.String("groups", "", "the groups of the host's agent.yaml, comma-separated")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *host == "" {
 		return usagef("etcd-roles: --host is required")
 	}
-	return ctl.WriteEtcdRoles(r.stdout, ef.Prefix(), *host)
+	return ctl.WriteEtcdRoles(r.stdout, ef.Prefix(), *host, splitList(*groups))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
@@ -18,10 +19,10 @@ const etcdTimeout = 5 * time.Second
 // demoConfig is the collect config the demo seeds: the sample log, nginx
 // timestamps, one static field.
 func demoConfig(accessLog string, env string) ([]byte, error) {
-	entries := []etcd.Entry{{
+	entries := []collect.Entry{{
 		Path:      accessLog,
 		Topic:     topic,
-		Timestamp: etcd.TimestampNginx,
+		Timestamp: collect.TimestampNginx,
 		Fields:    map[string]string{"env": env},
 	}}
 	b, err := json.Marshal(entries)
@@ -30,7 +31,7 @@ func demoConfig(accessLog string, env string) ([]byte, error) {
 	}
 	// The same validation the agent applies: a demo that seeds a config the
 	// agent rejects would show nothing at all.
-	if _, err := etcd.ParseCollectConfig(b); err != nil {
+	if _, err := collect.ParseCollectConfig(b); err != nil {
 		return nil, fmt.Errorf("demo collect config is invalid: %w", err)
 	}
 	return b, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 )
@@ -35,13 +36,13 @@ func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, kn
 		return nil, true
 	}
 	kv := resp.Kvs[0]
-	entries, err := etcd.ParseCollectConfig(kv.Value)
+	entries, err := collect.ParseCollectConfig(kv.Value)
 	if err != nil {
 		r.ok("etcd", "%s: read %s (revision %d)", where, key, kv.ModRevision)
 		r.fail("collect config", fmt.Errorf("%s revision %d is rejected, the agent keeps its last good config: %w", key, kv.ModRevision, err))
 		return nil, false
 	}
-	topics = etcd.Topics(entries)
+	topics = collect.Topics(entries)
 	r.ok("etcd", "%s: read %s (revision %d): entries %d, topics %v", where, key, kv.ModRevision, len(entries), topics)
 	if outside := disallowed(entries, cfg.Files); len(outside) > 0 {
 		r.warn("collect config", "%s names files outside files.allowed_paths, which the agent does not read: %s", key, strings.Join(outside, ", "))
@@ -51,7 +52,7 @@ func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, kn
 
 // disallowed lists the entries' file paths that files.allowed_paths
 // refuses. A glob's files are known only when the agent expands it.
-func disallowed(entries []etcd.Entry, f conf.Files) []string {
+func disallowed(entries []collect.Entry, f conf.Files) []string {
 	var out []string
 	for _, e := range entries {
 		if !e.IsGlob() && !f.Allows(e.Path) {

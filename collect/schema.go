@@ -1,8 +1,8 @@
-// Package etcd holds logagent's etcd side: the collect config schema and its
-// validator (shared by the agent and logctl), the key layout, a client
-// constructor that never blocks on an unreachable etcd, a watcher for one
-// agent's collect config and a publisher for its status.
-package etcd
+// Package collect is the collect config: the schema of the JSON list of
+// entries an agent reads from etcd (which files, which topic, how to cut and
+// stamp their lines), its validator, shared by the agent and logctl, and the
+// merge of the layers a host's config is made of.
+package collect
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ var (
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
-	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline"}
+	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline", "disabled"}
 	multilineFields = []string{"start_pattern", "continue_pattern", "max_lines", "timeout"}
 )
 
@@ -73,7 +73,7 @@ type Entry struct {
 	// trailing "/"); it may be a glob (filepath.Match syntax, no "**").
 	Path string `json:"path"`
 	// Topic is the Kafka topic the lines go to.
-	Topic string `json:"topic"`
+	Topic string `json:"topic,omitempty"`
 	// Exclude lists globs; a file matching one is skipped. A pattern with a
 	// "/" is matched against the full path, one without against the base name
 	// (so "*.gz" does what people expect).
@@ -93,6 +93,10 @@ type Entry struct {
 	// Multiline joins the lines of one record (a stack trace, say) into one
 	// event; nil ships every line as its own event.
 	Multiline *Multiline `json:"multiline,omitempty"`
+	// Disabled removes the entry with this path that a less specific layer
+	// (_common, a group) sets; nothing but the path is needed. A merged
+	// config holds no disabled entries.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Multiline says which lines belong together: exactly one of StartPattern
@@ -255,8 +259,14 @@ func ParseCollectConfig(data []byte) ([]Entry, error) {
 
 	entries := make([]Entry, 0, len(raws))
 	var problems []string
+	firstAt := map[string]int{}
 	for i, raw := range raws {
 		e, errs := parseEntry(raw)
+		if j, seen := firstAt[e.Path]; seen && e.Path != "" {
+			errs = append(errs, fmt.Sprintf("path: listed again (first in entry %d); one entry per path", j))
+		} else {
+			firstAt[e.Path] = i
+		}
 		if len(errs) > 0 {
 			label := fmt.Sprintf("entry %d", i)
 			if e.Path != "" {
@@ -411,8 +421,11 @@ func (e *Entry) validate() []string {
 		}
 	}
 
-	if err := conf.ValidateTopicName(e.Topic); err != nil {
-		bad("topic", "%v", err)
+	// A disabled entry needs only the path of what it removes.
+	if !e.Disabled || e.Topic != "" {
+		if err := conf.ValidateTopicName(e.Topic); err != nil {
+			bad("topic", "%v", err)
+		}
 	}
 
 	for i, pat := range e.Exclude {
@@ -547,6 +560,8 @@ func typeName(field string) string {
 		return "a whole number"
 	case "multiline":
 		return `an object such as {"start_pattern":"^\\d{4}-"}`
+	case "disabled":
+		return "true or false"
 	case "exclude":
 		return "an array of strings"
 	case "fields":

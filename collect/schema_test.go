@@ -1,4 +1,4 @@
-package etcd
+package collect
 
 import (
 	"errors"
@@ -225,16 +225,5 @@ func TestEntryMatchesAndExcluded(t *testing.T) {
 	}
 	if !e.IsGlob() || (Entry{Path: "/var/log/x.log"}).IsGlob() {
 		t.Error("IsGlob wrong")
-	}
-}
-
-func TestKeys(t *testing.T) {
-	for _, prefix := range []string{"/logagent/", "/logagent"} {
-		if got, want := CollectKey(prefix, "web1"), "/logagent/web1/collect_config"; got != want {
-			t.Errorf("CollectKey(%q) = %q, want %q", prefix, got, want)
-		}
-		if got, want := StatusKey(prefix, "10.0.0.7"), "/logagent/10.0.0.7/status"; got != want {
-			t.Errorf("StatusKey(%q) = %q, want %q", prefix, got, want)
-		}
 	}
 }
