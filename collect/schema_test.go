@@ -20,6 +20,11 @@ func TestParseCollectConfigValid(t *testing.T) {
 			want: []Entry{{Path: "/var/log/nginx/access.log", Topic: "web_log", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
 		},
 		{
+			name: "a disabled entry needs only its path",
+			in:   `[{"path":"/var/log/nginx/access.log","disabled":true}]`,
+			want: []Entry{{Path: "/var/log/nginx/access.log", Disabled: true, Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+		},
+		{
 			name: "empty array collects nothing",
 			in:   " [ ] \n",
 			want: []Entry{},
@@ -93,6 +98,9 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"wrong type", `[{` + ok + `,"max_line_bytes":"1k"}]`, []string{"max_line_bytes: must be a whole number, got string"}},
 		{"wrong type exclude", `[{` + ok + `,"exclude":"*.gz"}]`, []string{"exclude: must be an array of strings, got string"}},
 		{"path missing", `[{"topic":"t"}]`, []string{"entry 0: path: must not be empty"}},
+		{"path listed twice", `[{` + ok + `},{"path":"/var/log/x.log","topic":"t"},{` + ok + `}]`, []string{`entry 2 (path "/var/log/app.log"): path: listed again (first in entry 0)`}},
+		{"disabled still needs a path", `[{"disabled":true}]`, []string{"entry 0: path: must not be empty"}},
+		{"disabled must be a boolean", `[{` + ok + `,"disabled":"yes"}]`, []string{"disabled: must be true or false, got string"}},
 		{"path relative", `[{"path":"var/log/x.log","topic":"t"}]`, []string{`entry 0 (path "var/log/x.log"): path: "var/log/x.log" must be absolute`}},
 		{"path with dotdot", `[{"path":"/x/logs/../../../etc/passwd","topic":"t"}]`, []string{`entry 0 (path "/x/logs/../../../etc/passwd"): path: "/x/logs/../../../etc/passwd" has ".." segments; write the path they lead to: "/etc/passwd"`}},
 		{"path ending in dotdot", `[{"path":"/var/log/app/..","topic":"t"}]`, []string{`has ".." segments; write the path they lead to: "/var/log"`}},

@@ -396,7 +396,9 @@ func (c *Collect) Effective(ctx context.Context, host string, groups []string, w
 		}
 	}
 	layers := collect.LayersOf(host, groups)
-	versions, err := c.readLayers(ctx, layers)
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	versions, err := etcd.ReadLayers(rctx, c.cli, c.prefix, layers)
 	if err != nil {
 		return err
 	}
@@ -442,26 +444,4 @@ func (c *Collect) groupsOf(ctx context.Context, host string) ([]string, error) {
 		return nil, fmt.Errorf("status of %s is not valid JSON: %w", host, err)
 	}
 	return append([]string{}, st.Groups...), nil
-}
-
-// readLayers reads the layers' keys in one transaction.
-func (c *Collect) readLayers(ctx context.Context, layers []collect.Layer) ([]collect.Version, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	gets := make([]clientv3.Op, len(layers))
-	for i, l := range layers {
-		gets[i] = clientv3.OpGet(etcd.LayerKey(c.prefix, l))
-	}
-	resp, err := c.cli.Txn(ctx).Then(gets...).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("read the layers of collect config: %w", err)
-	}
-	out := make([]collect.Version, len(layers))
-	for i, r := range resp.Responses {
-		out[i].Layer = layers[i]
-		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
-			out[i].Raw, out[i].Revision = kvs[0].Value, kvs[0].ModRevision
-		}
-	}
-	return out, nil
 }

@@ -3,6 +3,7 @@ package ctl
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,61 @@ func TestStatuses(t *testing.T) {
 	}
 	if _, err := Statuses(ctx, cli, "/logagent/", Filter{Host: "nohost"}, now); err == nil || !strings.Contains(err.Error(), "neither") {
 		t.Fatalf("unknown host: %v", err)
+	}
+}
+
+// TestStatusesOfLayers: a host is config-pending while a shared layer it
+// takes is stored at a revision it has not applied, config-rejected when it
+// refused that revision, and the shared layers' keys are not hosts.
+func TestStatusesOfLayers(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	ctx := ctxT(t)
+	put := func(key, value string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	cfg := `[{"path":"/var/log/a.log","topic":"web_log"}]`
+	commonRev := put(etcd.LayerKey("/logagent/", collect.CommonLayer()), cfg)
+	groupRev := put(etcd.LayerKey("/logagent/", collect.GroupLayer("web")), `[]`)
+	hostRev := put(etcd.CollectKey("/logagent/", "web1"), `[]`)
+	putStatus := func(host string, layers ...collect.LayerStatus) {
+		st := collect.Status{Host: host, Groups: []string{"web"}, UpdatedAt: time.Now(), Config: collect.ConfigStatus{Layers: layers}}
+		b, _ := json.Marshal(st)
+		put(etcd.StatusKey("/logagent/", host), string(b))
+	}
+	layers := func(common, group collect.LayerStatus) []collect.LayerStatus {
+		common.Layer, group.Layer = "_common", "_groups/web"
+		return []collect.LayerStatus{common, group, {Layer: "web1", Applied: true, AppliedRevision: hostRev}}
+	}
+	state := func() (HostStatus, string) {
+		t.Helper()
+		all, err := Statuses(ctx, cli, "/logagent/", Filter{Group: "web"}, time.Now())
+		if err != nil || len(all) != 1 {
+			t.Fatalf("statuses %+v, %v; want web1 alone (no host named _common)", all, err)
+		}
+		var table strings.Builder
+		if err := WriteStatusTable(&table, all); err != nil {
+			t.Fatal(err)
+		}
+		return all[0], table.String()
+	}
+
+	putStatus("web1", layers(collect.LayerStatus{Applied: true, AppliedRevision: commonRev}, collect.LayerStatus{Applied: true, AppliedRevision: groupRev})...)
+	if hs, table := state(); hs.State != "ok" || !strings.Contains(table, fmt.Sprintf("_common rev %d, _groups/web rev %d", commonRev, groupRev)) {
+		t.Fatalf("state %s, table:\n%s", hs.State, table)
+	}
+	newGroup := put(etcd.LayerKey("/logagent/", collect.GroupLayer("web")), `[{"path":"x"}]`)
+	if hs, table := state(); hs.State != "config-pending" || !strings.Contains(table, fmt.Sprintf("(rev %d stored)", newGroup)) {
+		t.Fatalf("state %s, table:\n%s", hs.State, table)
+	}
+	putStatus("web1", layers(collect.LayerStatus{Applied: true, AppliedRevision: commonRev},
+		collect.LayerStatus{Applied: true, AppliedRevision: groupRev, RejectedRevision: newGroup, RejectReason: "entry 0: path must be absolute"})...)
+	if hs, table := state(); hs.State != "config-rejected" || !strings.Contains(table, fmt.Sprintf("_groups/web rev %d REJECTED: entry 0: path must be absolute", newGroup)) {
+		t.Fatalf("state %s, table:\n%s", hs.State, table)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logagent/logagent/collect"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -120,6 +121,27 @@ func (s *Source) read(ctx context.Context, tr []tracker, apply func([]Update)) (
 		apply(news)
 	}
 	return resp.Header.Revision, nil
+}
+
+// ReadLayers reads the layers' keys in one transaction, as the agent does
+// when it starts.
+func ReadLayers(ctx context.Context, cli *clientv3.Client, prefix string, layers []collect.Layer) ([]collect.Version, error) {
+	gets := make([]clientv3.Op, len(layers))
+	for i, l := range layers {
+		gets[i] = clientv3.OpGet(LayerKey(prefix, l))
+	}
+	resp, err := cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read the layers of collect config: %w", err)
+	}
+	out := make([]collect.Version, len(layers))
+	for i, r := range resp.Responses {
+		out[i].Layer = layers[i]
+		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
+			out[i].Raw, out[i].Revision = kvs[0].Value, kvs[0].ModRevision
+		}
+	}
+	return out, nil
 }
 
 // keyed is a watch response and the index of the key it is for; closed

@@ -135,10 +135,12 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		case *allHosts:
 			return r.listHosts(ctx, c, *output)
 		case *effective:
-			var gs []string // nil: from the host's status
-			if *groups != "" {
-				gs = splitList(*groups)
-			}
+			var gs []string // nil: from the host's status; --groups "" is none
+			fs.Visit(func(f *flag.Flag) {
+				if f.Name == "groups" {
+					gs = append([]string{}, splitList(*groups)...)
+				}
+			})
 			return c.Effective(ctx, cf.host, gs, r.stdout)
 		}
 		return c.Get(ctx, layer, r.stdout)

@@ -382,3 +382,90 @@ func TestCollectWarnsAboutMissingTopics(t *testing.T) {
 		t.Fatalf("--brokers: stderr %q", r.stderr)
 	}
 }
+
+// TestCollectLayers edits the common, a group and a host layer, prints a
+// host's effective config, filters status by group and prints the roles of
+// a host in a group.
+func TestCollectLayers(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	cli := e.Client(t)
+	l := logctl{t, e}
+	l.run("collect", "add", "--common", "--path", "/var/log/*.log", "--topic", "all").must(t)
+	l.run("collect", "add", "--group", "web", "--path", "/srv/web.log", "--topic", "web").must(t)
+	l.run("collect", "add", "--host", "web1", "--path", "/var/log/*.log", "--disabled").must(t)
+	r := l.run("collect", "add", "--host", "web1", "--path", "/srv/own.log", "--topic", "own").must(t)
+	if !strings.Contains(r.stdout, "host web1: written at revision") {
+		t.Errorf("add --host: %s", r.stdout)
+	}
+	if r := l.run("collect", "get", "--common").must(t); !strings.Contains(r.stdout, `"/var/log/*.log"`) {
+		t.Errorf("get --common: %s", r.stdout)
+	}
+	if v, _ := stored(t, cli, "web1"); !strings.Contains(v, `"disabled": true`) || strings.Contains(v, `"topic": ""`) {
+		t.Errorf("web1's layer: %s", v)
+	}
+
+	var effective []struct {
+		Layer string
+		Entry collect.Entry
+	}
+	r = l.run("collect", "get", "--effective", "--host", "web1", "--groups", "web").must(t)
+	if err := json.Unmarshal([]byte(r.stdout), &effective); err != nil {
+		t.Fatalf("%v in %s", err, r.stdout)
+	}
+	if len(effective) != 2 || effective[0].Layer != "_groups/web" || effective[0].Entry.Path != "/srv/web.log" ||
+		effective[1].Layer != "web1" || effective[1].Entry.Topic != "own" {
+		t.Fatalf("effective config of web1: %s", r.stdout)
+	}
+	// Without --groups they come from the agent's status, which web1 lacks.
+	if r := l.run("collect", "get", "--effective", "--host", "web1"); r.code == 0 || !strings.Contains(r.stderr, "--groups") {
+		t.Errorf("get --effective without a status: %+v", r)
+	}
+	// A host layer whose entry a common glob would take is refused by the
+	// effective view, with both layers named.
+	l.run("collect", "add", "--host", "web2", "--path", "/var/log/app.log", "--topic", "app").must(t)
+	if r := l.run("collect", "get", "--effective", "--host", "web2", "--groups", ""); r.code == 0 || !strings.Contains(r.stderr, "layer web2") || !strings.Contains(r.stderr, "never read") {
+		t.Errorf("effective config with a dead entry: %+v", r)
+	}
+
+	for _, args := range [][]string{
+		{"collect", "add", "--host", "_common", "--path", "/a.log", "--topic", "t"},
+		{"collect", "add", "--group", "a/b", "--path", "/a.log", "--topic", "t"},
+		{"collect", "add", "--common", "--host", "web1", "--path", "/a.log", "--topic", "t"},
+	} {
+		if r := l.run(args...); r.code == 0 {
+			t.Errorf("%q: exit 0, want a refusal", args)
+		}
+	}
+
+	// status --group shows only the hosts whose agents take the group.
+	putStatus := func(host string, groups []string) {
+		st := collect.Status{Host: host, Groups: groups, Version: "test", UpdatedAt: time.Now()}
+		b, _ := json.Marshal(st)
+		if _, err := cli.Put(context.Background(), etcd.StatusKey("/logagent/", host), string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putStatus("web1", []string{"web"})
+	putStatus("db1", []string{"db"})
+	var hosts []struct{ Host string }
+	r = l.run("status", "--group", "web", "-o", "json").must(t)
+	if err := json.Unmarshal([]byte(r.stdout), &hosts); err != nil || len(hosts) != 1 || hosts[0].Host != "web1" {
+		t.Fatalf("status --group web: %v %s", err, r.stdout)
+	}
+	// Now web1's groups come from its status.
+	if r := l.run("collect", "get", "--effective", "--host", "web1").must(t); !strings.Contains(r.stdout, "/srv/web.log") {
+		t.Errorf("effective config from the status's groups: %s", r.stdout)
+	}
+
+	r = l.run("etcd-roles", "--host", "web1", "--groups", "web,eu").must(t)
+	for _, want := range []string{
+		"read '/logagent/_common/collect_config'",
+		"read '/logagent/_groups/web/collect_config'",
+		"read '/logagent/_groups/eu/collect_config'",
+		"read '/logagent/web1/collect_config'",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("etcd-roles: missing %q in:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -16,15 +16,24 @@ import (
 // etcdTimeout bounds every etcd request logdemo makes.
 const etcdTimeout = 5 * time.Second
 
-// demoConfig is the collect config the demo seeds: the sample log, nginx
-// timestamps, one static field.
+// commonConfig is the demo's _common layer, what every host would take: the
+// sample log, its lines stamped when read.
+func commonConfig(accessLog string) ([]byte, error) {
+	return encodeConfig([]collect.Entry{{Path: accessLog, Topic: topic}})
+}
+
+// demoConfig is the demo host's own layer: it overrides the common entry
+// (same path) with nginx timestamps and one static field.
 func demoConfig(accessLog string, env string) ([]byte, error) {
-	entries := []collect.Entry{{
+	return encodeConfig([]collect.Entry{{
 		Path:      accessLog,
 		Topic:     topic,
 		Timestamp: collect.TimestampNginx,
 		Fields:    map[string]string{"env": env},
-	}}
+	}})
+}
+
+func encodeConfig(entries []collect.Entry) ([]byte, error) {
 	b, err := json.Marshal(entries)
 	if err != nil {
 		return nil, fmt.Errorf("encode collect config: %w", err)
@@ -41,9 +50,9 @@ func newEtcdClient(endpoints []string) (*clientv3.Client, error) {
 	return etcd.NewClient(conf.Etcd{Endpoints: endpoints, DialTimeout: etcdTimeout})
 }
 
-// putCollectConfig writes the collect config key and returns its revision.
-func putCollectConfig(ctx context.Context, cli *clientv3.Client, value []byte) (int64, error) {
-	key := etcd.CollectKey(etcdPrefix, hostID)
+// putLayer writes a layer of collect config and returns its revision.
+func putLayer(ctx context.Context, cli *clientv3.Client, l collect.Layer, value []byte) (int64, error) {
+	key := etcd.LayerKey(etcdPrefix, l)
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
 	resp, err := cli.Put(ctx, key, string(value))

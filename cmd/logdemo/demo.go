@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/proc"
@@ -165,7 +166,7 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 
-	configJSON, err := d.seedEtcd(ctx)
+	config, err := d.seedEtcd(ctx)
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	d.writer = &logWriter{path: d.l.accessLog, rate: d.o.rate, gen: newLineGen()}
-	d.banner(configJSON)
+	d.banner(config)
 	return nil
 }
 
@@ -258,25 +259,38 @@ func (d *demo) startDevstack(ctx context.Context, bin string) error {
 
 // seedEtcd creates the empty sample log and puts the collect config naming
 // it, before the agent starts, so the agent's first read of etcd finds it.
-func (d *demo) seedEtcd(ctx context.Context) ([]byte, error) {
+func (d *demo) seedEtcd(ctx context.Context) (seeded, error) {
 	f, err := os.OpenFile(d.l.accessLog, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("create sample log: %w", err)
+		return seeded{}, fmt.Errorf("create sample log: %w", err)
 	}
 	f.Close()
+	common, err := commonConfig(d.l.accessLog)
+	if err != nil {
+		return seeded{}, err
+	}
 	value, err := demoConfig(d.l.accessLog, "demo")
 	if err != nil {
-		return nil, err
+		return seeded{}, err
 	}
 	cli, err := newEtcdClient(d.etcdEPs)
 	if err != nil {
-		return nil, err
+		return seeded{}, err
 	}
 	defer cli.Close()
-	if _, err := putCollectConfig(ctx, cli, value); err != nil {
-		return nil, fmt.Errorf("seed the collect config: %w", err)
+	if _, err := putLayer(ctx, cli, collect.CommonLayer(), common); err != nil {
+		return seeded{}, fmt.Errorf("seed the common collect config: %w", err)
 	}
-	return value, nil
+	if _, err := putLayer(ctx, cli, collect.HostLayer(hostID), value); err != nil {
+		return seeded{}, fmt.Errorf("seed the collect config: %w", err)
+	}
+	return seeded{common: common, host: value}, nil
+}
+
+// seeded is the collect config the demo writes: a common layer and the
+// host's own, which overrides it.
+type seeded struct {
+	common, host []byte
 }
 
 // agentYAML is the subset of conf.Agent the demo sets; the rest keeps the
@@ -317,7 +331,7 @@ func (d *demo) writeAgentYAML() error {
 	return nil
 }
 
-func (d *demo) banner(configJSON []byte) {
+func (d *demo) banner(config seeded) {
 	o := d.o
 	p := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	p("")
@@ -328,7 +342,9 @@ func (d *demo) banner(configJSON []byte) {
 	p("  logagent     %s -config %s  (pid %d, log %s)", display(d.agent.Path()), display(d.l.agentYAML), d.agent.Pid(), display(d.l.agentLog))
 	p("  logtransfer  %s -config %s  (pid %d, log %s)", display(d.transfer.Path()), display(d.l.transferYAML), d.transfer.Pid(), display(d.l.transferLog))
 	p("               group %s, topics [%s], parse %s: nginx, dead letters to %s", transferGroup, topic, topic, dlqTopic)
-	p("  config       %s = %s", etcd.CollectKey(etcdPrefix, hostID), configJSON)
+	p("  config       %s = %s", etcd.LayerKey(etcdPrefix, collect.CommonLayer()), config.common)
+	p("               %s = %s", etcd.CollectKey(etcdPrefix, hostID), config.host)
+	p("               (the host's entry overrides the common one with the same path: logctl collect get --effective --host %s)", hostID)
 	p("")
 	p("Development stand-ins, not production services:")
 	p("  etcd         %s  embedded etcd (in devstack)", strings.Join(d.etcdEPs, ","))

@@ -200,6 +200,14 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data strin
 	if err != nil || !strings.Contains(out, `"host": "demo-host"`) {
 		t.Errorf("logctl status: %v\n%s", err, out)
 	}
+	// The host's layer overrides the common one's entry for the same file.
+	out, err = run("", "collect", "get", "--effective", "--host", hostID)
+	if err != nil || strings.Count(out, `"layer": "demo-host"`) != 1 || strings.Contains(out, `"layer": "_common"`) || !strings.Contains(out, `"timestamp": "nginx"`) {
+		t.Errorf("logctl collect get --effective: %v\n%s", err, out)
+	}
+	if out, err = run("", "collect", "get", "--common"); err != nil || !strings.Contains(out, "access.log") {
+		t.Errorf("logctl collect get --common: %v\n%s", err, out)
+	}
 	out, err = run(`[{"path":"/x.log","topic":"web_log","fieldz":{}}]`, "collect", "set", "--host", hostID, "-f", "-")
 	if err == nil || !strings.Contains(out, `unknown field "fieldz"`) {
 		t.Errorf("logctl collect set with an invalid config: %v, want an error naming the field\n%s", err, out)

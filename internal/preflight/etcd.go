@@ -10,11 +10,10 @@ import (
 	"github.com/logagent/logagent/etcd"
 )
 
-// etcd reads the host's collect config as the agent does and validates
-// it. It returns the config's topics, and whether they are known (the key
-// was read and is valid, or is not set).
+// etcd reads the layers of the host's collect config as the agent does and
+// validates them, each and merged. It returns the merged config's topics,
+// and whether they are known (every layer was read and is valid, or not set).
 func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, known bool) {
-	key := etcd.CollectKey(cfg.Etcd.Prefix, cfg.HostID)
 	where := describeEtcd(cfg.Etcd)
 	cli, err := etcd.NewClient(cfg.Etcd)
 	if err != nil {
@@ -26,28 +25,40 @@ func (r *report) etcd(ctx context.Context, cfg *conf.Agent) (topics []string, kn
 	// until the deadline: allow it two connection attempts.
 	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Etcd.DialTimeout)
 	defer cancel()
-	resp, err := cli.Get(ctx, key)
+	layers := collect.LayersOf(cfg.HostID, cfg.Groups)
+	versions, err := etcd.ReadLayers(ctx, cli, cfg.Etcd.Prefix, layers)
 	if err != nil {
-		r.fail("etcd", fmt.Errorf("%s: read %s: %w", where, key, explainTimeout(ctx, err)))
+		r.fail("etcd", fmt.Errorf("%s: %w", where, explainTimeout(ctx, err)))
 		return nil, false
 	}
-	if len(resp.Kvs) == 0 {
-		r.ok("etcd", "%s: %s is not set: the agent collects nothing until it is (logctl collect add)", where, key)
-		return nil, true
+	stack := collect.NewStack(layers)
+	rejected := stack.Apply(versions)
+	entries := collect.Plain(stack.Effective())
+	r.ok("etcd", "%s: read %s: entries %d, topics %v", where, describeLayers(versions), len(entries), collect.Topics(entries))
+	for _, rj := range rejected {
+		r.fail("collect config", fmt.Errorf("%s revision %d is rejected, the agent keeps its last good version: %s",
+			etcd.LayerKey(cfg.Etcd.Prefix, rj.Layer), rj.Revision, rj.Reason))
 	}
-	kv := resp.Kvs[0]
-	entries, err := collect.ParseCollectConfig(kv.Value)
-	if err != nil {
-		r.ok("etcd", "%s: read %s (revision %d)", where, key, kv.ModRevision)
-		r.fail("collect config", fmt.Errorf("%s revision %d is rejected, the agent keeps its last good config: %w", key, kv.ModRevision, err))
-		return nil, false
+	if len(entries) == 0 && len(rejected) == 0 {
+		r.ok("collect config", "no entries: the agent collects nothing until a layer names files (logctl collect add)")
 	}
-	topics = collect.Topics(entries)
-	r.ok("etcd", "%s: read %s (revision %d): entries %d, topics %v", where, key, kv.ModRevision, len(entries), topics)
 	if outside := disallowed(entries, cfg.Files); len(outside) > 0 {
-		r.warn("collect config", "%s names files outside files.allowed_paths, which the agent does not read: %s", key, strings.Join(outside, ", "))
+		r.warn("collect config", "the config names files outside files.allowed_paths, which the agent does not read: %s", strings.Join(outside, ", "))
 	}
-	return topics, true
+	return collect.Topics(entries), len(rejected) == 0
+}
+
+// describeLayers is "layer rev N" or "layer (not set)" for each layer.
+func describeLayers(vs []collect.Version) string {
+	var out []string
+	for _, v := range vs {
+		if v.Raw == nil {
+			out = append(out, v.Layer.String()+" (not set)")
+		} else {
+			out = append(out, fmt.Sprintf("%s rev %d", v.Layer, v.Revision))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // disallowed lists the entries' file paths that files.allowed_paths

@@ -108,8 +108,9 @@ func checkTransfer(t *testing.T, body string) checked {
 	return finish(t, &out, err)
 }
 
-// agentStack is an etcd with auth on (user web1 reads its collect config)
-// and a Kafka with SCRAM, holding topic web_log.
+// agentStack is an etcd with auth on (user web1 has the agent's least
+// privilege, etcd.AgentPermissions) and a Kafka with SCRAM, holding topic
+// web_log.
 type agentStack struct {
 	etcd  *testenv.Etcd
 	kafka *testenv.Kafka
@@ -118,7 +119,15 @@ type agentStack struct {
 func newAgentStack(t *testing.T, kafkaOpts ...testenv.KafkaOption) agentStack {
 	t.Helper()
 	e := testenv.StartEtcd(t)
-	e.EnableAuth(t, testenv.EtcdUser{Name: "web1", Password: etcdPassword, Read: []string{etcd.CollectKey("/logagent/", "web1")}})
+	user := testenv.EtcdUser{Name: "web1", Password: etcdPassword}
+	for _, p := range etcd.AgentPermissions("/logagent/", "web1", nil) {
+		if p.Write {
+			user.Write = append(user.Write, p.Key)
+		} else {
+			user.Read = append(user.Read, p.Key)
+		}
+	}
+	e.EnableAuth(t, user)
 	opts := append([]testenv.KafkaOption{testenv.Topics("web_log"), testenv.KafkaSASL("SCRAM-SHA-256", "shipper", kafkaPassword)}, kafkaOpts...)
 	return agentStack{etcd: e, kafka: testenv.StartKafka(t, opts...)}
 }
@@ -156,7 +165,7 @@ func TestAgentConnectSucceeds(t *testing.T) {
 	}
 	c.line(t, "secrets ok: kafka.sasl.password (file:")
 	c.lacks(t, "collect config")
-	if l := c.line(t, "etcd ok:"); !strings.Contains(l, "(user web1): read /logagent/web1/collect_config (revision") || !strings.Contains(l, "entries 2, topics [web_log]") {
+	if l := c.line(t, "etcd ok:"); !strings.Contains(l, "(user web1): read _common (not set), web1 rev ") || !strings.Contains(l, "entries 2, topics [web_log]") {
 		t.Errorf("etcd line: %s", l)
 	}
 	if l := c.line(t, "kafka ok:"); !strings.Contains(l, "(SASL SCRAM-SHA-256 as shipper): topics web_log (3 partitions)") {
@@ -257,7 +266,7 @@ func TestAgentConnectRejectedConfig(t *testing.T) {
 		t.Fatalf("passed with a collect config the agent rejects:\n%s", c.out)
 	}
 	c.line(t, "etcd ok:")
-	if l := c.line(t, "collect config FAILED:"); !strings.Contains(l, "is rejected, the agent keeps its last good config") || !strings.Contains(l, `".." segments`) {
+	if l := c.line(t, "collect config FAILED:"); !strings.Contains(l, "/logagent/web1/collect_config revision 2 is rejected, the agent keeps its last good version") || !strings.Contains(l, `".." segments`) {
 		t.Errorf("collect config line: %s", l)
 	}
 }
