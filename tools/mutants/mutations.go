@@ -260,47 +260,74 @@ var mutations = []mutation{
 	// The collect config: validated strictly.
 	{
 		name: "validator-accepts-relative-path", guarantee: "a collect entry's path must be absolute",
-		file: "etcd/collect.go",
+		file: "collect/schema.go",
 		old:  `	case !filepath.IsAbs(e.Path):`,
 		new:  `	case false:`,
-		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+		pkg:  "./collect", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
 		name: "validator-accepts-bad-topic", guarantee: "a collect entry's topic must be a valid Kafka topic name",
-		file: "etcd/collect.go",
-		old:  `	if err := conf.ValidateTopicName(e.Topic); err != nil {`,
-		new:  `	if err := conf.ValidateTopicName("web_log"); err != nil {`,
-		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+		file: "collect/schema.go",
+		old:  `		if err := conf.ValidateTopicName(e.Topic); err != nil {`,
+		new:  `		if err := conf.ValidateTopicName("web_log"); err != nil {`,
+		pkg:  "./collect", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
 		name: "validator-accepts-unknown-fields", guarantee: "unknown or wrongly-cased fields are errors",
-		file: "etcd/collect.go",
+		file: "collect/schema.go",
 		old:  `	msgs := checkKeys(raw, entryFields, "")`,
 		new:  `	var msgs []string`,
-		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+		pkg:  "./collect", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
 		name: "validator-accepts-tiny-max-line", guarantee: "max_line_bytes is 0 or at least 64",
-		file: "etcd/collect.go",
+		file: "collect/schema.go",
 		old:  `	if e.MaxLineBytes != 0 && e.MaxLineBytes < MinMaxLineBytes {`,
 		new:  `	if e.MaxLineBytes < 0 {`,
-		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+		pkg:  "./collect", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
 		name: "validator-accepts-trailing-data", guarantee: "data after the array is an error",
-		file: "etcd/collect.go",
+		file: "collect/schema.go",
 		old:  `	if err := dec.Decode(&extra); err != io.EOF {`,
 		new:  `	if err := dec.Decode(&extra); err != io.EOF && false {`,
-		pkg:  "./etcd", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
+		pkg:  "./collect", tests: "TestParseCollectConfig|FuzzParseCollectConfig",
 	},
 	{
 		name: "agent-applies-rejected-config", guarantee: "a rejected config keeps the last good one running",
-		file: "agent/agent.go",
-		old: `	if u.Err != nil {
-		a.metrics.ConfigRejections.Inc()`,
-		new: `	if u.Err != nil && false {
-		a.metrics.ConfigRejections.Inc()`,
+		file: "collect/stack.go",
+		old: `		entries, err := parseVersion(v)
+		if err != nil {`,
+		new: `		entries, err := parseVersion(v)
+		if err != nil && false {`,
 		pkg: "./agent", tests: "TestLiveConfigChanges", e2e: true,
+	},
+	// Layers of collect config.
+	{
+		name: "merge-ignores-disabled", guarantee: "disabled: true removes an inherited entry",
+		file: "collect/layers.go",
+		old:  `			case e.Disabled && at >= 0:`,
+		new:  `			case e.Disabled && at >= 0 && false:`,
+		pkg:  "./agent", tests: "TestFleetLayers", e2e: true,
+	},
+	{
+		name: "merge-failure-rejects-every-layer", guarantee: "a layer that fails does not hold back the others",
+		file: "collect/stack.go",
+		old:  `		last := cands[len(cands)-1]
+		cands = cands[:len(cands)-1]`,
+		new: `		last := cands[len(cands)-1]
+		for _, c := range cands[:len(cands)-1] {
+			rejected = append(rejected, s.reject(c.at, c.v, err.Error()))
+		}
+		cands = nil`,
+		pkg: "./collect", tests: "TestStack",
+	},
+	{
+		name: "cache-keeps-the-host-layer-only", guarantee: "a start with etcd down runs every cached layer",
+		file: "agent/config.go",
+		old:  `	for _, v := range c.stack.InForce() {`,
+		new:  `	for _, v := range c.stack.InForce()[len(c.stack.InForce())-1:] {`,
+		pkg:  "./agent", tests: "TestFleetLayers", e2e: true,
 	},
 	// Memory follows the work in flight, not the number of files.
 	{
