@@ -74,7 +74,8 @@ type batchBuilder struct {
 	encoded  int   // bytes in the spent arenas
 	reserved int64 // from mem, for the arenas' and msgs' capacity
 	bytes    int   // sum of key and value sizes
-	end      int64 // file offset after the last message
+	end      int64 // file offset after the last message or skipped event
+	skipped  bool  // events were skipped (filtered out) since the last take
 	// lastBytes and lastMsgs are the size of the previous batch.
 	lastBytes, lastMsgs int
 }
@@ -141,6 +142,14 @@ func (b *batchBuilder) add(m Message, end int64) {
 	b.msgs = append(b.msgs, m)
 	b.bytes += len(m.Key) + len(m.Value)
 	b.end = end
+}
+
+// skip moves the batch's end past an event that is not shipped (a filter
+// dropped it): the batch's ack moves the file's offset past it too, and a
+// batch of nothing but skipped events is acknowledged when it is flushed.
+func (b *batchBuilder) skip(end int64) {
+	b.end = end
+	b.skipped = true
 }
 
 // take hands the batch's contents over (to a Batch) and leaves the builder

@@ -56,6 +56,14 @@ func (h *harvester) cut(ctx context.Context, b *batchBuilder, readTime time.Time
 		if !ok {
 			return false, nil
 		}
+		if s.keep != nil {
+			if keep, reason := s.keep(ev.data); !keep {
+				h.env.metrics.EventsDropped.WithLabelValues(reason).Inc()
+				b.skip(ev.end)
+				h.consume(ev)
+				continue
+			}
+		}
 		if ok, err := h.emit(ctx, b, s, ev, readTime); err != nil || !ok {
 			return err == nil, err
 		}

@@ -23,6 +23,9 @@ type fileSettings struct {
 	maxLine   int
 	fields    map[string]string
 	multiline *collect.Multiline // nil: every line is an event
+	// keep is the entry's include_lines and exclude_lines; nil ships every
+	// event.
+	keep func(event []byte) (ok bool, reason string)
 }
 
 // harvesterEnv is what every harvester shares.
@@ -471,7 +474,7 @@ func (h *harvester) rewind(size int64) error {
 // once the sink is done with it (acknowledged or given up) its memory goes
 // back to the cap.
 func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
-	if len(b.msgs) == 0 {
+	if len(b.msgs) == 0 && !b.skipped {
 		return nil
 	}
 	if h.breakUnsaved {
@@ -479,6 +482,12 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 			return fmt.Errorf("save multiline break: %w", err)
 		}
 		h.breakUnsaved = false
+	}
+	if len(b.msgs) == 0 { // only filtered events: done once the batches before are
+		ack := h.tracker.track(b.end)
+		b.discard()
+		ack()
+		return nil
 	}
 	h.env.metrics.LinesRead.Add(float64(len(b.msgs)))
 	ack := h.tracker.track(b.end)

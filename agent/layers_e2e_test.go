@@ -144,3 +144,29 @@ func waitHosts(t *testing.T, s *stack, topic string, want map[string]int, what s
 		return true
 	}, "%s: %s holds %v records by host, want %v", what, topic, got, want)
 }
+
+// TestEdgeFiltersLive: exclude_lines set through etcd drops events before
+// Kafka, counts them, and the file's offset moves past them: after a
+// restart nothing is shipped again.
+func TestEdgeFiltersLive(t *testing.T) {
+	s := newStack(t)
+	dir, state := t.TempDir(), t.TempDir()
+	app := filepath.Join(dir, "app.log")
+	cfg := s.agentConfig(t, state)
+	ra := startAgent(t, cfg)
+	s.putConfig(t, `[{"path":"`+app+`","topic":"app_log","exclude_lines":["DEBUG"]}]`)
+	appendLines(t, app, "INFO", 0, 10)
+	appendLines(t, app, "DEBUG", 0, 30)
+	kept := appendLines(t, app, "INFO", 10, 20)
+	testenv.Eventually(t, 10*time.Second, func() bool { return ra.metric(t, `logagent_events_dropped_total{reason="excluded"}`) == 30 }, "30 DEBUG lines dropped")
+	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") == 20 }, "the 20 INFO lines in Kafka")
+	requireAll(t, messagesIn(t, s.kafka, "app_log"), kept)
+	ra.stop(t)
+
+	startAgent(t, cfg)
+	appendLines(t, app, "INFO", 20, 21)
+	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") >= 21 }, "the line after the restart")
+	if n := s.kafka.Count(t, "app_log"); n != 21 {
+		t.Fatalf("app_log holds %d records after a restart, want 21: nothing shipped twice", n)
+	}
+}

@@ -258,11 +258,15 @@ func (m *Manager) settingsFor(e collect.Entry) *fileSettings {
 	if e.MaxLineBytes > 0 {
 		maxLine = e.MaxLineBytes
 	}
-	return &fileSettings{
+	s := &fileSettings{
 		input: e.Path, topic: e.Topic, raw: e.Format == collect.FormatRaw,
 		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
 		multiline: e.Multiline,
 	}
+	if e.Filters() {
+		s.keep = e.Keep
+	}
+	return s
 }
 
 // matches reports whether any entry wants the file at path.
@@ -543,8 +547,14 @@ func (m *Manager) track(ctx context.Context, in *input, path string) (fileKey, i
 		return key, fi.Size(), nil
 	}
 	o := opened{f: f, key: key, path: path, size: fi.Size()}
-	// start: end applies only before the entry's first scan is recorded.
-	if in.entry.Start == collect.StartEnd && !m.env.reg.InputScanned(in.entry.Path) {
+	// start: end applies only before the entry's first scan is recorded;
+	// ignore_older to a new file that has not changed for that long. Either
+	// only places a file seen for the first time (not a known one, not a copy).
+	startAtEnd := in.entry.Start == collect.StartEnd && !m.env.reg.InputScanned(in.entry.Path)
+	if d := in.entry.IgnoreOlderDuration(); d > 0 && m.env.now().Sub(fi.ModTime()) > d {
+		startAtEnd = true
+	}
+	if startAtEnd {
 		o.startAt = o.size
 	}
 	entry, err := m.env.ids.open(o)

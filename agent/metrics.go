@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logagent/logagent/collect"
+)
 
 // Metrics are the agent's Prometheus series. They are registered on the
 // registerer given to NewMetrics, so tests can use a fresh registry.
@@ -24,6 +28,7 @@ type Metrics struct {
 	Truncations        prometheus.Counter
 	MultilineJoined    prometheus.Counter
 	MultilineTimeEnds  prometheus.Counter
+	EventsDropped      *prometheus.CounterVec // by reason: collect.DropNotIncluded | collect.DropExcluded
 	ConfigReloads      prometheus.Counter
 	ConfigRejections   prometheus.Counter
 	ConfigRevision     prometheus.Gauge
@@ -62,11 +67,15 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		Truncations:        counter("truncations_total", "Files that shrank below their read offset and were read again from 0."),
 		MultilineJoined:    counter("multiline_lines_joined_total", "Lines joined into the event before them by a multiline rule: the lines of multiline events = those events + these."),
 		MultilineTimeEnds:  counter("multiline_ended_by_time_total", "Multiline events ended by their timeout (or a truncation, rotation or config change) rather than by the next line: many mean the timeout is too short for how the application writes."),
-		ConfigReloads:      counter("config_reloads_total", "Collect configs applied."),
-		ConfigRejections:   counter("config_rejections_total", "Collect configs rejected as invalid; the previous one kept running."),
+		EventsDropped:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logagent", Name: "events_dropped_total", Help: "Events an entry's include_lines or exclude_lines dropped, by reason (not_included, excluded); their bytes count as shipped."}, []string{"reason"}),
+		ConfigReloads:      counter("config_reloads_total", "Collect configs applied (a change of any layer)."),
+		ConfigRejections:   counter("config_rejections_total", "Versions of a collect config layer rejected as invalid; the layer's previous version kept running."),
 		ConfigRevision:     gauge("config_revision", "etcd revision of the collect config in use (0 for the cached one)."),
 		RegistrySaveErrors: counter("registry_save_errors_total", "Failed registry writes."),
 	}
-	r.MustRegister(m.SendErrors, m.TopicSendFailing, m.FileLagBytes)
+	r.MustRegister(m.SendErrors, m.TopicSendFailing, m.FileLagBytes, m.EventsDropped)
+	for _, reason := range []string{collect.DropNotIncluded, collect.DropExcluded} {
+		m.EventsDropped.WithLabelValues(reason) // exported at 0 from the start
+	}
 	return m
 }

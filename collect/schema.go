@@ -59,7 +59,8 @@ var (
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
-	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline", "disabled"}
+	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline",
+		"include_lines", "exclude_lines", "ignore_older", "disabled"}
 	multilineFields = []string{"start_pattern", "continue_pattern", "max_lines", "timeout"}
 )
 
@@ -93,10 +94,59 @@ type Entry struct {
 	// Multiline joins the lines of one record (a stack trace, say) into one
 	// event; nil ships every line as its own event.
 	Multiline *Multiline `json:"multiline,omitempty"`
+	// IncludeLines, when set, keeps only the events matching one of these
+	// regular expressions (RE2); ExcludeLines then drops those matching one
+	// of its own. Both apply to whole events, after multiline joining, in the
+	// agent: a dropped event is never shipped, and its bytes count as done.
+	IncludeLines []string `json:"include_lines,omitempty"`
+	ExcludeLines []string `json:"exclude_lines,omitempty"`
+	// IgnoreOlder, a Go duration, registers files not modified for longer
+	// than this at their end when they are first seen, instead of reading
+	// them from the beginning ("": off). What they grow by later is read.
+	IgnoreOlder string `json:"ignore_older,omitempty"`
 	// Disabled removes the entry with this path that a less specific layer
 	// (_common, a group) sets; nothing but the path is needed. A merged
 	// config holds no disabled entries.
 	Disabled bool `json:"disabled,omitempty"`
+
+	// Set by validation.
+	include, exclude []*regexp.Regexp
+	ignoreOlder      time.Duration
+}
+
+// Drop reasons of Entry.Keep.
+const (
+	DropNotIncluded = "not_included" // matched none of include_lines
+	DropExcluded    = "excluded"     // matched one of exclude_lines
+)
+
+// Keep reports whether an event passes the entry's include_lines and
+// exclude_lines, and if not, why (DropNotIncluded, DropExcluded). Only on a
+// validated Entry.
+func (e *Entry) Keep(event []byte) (ok bool, reason string) {
+	if len(e.include) > 0 && !matchesAny(e.include, event) {
+		return false, DropNotIncluded
+	}
+	if matchesAny(e.exclude, event) {
+		return false, DropExcluded
+	}
+	return true, ""
+}
+
+// Filters reports whether the entry drops events at all.
+func (e *Entry) Filters() bool { return len(e.include)+len(e.exclude) > 0 }
+
+// IgnoreOlderDuration is IgnoreOlder parsed (0: off). Only on a validated
+// Entry.
+func (e *Entry) IgnoreOlderDuration() time.Duration { return e.ignoreOlder }
+
+func matchesAny(res []*regexp.Regexp, b []byte) bool {
+	for _, re := range res {
+		if re.Match(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // Multiline says which lines belong together: exactly one of StartPattern
@@ -451,7 +501,31 @@ func (e *Entry) validate() []string {
 	if e.Multiline != nil {
 		e.Multiline.validate(bad)
 	}
+	e.include = compileAll(e.IncludeLines, "include_lines", bad)
+	e.exclude = compileAll(e.ExcludeLines, "exclude_lines", bad)
+	if e.IgnoreOlder != "" {
+		d, err := time.ParseDuration(e.IgnoreOlder)
+		if err != nil || d <= 0 {
+			bad("ignore_older", "%q is not a positive duration such as \"72h\"", e.IgnoreOlder)
+		}
+		e.ignoreOlder = d
+	}
 	return msgs
+}
+
+// compileAll compiles a list of regular expressions, reporting each that
+// does not compile.
+func compileAll(patterns []string, field string, bad func(string, string, ...any)) []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for i, p := range patterns {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			bad(fmt.Sprintf("%s[%d]", field, i), "%q is not a valid regular expression (Go RE2 syntax): %v", p, err)
+			continue
+		}
+		out = append(out, re)
+	}
+	return out
 }
 
 // oneOf returns v, or def when v is empty, reporting v if it is not allowed.
@@ -562,7 +636,7 @@ func typeName(field string) string {
 		return `an object such as {"start_pattern":"^\\d{4}-"}`
 	case "disabled":
 		return "true or false"
-	case "exclude":
+	case "exclude", "include_lines", "exclude_lines":
 		return "an array of strings"
 	case "fields":
 		return "an object with string values"

@@ -99,6 +99,11 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"wrong type exclude", `[{` + ok + `,"exclude":"*.gz"}]`, []string{"exclude: must be an array of strings, got string"}},
 		{"path missing", `[{"topic":"t"}]`, []string{"entry 0: path: must not be empty"}},
 		{"path listed twice", `[{` + ok + `},{"path":"/var/log/x.log","topic":"t"},{` + ok + `}]`, []string{`entry 2 (path "/var/log/app.log"): path: listed again (first in entry 0)`}},
+		{"bad include_lines", `[{` + ok + `,"include_lines":["ERROR","(unclosed"]}]`, []string{`include_lines[1]: "(unclosed" is not a valid regular expression (Go RE2 syntax)`}},
+		{"look-around in exclude_lines", `[{` + ok + `,"exclude_lines":["(?!x)"]}]`, []string{`exclude_lines[0]: "(?!x)" is not a valid regular expression`}},
+		{"include_lines not a list", `[{` + ok + `,"include_lines":"ERROR"}]`, []string{"include_lines: must be an array of strings, got string"}},
+		{"ignore_older not a duration", `[{` + ok + `,"ignore_older":"3 days"}]`, []string{`ignore_older: "3 days" is not a positive duration such as "72h"`}},
+		{"ignore_older negative", `[{` + ok + `,"ignore_older":"-1h"}]`, []string{`ignore_older: "-1h" is not a positive duration`}},
 		{"disabled still needs a path", `[{"disabled":true}]`, []string{"entry 0: path: must not be empty"}},
 		{"disabled must be a boolean", `[{` + ok + `,"disabled":"yes"}]`, []string{"disabled: must be true or false, got string"}},
 		{"path relative", `[{"path":"var/log/x.log","topic":"t"}]`, []string{`entry 0 (path "var/log/x.log"): path: "var/log/x.log" must be absolute`}},
@@ -233,5 +238,28 @@ func TestEntryMatchesAndExcluded(t *testing.T) {
 	}
 	if !e.IsGlob() || (Entry{Path: "/var/log/x.log"}).IsGlob() {
 		t.Error("IsGlob wrong")
+	}
+}
+
+// TestEntryKeep: include_lines first (any one matches), then exclude_lines.
+func TestEntryKeep(t *testing.T) {
+	entries, err := ParseCollectConfig([]byte(`[{"path":"/a.log","topic":"t","include_lines":["^ERR","^WARN"],"exclude_lines":["health"]},{"path":"/b.log","topic":"t","ignore_older":"36h"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entries[0]
+	for line, want := range map[string]string{
+		"ERR boom": "", "WARN x": "", "INFO y": DropNotIncluded, "WARN health": DropExcluded, "ERR healthcheck": DropExcluded,
+	} {
+		ok, reason := e.Keep([]byte(line))
+		if ok != (want == "") || reason != want {
+			t.Errorf("Keep(%q) = %v, %q; want reason %q", line, ok, reason, want)
+		}
+	}
+	if !e.Filters() || entries[1].Filters() {
+		t.Error("Filters wrong")
+	}
+	if d := entries[1].IgnoreOlderDuration(); d != 36*time.Hour {
+		t.Errorf("ignore_older = %v", d)
 	}
 }
