@@ -59,7 +59,7 @@ var (
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
-	entryFields     = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline",
+	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline",
 		"include_lines", "exclude_lines", "ignore_older", "disabled"}
 	multilineFields = []string{"start_pattern", "continue_pattern", "max_lines", "timeout"}
 )
