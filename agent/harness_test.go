@@ -99,7 +99,7 @@ func (tl *tailer) restart(entries ...collect.Entry) {
 }
 
 func entry(dir, pattern string) collect.Entry {
-	return collect.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: collect.StartBeginning, Format: collect.FormatEnvelope, Timestamp: collect.TimestampNone}
+	return collect.Entry{Path: filepath.Join(dir, pattern), Topic: "web_log", Start: collect.StartBeginning, Format: collect.FormatEnvelope, Timestamp: collect.Timestamp{Format: collect.TimestampNone}}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -88,7 +88,7 @@ func TestTimestampFromLine(t *testing.T) {
 	dir := t.TempDir()
 	appendFile(t, filepath.Join(dir, "access.log"), `1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1`+"\n")
 	e := entry(dir, "access.log")
-	e.Timestamp = "nginx"
+	e.Timestamp = collect.Timestamp{Format: collect.TimestampNginx}
 	tl := newTailer(t, dir, e)
 	tl.waitMessages(1)
 	if raw := tl.sink.snapshot()[0].Raw; !strings.HasPrefix(raw, `{"@timestamp":"2000-10-10T20:55:36.000000000Z"`) {

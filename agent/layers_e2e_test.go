@@ -5,6 +5,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,19 +155,49 @@ func TestEdgeFiltersLive(t *testing.T) {
 	app := filepath.Join(dir, "app.log")
 	cfg := s.agentConfig(t, state)
 	ra := startAgent(t, cfg)
-	s.putConfig(t, `[{"path":"`+app+`","topic":"app_log","exclude_lines":["DEBUG"]}]`)
+	s.putConfig(t, `[{"path":"`+app+`","topic":"app_log","exclude_lines":["DEBUG"],
+		"timestamp":{"layout":"2006-01-02 15:04:05.000","timezone":"Europe/Berlin"}}]`)
 	appendLines(t, app, "INFO", 0, 10)
 	appendLines(t, app, "DEBUG", 0, 30)
 	kept := appendLines(t, app, "INFO", 10, 20)
 	testenv.Eventually(t, 10*time.Second, func() bool { return ra.metric(t, `logagent_events_dropped_total{reason="excluded"}`) == 30 }, "30 DEBUG lines dropped")
 	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") == 20 }, "the 20 INFO lines in Kafka")
 	requireAll(t, messagesIn(t, s.kafka, "app_log"), kept)
+
+	// The custom layout stamps the event, in the entry's zone.
+	appendLinesRaw(t, app, "2026-12-02 10:01:02.123 ERROR [req=ab12] payment failed\n")
+	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") == 21 }, "the stamped line")
+	var stamped struct {
+		Timestamp string `json:"@timestamp"`
+	}
+	recs := s.kafka.ReadAll(t, "app_log")
+	for _, r := range recs {
+		if strings.Contains(string(r.Value), "payment failed") {
+			_ = json.Unmarshal(r.Value, &stamped)
+		}
+	}
+	if stamped.Timestamp != "2026-12-02T09:01:02.123000000Z" {
+		t.Fatalf("@timestamp of the stamped line = %q, want 2026-12-02T09:01:02.123000000Z (10:01:02.123 in Berlin)", stamped.Timestamp)
+	}
 	ra.stop(t)
 
 	startAgent(t, cfg)
 	appendLines(t, app, "INFO", 20, 21)
-	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") >= 21 }, "the line after the restart")
-	if n := s.kafka.Count(t, "app_log"); n != 21 {
-		t.Fatalf("app_log holds %d records after a restart, want 21: nothing shipped twice", n)
+	testenv.Eventually(t, 10*time.Second, func() bool { return s.kafka.Count(t, "app_log") >= 22 }, "the line after the restart")
+	if n := s.kafka.Count(t, "app_log"); n != 22 {
+		t.Fatalf("app_log holds %d records after a restart, want 22: nothing shipped twice", n)
+	}
+}
+
+// appendLinesRaw appends data to path as it is.
+func appendLinesRaw(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
 	}
 }

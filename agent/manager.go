@@ -260,7 +260,7 @@ func (m *Manager) settingsFor(e collect.Entry) *fileSettings {
 	}
 	s := &fileSettings{
 		input: e.Path, topic: e.Topic, raw: e.Format == collect.FormatRaw,
-		parseTime: timestampParsers[e.Timestamp], maxLine: maxLine, fields: e.Fields,
+		parseTime: parserFor(e.Timestamp), maxLine: maxLine, fields: e.Fields,
 		multiline: e.Multiline,
 	}
 	if e.Filters() {

@@ -11,12 +11,51 @@ import (
 // does not carry one in the expected form; the read time is used then.
 type timestampParser func(line []byte, now time.Time) (t time.Time, ok bool)
 
-// timestampParsers maps the collect entry's "timestamp" setting to a parser.
-// collect.TimestampNone has no parser.
+// timestampParsers maps the collect entry's named timestamp formats to a
+// parser. collect.TimestampNone has no parser.
 var timestampParsers = map[string]timestampParser{
 	collect.TimestampNginx:   parseNginxTime,
 	collect.TimestampISO8601: parseISO8601Prefix,
 	collect.TimestampSyslog:  parseSyslogTime,
+}
+
+// parserFor is the parser of a validated timestamp setting; nil for none.
+func parserFor(ts collect.Timestamp) timestampParser {
+	if ts.Format == collect.TimestampLayout {
+		return layoutParser(ts.Layout, ts.Location())
+	}
+	return timestampParsers[ts.Format]
+}
+
+// layoutWidthSlack is how far a stamp's length may be from its layout's
+// written width: month and day names, unpadded numbers and fractions of
+// varying length make it vary.
+const layoutWidthSlack = 6
+
+// layoutParser reads a stamp in layout at the start of the line, after an
+// optional "[", in loc unless the stamp names its zone. The stamp's length
+// is tried at the layout's width first, then nearer to farther from it.
+func layoutParser(layout string, loc *time.Location) timestampParser {
+	width := len(time.Date(2026, time.December, 24, 13, 45, 56, 789_000_000, loc).Format(layout))
+	lengths := []int{width}
+	for d := 1; d <= layoutWidthSlack; d++ {
+		lengths = append(lengths, width+d)
+		if width-d > 0 {
+			lengths = append(lengths, width-d)
+		}
+	}
+	return func(line []byte, _ time.Time) (time.Time, bool) {
+		line = bytes.TrimPrefix(line, []byte("["))
+		for _, n := range lengths {
+			if n > len(line) {
+				continue
+			}
+			if t, err := time.ParseInLocation(layout, string(line[:n]), loc); err == nil {
+				return t, true
+			}
+		}
+		return time.Time{}, false
+	}
 }
 
 // parseNginxTime reads nginx's $time_local, the first [...] of the line:

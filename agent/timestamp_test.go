@@ -33,3 +33,35 @@ func TestTimestampParsers(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutParser: a custom layout at the start of the line (after an
+// optional "["), in the entry's zone unless the stamp has one, with
+// fractions and names of varying length; a line without it keeps the read
+// time.
+func TestLayoutParser(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		layout string
+		loc    *time.Location
+		line   string
+		want   time.Time
+		ok     bool
+	}{
+		{"2006-01-02 15:04:05.000", berlin, "2026-12-02 10:01:02.123 ERROR [req=ab12] payment failed", time.Date(2026, 12, 2, 9, 1, 2, 123e6, time.UTC), true},
+		{"2006-01-02 15:04:05.000", time.UTC, "[2026-07-02 10:01:02.123] x", time.Date(2026, 7, 2, 10, 1, 2, 123e6, time.UTC), true},
+		{"2006-01-02 15:04:05.999", time.UTC, "2026-07-02 10:01:02.5 x", time.Date(2026, 7, 2, 10, 1, 2, 5e8, time.UTC), true},
+		{"02 January 2006 15:04 -0700", berlin, "04 May 2026 08:30 +0000 up", time.Date(2026, 5, 4, 8, 30, 0, 0, time.UTC), true},
+		{"Jan _2 2006 15:04:05", time.UTC, "Dec  4 2026 01:02:03 x", time.Date(2026, 12, 4, 1, 2, 3, 0, time.UTC), true},
+		{"2006-01-02 15:04:05.000", time.UTC, "INFO 2026-12-02 10:01:02.123", time.Time{}, false},
+		{"2006-01-02 15:04:05.000", time.UTC, "2026-12", time.Time{}, false},
+	}
+	for _, c := range cases {
+		got, ok := layoutParser(c.layout, c.loc)([]byte(c.line), time.Now())
+		if ok != c.ok || !got.Equal(c.want) {
+			t.Errorf("%q on %q = %v, %v; want %v, %v", c.layout, c.line, got, ok, c.want, c.ok)
+		}
+	}
+}

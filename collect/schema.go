@@ -29,18 +29,6 @@ const (
 	StartEnd = "end"
 )
 
-// Allowed values of Entry.Timestamp.
-const (
-	// TimestampNone stamps events with the time the line was read. The default.
-	TimestampNone = "none"
-	// TimestampNginx parses nginx's $time_local ("02/Jan/2006:15:04:05 -0700").
-	TimestampNginx = "nginx"
-	// TimestampISO8601 parses an ISO 8601 / RFC 3339 timestamp at the start of the line.
-	TimestampISO8601 = "iso8601"
-	// TimestampSyslog parses a syslog (RFC 3164) timestamp at the start of the line.
-	TimestampSyslog = "syslog"
-)
-
 // Allowed values of Entry.Format.
 const (
 	// FormatEnvelope wraps each line in a JSON event. The default.
@@ -55,7 +43,6 @@ const MinMaxLineBytes = 64
 
 var (
 	startValues     = []string{StartBeginning, StartEnd}
-	timestampValues = []string{TimestampNone, TimestampNginx, TimestampISO8601, TimestampSyslog}
 	formatValues    = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
@@ -83,9 +70,9 @@ type Entry struct {
 	Fields map[string]string `json:"fields,omitempty"`
 	// Start is StartBeginning (default) or StartEnd.
 	Start string `json:"start,omitempty"`
-	// Timestamp says how to take @timestamp from the line: TimestampNone
-	// (default), TimestampNginx, TimestampISO8601 or TimestampSyslog.
-	Timestamp string `json:"timestamp,omitempty"`
+	// Timestamp says how to take @timestamp from the line: a named format
+	// (default TimestampNone: the read time) or a layout.
+	Timestamp Timestamp `json:"timestamp,omitzero"`
 	// MaxLineBytes overrides the agent-wide line length limit; 0 (default)
 	// keeps it, otherwise at least MinMaxLineBytes.
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
@@ -350,6 +337,9 @@ func parseEntry(raw json.RawMessage) (Entry, []string) {
 	if m, ok := objectField(raw, "multiline"); ok && len(msgs) == 0 {
 		msgs = checkKeys(m, multilineFields, "multiline.")
 	}
+	if ts, ok := objectField(raw, "timestamp"); ok && len(msgs) == 0 {
+		msgs = checkKeys(ts, timestampFields, "timestamp.")
+	}
 	if len(msgs) > 0 {
 		// Still take the path (exact key only) so the message can show it.
 		var m map[string]json.RawMessage
@@ -492,7 +482,7 @@ func (e *Entry) validate() []string {
 	}
 
 	e.Start = oneOf(e.Start, StartBeginning, startValues, "start", bad)
-	e.Timestamp = oneOf(e.Timestamp, TimestampNone, timestampValues, "timestamp", bad)
+	e.Timestamp.validate(bad)
 	e.Format = oneOf(e.Format, FormatEnvelope, formatValues, "format", bad)
 
 	if e.MaxLineBytes != 0 && e.MaxLineBytes < MinMaxLineBytes {
@@ -636,6 +626,8 @@ func typeName(field string) string {
 		return `an object such as {"start_pattern":"^\\d{4}-"}`
 	case "disabled":
 		return "true or false"
+	case "timestamp":
+		return `a string (none, nginx, iso8601, syslog) or an object such as {"layout":"2006-01-02 15:04:05"}`
 	case "exclude", "include_lines", "exclude_lines":
 		return "an array of strings"
 	case "fields":

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -17,12 +18,18 @@ func TestParseCollectConfigValid(t *testing.T) {
 		{
 			name: "tutorial layout gets defaults",
 			in:   `[{"path":"/var/log/nginx/access.log","topic":"web_log"}]`,
-			want: []Entry{{Path: "/var/log/nginx/access.log", Topic: "web_log", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+			want: []Entry{{Path: "/var/log/nginx/access.log", Topic: "web_log", Start: StartBeginning, Timestamp: Timestamp{Format: TimestampNone}, Format: FormatEnvelope}},
 		},
 		{
 			name: "a disabled entry needs only its path",
 			in:   `[{"path":"/var/log/nginx/access.log","disabled":true}]`,
-			want: []Entry{{Path: "/var/log/nginx/access.log", Disabled: true, Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+			want: []Entry{{Path: "/var/log/nginx/access.log", Disabled: true, Start: StartBeginning, Timestamp: Timestamp{Format: TimestampNone}, Format: FormatEnvelope}},
+		},
+		{
+			name: "a custom layout and zone",
+			in:   `[{"path":"/var/log/app.log","topic":"app_log","timestamp":{"layout":"2006-01-02 15:04:05.000","timezone":"Europe/Berlin"}}]`,
+			want: []Entry{{Path: "/var/log/app.log", Topic: "app_log", Start: StartBeginning, Format: FormatEnvelope,
+				Timestamp: Timestamp{Format: TimestampLayout, Layout: "2006-01-02 15:04:05.000", Timezone: "Europe/Berlin", loc: mustZone("Europe/Berlin")}}},
 		},
 		{
 			name: "empty array collects nothing",
@@ -35,26 +42,26 @@ func TestParseCollectConfigValid(t *testing.T) {
 			       "fields":{"env":"prod"},"start":"end","timestamp":"iso8601","max_line_bytes":64,"format":"raw"}]`,
 			want: []Entry{{
 				Path: "/var/log/app/*.log", Topic: "app.logs-1", Exclude: []string{"*.gz", "/var/log/app/debug-*.log"},
-				Fields: map[string]string{"env": "prod"}, Start: StartEnd, Timestamp: TimestampISO8601, MaxLineBytes: 64, Format: FormatRaw,
+				Fields: map[string]string{"env": "prod"}, Start: StartEnd, Timestamp: Timestamp{Format: TimestampISO8601}, MaxLineBytes: 64, Format: FormatRaw,
 			}},
 		},
 		{
 			name: "several entries, other timestamp values",
 			in:   `[{"path":"/a.log","topic":"a","timestamp":"nginx"},{"path":"/b/[ab]?.log","topic":"b","timestamp":"syslog","start":"beginning","format":"envelope"}]`,
 			want: []Entry{
-				{Path: "/a.log", Topic: "a", Start: StartBeginning, Timestamp: TimestampNginx, Format: FormatEnvelope},
-				{Path: "/b/[ab]?.log", Topic: "b", Start: StartBeginning, Timestamp: TimestampSyslog, Format: FormatEnvelope},
+				{Path: "/a.log", Topic: "a", Start: StartBeginning, Timestamp: Timestamp{Format: TimestampNginx}, Format: FormatEnvelope},
+				{Path: "/b/[ab]?.log", Topic: "b", Start: StartBeginning, Timestamp: Timestamp{Format: TimestampSyslog}, Format: FormatEnvelope},
 			},
 		},
 		{
 			name: "topic of 249 characters",
 			in:   `[{"path":"/a","topic":"` + strings.Repeat("t", 249) + `"}]`,
-			want: []Entry{{Path: "/a", Topic: strings.Repeat("t", 249), Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+			want: []Entry{{Path: "/a", Topic: strings.Repeat("t", 249), Start: StartBeginning, Timestamp: Timestamp{Format: TimestampNone}, Format: FormatEnvelope}},
 		},
 		{
 			name: "escaped star and star inside a class are literal",
 			in:   `[{"path":"/a/\\*/[*]x*","topic":"a"}]`,
-			want: []Entry{{Path: `/a/\*/[*]x*`, Topic: "a", Start: StartBeginning, Timestamp: TimestampNone, Format: FormatEnvelope}},
+			want: []Entry{{Path: `/a/\*/[*]x*`, Topic: "a", Start: StartBeginning, Timestamp: Timestamp{Format: TimestampNone}, Format: FormatEnvelope}},
 		},
 	}
 	for _, tc := range tests {
@@ -104,6 +111,14 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"include_lines not a list", `[{` + ok + `,"include_lines":"ERROR"}]`, []string{"include_lines: must be an array of strings, got string"}},
 		{"ignore_older not a duration", `[{` + ok + `,"ignore_older":"3 days"}]`, []string{`ignore_older: "3 days" is not a positive duration such as "72h"`}},
 		{"ignore_older negative", `[{` + ok + `,"ignore_older":"-1h"}]`, []string{`ignore_older: "-1h" is not a positive duration`}},
+		{"strftime layout", `[{` + ok + `,"timestamp":{"layout":"%Y-%m-%d %H:%M:%S"}}]`, []string{`timestamp.layout: "%Y-%m-%d %H:%M:%S" looks like a strftime pattern, not a Go layout; write the reference time Mon Jan 2 15:04:05 MST 2006 as your logs write it, e.g. {"layout": "2006-01-02 15:04:05.000"`}},
+		{"java layout", `[{` + ok + `,"timestamp":{"layout":"yyyy-MM-dd HH:mm:ss"}}]`, []string{`looks like a Java or Joda pattern`}},
+		{"layout without elements", `[{` + ok + `,"timestamp":{"layout":"date then time"}}]`, []string{`timestamp.layout: "date then time" has no date or time elements`}},
+		{"layout missing", `[{` + ok + `,"timestamp":{"timezone":"UTC"}}]`, []string{`timestamp.layout: layout must not be empty`}},
+		{"bad timezone", `[{` + ok + `,"timestamp":{"layout":"2006-01-02","timezone":"Mars/Olympus"}}]`, []string{`timestamp.timezone: "Mars/Olympus" is not an IANA time zone`}},
+		{"unknown timestamp key", `[{` + ok + `,"timestamp":{"layout":"2006-01-02","zone":"UTC"}}]`, []string{`unknown field "timestamp.zone"`}},
+		{"timestamp a number", `[{` + ok + `,"timestamp":5}]`, []string{`timestamp: must be a string (none, nginx, iso8601, syslog) or an object`}},
+		{"named timestamp unknown", `[{` + ok + `,"timestamp":"rfc3164"}]`, []string{`timestamp: "rfc3164" is not one of none, nginx, iso8601, syslog`}},
 		{"disabled still needs a path", `[{"disabled":true}]`, []string{"entry 0: path: must not be empty"}},
 		{"disabled must be a boolean", `[{` + ok + `,"disabled":"yes"}]`, []string{"disabled: must be true or false, got string"}},
 		{"path relative", `[{"path":"var/log/x.log","topic":"t"}]`, []string{`entry 0 (path "var/log/x.log"): path: "var/log/x.log" must be absolute`}},
@@ -261,5 +276,38 @@ func TestEntryKeep(t *testing.T) {
 	}
 	if d := entries[1].IgnoreOlderDuration(); d != 36*time.Hour {
 		t.Errorf("ignore_older = %v", d)
+	}
+}
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+// TestTimestampJSON: a named format encodes as a string, a layout as an
+// object, and both read back as they were.
+func TestTimestampJSON(t *testing.T) {
+	for _, in := range []string{
+		`[{"path":"/a.log","topic":"t","timestamp":"nginx"}]`,
+		`[{"path":"/a.log","topic":"t","timestamp":{"layout":"Jan _2 15:04:05","timezone":"America/New_York"}}]`,
+	} {
+		entries, err := ParseCollectConfig([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), strings.TrimSuffix(strings.SplitN(in, `"timestamp":`, 2)[1], "}]")) {
+			t.Errorf("%s encoded as %s", in, b)
+		}
+		again, err := ParseCollectConfig(b)
+		if err != nil || !reflect.DeepEqual(again, entries) {
+			t.Errorf("%s: read back %+v, %v; want %+v", b, again, err, entries)
+		}
 	}
 }

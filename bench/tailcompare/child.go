@@ -205,7 +205,7 @@ func childLogagent(pattern, stateDir string) int {
 	mgr := agent.NewManager(opts, reg, &lineSink{out: out}, agent.NewMetrics(prometheus.NewRegistry()), logger)
 	mgr.Apply([]collect.Entry{{
 		Path: pattern, Topic: "tailcompare", Start: collect.StartBeginning,
-		Format: collect.FormatEnvelope, Timestamp: collect.TimestampNone,
+		Format: collect.FormatEnvelope, Timestamp: collect.Timestamp{Format: collect.TimestampNone},
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -72,6 +72,9 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		stamp     = fs.String("timestamp", "", "add: none (default), nginx, iso8601 or syslog")
 		format    = fs.String("format", "", "add: envelope (default) or raw")
 		maxLine   = fs.Int("max-line-bytes", 0, "add: split lines longer than this")
+		layout    = fs.String("timestamp-layout", "", "add: a Go time layout at the start of the line, e.g. \"2006-01-02 15:04:05.000\" (instead of --timestamp)")
+		timezone  = fs.String("timezone", "", "add: the zone of --timestamp-layout stamps that have none, e.g. Europe/Berlin (default UTC)")
+		older     = fs.String("ignore-older", "", "add: register files unchanged for this long at their end when first seen, e.g. 72h")
 		disabled  = fs.Bool("disabled", false, "add: an entry that removes the one with this path from a less specific layer (--common, --group)")
 		ml        collect.Multiline
 		excludes  multiFlag
@@ -79,6 +82,9 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 	)
 	fs.Var(&excludes, "exclude", "add: glob of files to skip (repeatable)")
 	fs.Var(&fields, "field", "add: key=value added to every event (repeatable)")
+	var includeLines, excludeLines multiFlag
+	fs.Var(&includeLines, "include-lines", "add: ship only events matching this regexp (repeatable: any one)")
+	fs.Var(&excludeLines, "exclude-lines", "add: drop events matching this regexp (repeatable)")
 	fs.StringVar(&ml.StartPattern, "multiline-start", "", "add: regexp of the first line of a multiline event")
 	fs.StringVar(&ml.ContinuePattern, "multiline-continue", "", "add: regexp of the lines that continue the event before")
 	fs.IntVar(&ml.MaxLines, "multiline-max-lines", 0, "add: most lines of a multiline event (default 500)")
@@ -157,7 +163,12 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		if *path == "" || *topic == "" && !*disabled {
 			return usagef("collect add: --path and --topic (or --disabled) are required")
 		}
-		e := collect.Entry{Path: *path, Topic: *topic, Exclude: excludes, Start: *start, Timestamp: *stamp, MaxLineBytes: *maxLine, Format: *format, Disabled: *disabled}
+		ts, err := timestampFlags(*stamp, *layout, *timezone)
+		if err != nil {
+			return err
+		}
+		e := collect.Entry{Path: *path, Topic: *topic, Exclude: excludes, Start: *start, Timestamp: ts, MaxLineBytes: *maxLine, Format: *format, Disabled: *disabled,
+			IncludeLines: includeLines, ExcludeLines: excludeLines, IgnoreOlder: *older}
 		if ml != (collect.Multiline{}) {
 			e.Multiline = &ml
 		}
@@ -224,6 +235,18 @@ func (r *runner) readConfig(file string) ([]byte, error) {
 // entryJSON builds one collect entry from add's flags; unset fields are
 // left out so the agent's defaults apply.
 // entryJSON is e with the --field key=value pairs, as JSON.
+// timestampFlags is the timestamp setting of --timestamp, or of
+// --timestamp-layout and --timezone.
+func timestampFlags(named, layout, zone string) (collect.Timestamp, error) {
+	switch {
+	case layout == "" && zone == "":
+		return collect.Timestamp{Format: named}, nil
+	case named != "":
+		return collect.Timestamp{}, usagef("collect add: --timestamp or --timestamp-layout, not both")
+	}
+	return collect.Timestamp{Format: collect.TimestampLayout, Layout: layout, Timezone: zone}, nil
+}
+
 func entryJSON(e collect.Entry, fields []string) ([]byte, error) {
 	for _, kv := range fields {
 		k, v, ok := strings.Cut(kv, "=")

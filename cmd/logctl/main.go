@@ -27,6 +27,8 @@ Usage:
   logctl collect add    LAYER --path P --topic T [--exclude G]... [--field k=v]...
                         (or LAYER --path P --disabled: drop an inherited entry)
                         [--start beginning|end] [--timestamp none|nginx|iso8601|syslog]
+                        [--timestamp-layout L [--timezone Z]]
+                        [--include-lines RE]... [--exclude-lines RE]... [--ignore-older D]
                         [--format envelope|raw] [--max-line-bytes N]
                         [--multiline-start RE | --multiline-continue RE]
                         [--multiline-max-lines N] [--multiline-timeout D] [--dry-run] [--yes]

@@ -28,7 +28,7 @@ func demoConfig(accessLog string, env string) ([]byte, error) {
 	return encodeConfig([]collect.Entry{{
 		Path:      accessLog,
 		Topic:     topic,
-		Timestamp: collect.TimestampNginx,
+		Timestamp: collect.Timestamp{Format: collect.TimestampNginx},
 		Fields:    map[string]string{"env": env},
 	}})
 }
