@@ -42,8 +42,8 @@ const (
 const MinMaxLineBytes = 64
 
 var (
-	startValues     = []string{StartBeginning, StartEnd}
-	formatValues    = []string{FormatEnvelope, FormatRaw}
+	startValues  = []string{StartBeginning, StartEnd}
+	formatValues = []string{FormatEnvelope, FormatRaw}
 	// entryFields are Entry's JSON names, matched exactly (encoding/json alone
 	// would accept "PATH" for "path").
 	entryFields = []string{"path", "topic", "exclude", "fields", "start", "timestamp", "max_line_bytes", "format", "multiline",
