@@ -79,3 +79,32 @@ func TestIgnoreOlder(t *testing.T) {
 		t.Fatalf("shipped %q, want fresh's two lines and old's new one", got)
 	}
 }
+
+// TestRecursiveGlob: "**" finds files at any depth below the pattern's
+// static directory, also in directories made later, and an exclude with
+// "**" keeps a subtree out.
+func TestRecursiveGlob(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, line string) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, p, line+"\n")
+	}
+	write("a.log", "a")
+	write("x/b.log", "b")
+	write("x/y/c.log", "c")
+	write("x/skip/d.log", "d")
+	write("x/y/c.txt", "txt")
+	e := parsedEntry(t, fmt.Sprintf(`{"path":%q,"topic":"t","exclude":[%q]}`, filepath.Join(dir, "**", "*.log"), filepath.Join(dir, "x", "skip", "**")))
+	tl := newTailer(t, dir, e)
+	tl.waitDistinct(map[string]bool{"a": true, "b": true, "c": true})
+	write("new/deeper/e.log", "e")
+	tl.waitDistinct(map[string]bool{"e": true})
+	got := tl.sink.messages()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b", "c", "e"}) {
+		t.Fatalf("shipped %q, want a, b, c and e", got)
+	}
+}

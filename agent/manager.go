@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/logagent/logagent/collect"
+	"github.com/logagent/logagent/conf"
 )
 
 // compressedSuffixes are never tailed, even when a glob matches them: they
@@ -346,7 +347,7 @@ func (m *Manager) expand() []match {
 	var matches []match
 	owner := map[string]string{}
 	for _, in := range m.inputs {
-		paths, _ := filepath.Glob(in.entry.Path) // patterns were validated
+		paths, _ := conf.ExpandGlob(in.entry.Path) // patterns were validated
 		if len(paths) == 0 && !in.entry.IsGlob() {
 			matches = append(matches, match{path: in.entry.Path, in: in, missing: true})
 		}

@@ -58,7 +58,8 @@ const exampleShape = `must be a JSON array of entries like [{"path":"/var/log/ng
 // which files to read and where to send their lines.
 type Entry struct {
 	// Path is an absolute, clean file path (no "..", "//", "/./" or
-	// trailing "/"); it may be a glob (filepath.Match syntax, no "**").
+	// trailing "/"); it may be a glob (filepath.Match syntax, where a "**"
+	// element stands for any number of directories).
 	Path string `json:"path"`
 	// Topic is the Kafka topic the lines go to.
 	Topic string `json:"topic,omitempty"`
@@ -223,7 +224,7 @@ func (e Entry) Excluded(path string) bool {
 		if !strings.Contains(pat, "/") {
 			name = filepath.Base(path)
 		}
-		if ok, _ := filepath.Match(pat, name); ok {
+		if conf.MatchGlob(pat, name) {
 			return true
 		}
 	}
@@ -233,10 +234,7 @@ func (e Entry) Excluded(path string) bool {
 // Matches reports whether path is selected by this entry: it matches Path
 // (exactly, or as a glob) and is not excluded.
 func (e Entry) Matches(path string) bool {
-	if ok, _ := filepath.Match(e.Path, path); !ok {
-		return false
-	}
-	return !e.Excluded(path)
+	return conf.MatchGlob(e.Path, path) && !e.Excluded(path)
 }
 
 // Topics lists the distinct topics of entries, sorted.

@@ -133,7 +133,7 @@ func TestParseCollectConfigRejects(t *testing.T) {
 		{"path bad glob", `[{"path":"/var/log/[a.log","topic":"t"}]`, []string{"path:", "not a valid glob", "syntax error in pattern"}},
 		{"path bad glob after a star", `[{"path":"/var/*/x[","topic":"t"}]`, []string{"path:", "not a valid glob"}},
 		{"path trailing backslash", `[{"path":"/var/log/x\\","topic":"t"}]`, []string{"path:", "not a valid glob"}},
-		{"path recursive glob", `[{"path":"/var/log/**/x.log","topic":"t"}]`, []string{"path:", `"**" is not supported`}},
+		{"path with ** inside an element", `[{"path":"/var/log/**.log","topic":"t"}]`, []string{"path:", `"**" must be a whole path element`}},
 		{"topic missing", `[{"path":"/a"},{"path":"/var/log/app.log"}]`, []string{`entry 0 (path "/a"): topic: must not be empty`, `entry 1 (path "/var/log/app.log"): topic: must not be empty`}},
 		{"topic illegal char", `[{"path":"/a","topic":"web log"}]`, []string{"topic:", `contains ' '`}},
 		{"topic slash", `[{"path":"/a","topic":"a/b"}]`, []string{"topic:", `contains '/'`}},

@@ -85,15 +85,15 @@ type Files struct {
 	// AllowedPaths, when set, are the only files a collect entry may make
 	// the agent read: the site's own limit on what anyone who can write
 	// the host's collect_config can have shipped. Each is an absolute,
-	// clean glob (filepath.Match: "*" stays within one path element), or a
-	// directory followed by "/**" for everything below it, at any depth.
-	// Empty (the default) allows every path. See Allows.
+	// clean glob (filepath.Match: "*" stays within one path element) in
+	// which a "**" element stands for any number of directories: "/srv/**"
+	// is everything below /srv. Empty (the default) allows every path. See
+	// Allows.
 	AllowedPaths []string `yaml:"allowed_paths"`
 }
 
 // Allows reports whether files.allowed_paths lets the agent read path, an
-// absolute, clean path: it matches one of the globs or lies below one of
-// the "dir/**" directories. An empty list allows every path. Give it the
+// absolute, clean path: it matches one of the globs (MatchGlob). An empty list allows every path. Give it the
 // path with its symbolic links resolved (filepath.EvalSymlinks), or a link
 // in an allowed directory leads anywhere.
 func (f Files) Allows(path string) bool {
@@ -104,31 +104,11 @@ func (f Files) Allows(path string) bool {
 		return false
 	}
 	for _, pat := range f.AllowedPaths {
-		if dir, ok := strings.CutSuffix(pat, "/**"); ok {
-			if below(dir, path) {
-				return true
-			}
-		} else if ok, _ := filepath.Match(pat, path); ok {
+		if MatchGlob(pat, path) {
 			return true
 		}
 	}
 	return false
-}
-
-// below reports whether path lies below a directory matching the glob
-// dir: its leading elements, as many as dir has, match dir.
-func below(dir, path string) bool {
-	n := strings.Count(dir, "/")
-	cut := 0
-	for range n {
-		i := strings.IndexByte(path[cut+1:], '/')
-		if i < 0 {
-			return false
-		}
-		cut += 1 + i
-	}
-	ok, _ := filepath.Match(dir, path[:cut])
-	return ok
 }
 
 func (f Files) validateAllowedPaths() error {
@@ -145,7 +125,7 @@ func (f Files) validateAllowedPaths() error {
 			return fmt.Errorf("%s: %q is not a clean path; write it as %q", field, pat, filepath.Clean(glob)+strings.TrimPrefix(pat, glob))
 		}
 		if err := ValidateGlob(glob); err != nil {
-			return fmt.Errorf("%s: %w (\"**\" only as a final \"/**\")", field, err)
+			return fmt.Errorf("%s: %w", field, err)
 		}
 	}
 	return nil

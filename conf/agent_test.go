@@ -146,12 +146,12 @@ func TestAllowedPathsValidated(t *testing.T) {
 		_, err := LoadAgent(writeConfig(t, "kafka:\n  brokers: [\"k:1\"]\nfiles:\n  allowed_paths: "+list+"\n"))
 		return err
 	}
-	if err := load(`["/var/log/**", "/srv/*/logs/*.log", "/**"]`); err != nil {
+	if err := load(`["/var/log/**", "/srv/*/logs/*.log", "/**", "/opt/**/logs/*.log"]`); err != nil {
 		t.Fatalf("valid list: %v", err)
 	}
 	for list, want := range map[string]string{
 		`["/var/log/**", "/var/log/[x"]`: `files.allowed_paths[1]: "/var/log/[x" is not a valid glob`,
-		`["/var/**/x.log"]`:              `files.allowed_paths[0]: "/var/**/x.log": "**" is not supported`,
+		`["/var/log/**.log"]`:            `files.allowed_paths[0]: "/var/log/**.log": "**" must be a whole path element`,
 		`["var/log/*.log"]`:              `files.allowed_paths[0]: "var/log/*.log" must be absolute`,
 		`[""]`:                           `files.allowed_paths[0]: "" must be absolute`,
 		`["/var/log/../etc/**"]`:         `files.allowed_paths[0]: "/var/log/../etc/**" is not a clean path; write it as "/var/etc/**"`,
