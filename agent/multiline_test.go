@@ -267,22 +267,28 @@ func TestMultilineEventShippedWhenTheFileIsTruncated(t *testing.T) {
 	}
 }
 
-// BenchmarkCut measures cutting a buffer of log lines into encoded events,
-// one line per event and with a multiline rule (one line in four starts an
-// event): the rule's cost per line. `go test -bench Cut -run ^$ ./agent`
+// BenchmarkCut measures cutting a buffer of log lines into encoded events:
+// one line per event, and what an entry's settings add per line: a multiline
+// rule (one line in four starts an event), include_lines or exclude_lines,
+// a named timestamp format and a custom layout. `go test -bench Cut -run ^$
+// ./agent`
 func BenchmarkCut(b *testing.B) {
 	var data []byte
 	for i := 0; len(data) < 60<<10; i++ {
 		if i%4 == 0 {
 			data = fmt.Appendf(data, "2026-11-26 10:00:%02d ERROR request %d failed: java.lang.IllegalStateException\n", i%60, i)
 		} else {
-			data = fmt.Appendf(data, "\tat com.example.handler.Layer%d.serve(Layer%d.java:%d)\n", i, i, i)
+			data = fmt.Appendf(data, "2026-11-26 10:00:%02d INFO at com.example.handler.Layer%d.serve(Layer%d.java:%d)\n", i%60, i, i, i)
 		}
 	}
 	lines := bytes.Count(data, []byte("\n"))
-	for _, c := range []struct{ name, rule string }{
-		{"lines", ""},
-		{"multiline", `{"start_pattern":"^\\d{4}-\\d{2}-\\d{2} ","timeout":"1s"}`},
+	for _, c := range []struct{ name, settings string }{
+		{"lines", ``},
+		{"multiline", `,"multiline":{"start_pattern":"^\\d{4}-\\d{2}-\\d{2} \\S+ ERROR","timeout":"1s"}`},
+		{"exclude_lines", `,"exclude_lines":["DEBUG|TRACE"]`},  // matches nothing: every line scanned
+		{"include_lines", `,"include_lines":["ERROR","WARN"]`}, // keeps one line in four
+		{"timestamp_iso8601", `,"timestamp":"iso8601"`},        // a named format
+		{"timestamp_layout", `,"timestamp":{"layout":"2006-01-02 15:04:05","timezone":"Europe/Berlin"}`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()
@@ -294,14 +300,11 @@ func BenchmarkCut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := &fileSettings{input: "/var/log/app.log", topic: "app_log", maxLine: 256 << 10}
-			if c.rule != "" {
-				entries, err := collect.ParseCollectConfig(fmt.Appendf(nil, `[{"path":"/var/log/app.log","topic":"app_log","multiline":%s}]`, c.rule))
-				if err != nil {
-					b.Fatal(err)
-				}
-				s.multiline = entries[0].Multiline
+			entries, err := collect.ParseCollectConfig(fmt.Appendf(nil, `[{"path":"/var/log/app.log","topic":"app_log"%s}]`, c.settings))
+			if err != nil {
+				b.Fatal(err)
 			}
+			s := (&Manager{opts: ManagerOptions{MaxLineBytes: 256 << 10}}).settingsFor(entries[0])
 			metrics := NewMetrics(prometheus.NewRegistry())
 			env := &harvesterEnv{hostID: "web-1", reg: reg, metrics: metrics, maxMessageBytes: 1 << 20, now: time.Now,
 				mem: newBatchMemory(16<<20, metrics.BytesInFlight)}

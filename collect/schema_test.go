@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +310,24 @@ func TestTimestampJSON(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(again, entries) {
 			t.Errorf("%s: read back %+v, %v; want %+v", b, again, err, entries)
 		}
+	}
+}
+
+// TestLineMatcherAgreesWithRegexp: the literal search for plain and
+// alternated literals gives regexp's answer, and anything else is left to
+// regexp.
+func TestLineMatcherAgreesWithRegexp(t *testing.T) {
+	lines := []string{"", "DEBUG x", "a TRACE", "debug", "ERROR: DEBUGGER", "x.y", "xzy", "héllo wörld", "ERR", "OR"}
+	for _, p := range []string{"DEBUG", "DEBUG|TRACE", "(?i)debug", "^DEBUG", "DEBUG$", "x.y", `x\.y`, "wörld|ERR", "ERROR|ERRNO", "a|", "(DEBUG)|(TRACE)"} {
+		re := regexp.MustCompile(p)
+		m := newLineMatcher(re)
+		for _, l := range lines {
+			if got, want := m.match([]byte(l)), re.MatchString(l); got != want {
+				t.Errorf("pattern %q on %q: %v, regexp says %v (literals %q)", p, l, got, want, m.literals)
+			}
+		}
+	}
+	if m := newLineMatcher(regexp.MustCompile("DEBUG|TRACE")); len(m.literals) != 2 {
+		t.Errorf("DEBUG|TRACE searched as %q, want two literals", m.literals)
 	}
 }
