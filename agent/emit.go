@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/collect"
+	"github.com/logagent/logagent/wire"
 )
 
 // headerAllowance is what a message costs in the producer's size limit
@@ -47,7 +48,7 @@ func (h *harvester) encode(b *batchBuilder, s *fileSettings, line []byte, start,
 		stamp := h.stamps.format(readTime)
 		if s.parseTime != nil {
 			if t, ok := s.parseTime(line, readTime); ok {
-				h.parsedStamp = t.UTC().AppendFormat(h.parsedStamp[:0], timeLayout)
+				h.parsedStamp = t.UTC().AppendFormat(h.parsedStamp[:0], wire.TimeLayout)
 				stamp = h.parsedStamp
 			}
 		}

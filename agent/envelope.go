@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/internal/jsonx"
+	"github.com/logagent/logagent/wire"
 )
 
 // Flags mark how an event differs from a plain line. They become log.flags.
@@ -53,10 +54,6 @@ func (s *eventIDSeed) appendEventID(dst []byte, offset int64) []byte {
 	return hex.AppendEncode(dst, in[:])
 }
 
-// timeLayout is RFC 3339 with a fixed nine-digit fraction, so all stamps have
-// one width and sort as strings.
-const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
 // envelopeEncoder writes the default JSON event for one file. The parts that
 // do not change per line (host, path, fields) are encoded once.
 type envelopeEncoder struct {
@@ -67,12 +64,12 @@ type envelopeEncoder struct {
 
 func newEnvelopeEncoder(host, path string, fields map[string]string) *envelopeEncoder {
 	e := &envelopeEncoder{}
-	e.hostPart, _ = jsonx.AppendString(append([]byte(nil), `,"host":{"name":`...), []byte(host))
+	e.hostPart, _ = jsonx.AppendString(append([]byte(nil), `,"`+wire.FieldHost+`":{"name":`...), []byte(host))
 	e.hostPart = append(e.hostPart, '}')
-	e.pathPart, _ = jsonx.AppendString(append([]byte(nil), `,"log":{"file":{"path":`...), []byte(path))
+	e.pathPart, _ = jsonx.AppendString(append([]byte(nil), `,"`+wire.FieldLog+`":{"file":{"path":`...), []byte(path))
 	e.pathPart = append(e.pathPart, `},"offset":`...)
 	if len(fields) > 0 {
-		e.fieldsPart = append(e.fieldsPart, `,"fields":{`...)
+		e.fieldsPart = append(e.fieldsPart, `,"`+wire.FieldFields+`":{`...)
 		for i, k := range slices.Sorted(maps.Keys(fields)) {
 			if i > 0 {
 				e.fieldsPart = append(e.fieldsPart, ',')
@@ -96,9 +93,9 @@ func (e *envelopeEncoder) overhead() int {
 // appendEvent appends one envelope. stamp is the formatted @timestamp; id the
 // hex event id. It reports the flags it had to add (invalid UTF-8).
 func (e *envelopeEncoder) appendEvent(dst, stamp, msg []byte, offset int64, flags Flags, id []byte) []byte {
-	dst = append(dst, `{"@timestamp":"`...)
+	dst = append(dst, `{"`+wire.FieldTimestamp+`":"`...)
 	dst = append(dst, stamp...)
-	dst = append(dst, `","message":`...)
+	dst = append(dst, `","`+wire.FieldMessage+`":`...)
 	var invalid bool
 	dst, invalid = jsonx.AppendString(dst, msg)
 	if invalid {
@@ -124,7 +121,7 @@ func (e *envelopeEncoder) appendEvent(dst, stamp, msg []byte, offset int64, flag
 		}
 		dst = append(dst, ']')
 	}
-	dst = append(dst, `},"event":{"id":"`...)
+	dst = append(dst, `},"`+wire.FieldEvent+`":{"id":"`...)
 	dst = append(dst, id...)
 	dst = append(dst, `"}`...)
 	return append(dst, e.fieldsPart...)
@@ -139,7 +136,7 @@ type stampCache struct {
 func (c *stampCache) format(t time.Time) []byte {
 	if !t.Equal(c.t) || c.buf == nil {
 		c.t = t
-		c.buf = t.UTC().AppendFormat(c.buf[:0], timeLayout)
+		c.buf = t.UTC().AppendFormat(c.buf[:0], wire.TimeLayout)
 	}
 	return c.buf
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/logagent/logagent/collect"
+	"github.com/logagent/logagent/wire"
 )
 
 // Shipper is the Sink that sends batches through one sarama AsyncProducer.
@@ -174,8 +175,8 @@ func (s *Shipper) connect(brokers []string, cfg *sarama.Config) {
 var (
 	formatEnvelope = []byte(collect.FormatEnvelope)
 	formatRaw      = []byte(collect.FormatRaw)
-	headerEventID  = []byte("event.id")
-	headerFormat   = []byte("format")
+	headerEventID  = []byte(wire.HeaderEventID)
+	headerFormat   = []byte(wire.HeaderFormat)
 )
 
 // Send implements Sink.

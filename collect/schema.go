@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/wire"
 )
 
 // Allowed values of Entry.Start.
@@ -33,9 +34,9 @@ const (
 // Allowed values of Entry.Format.
 const (
 	// FormatEnvelope wraps each line in a JSON event. The default.
-	FormatEnvelope = "envelope"
+	FormatEnvelope = wire.FormatEnvelope
 	// FormatRaw ships the line's bytes as they are.
-	FormatRaw = "raw"
+	FormatRaw = wire.FormatRaw
 )
 
 // MinMaxLineBytes is the smallest MaxLineBytes an entry may set; smaller

@@ -18,7 +18,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/transfer"
+	"github.com/logagent/logagent/wire"
 )
 
 // DLQOptions are the settings of logctl dlq ls and logctl dlq replay.
@@ -420,16 +420,16 @@ func dlqEntry(m *sarama.ConsumerMessage, previewRunes int) DLQEntry {
 		Offset:      m.Offset,
 		Timestamp:   m.Timestamp.UTC(),
 		Key:         escapeLine(m.Key, 0),
-		SourceTopic: lastHeader(m, transfer.HeaderSourceTopic),
-		ErrorType:   lastHeader(m, transfer.HeaderErrorType),
-		ErrorReason: lastHeader(m, transfer.HeaderErrorReason),
+		SourceTopic: lastHeader(m, wire.HeaderSourceTopic),
+		ErrorType:   lastHeader(m, wire.HeaderErrorType),
+		ErrorReason: lastHeader(m, wire.HeaderErrorReason),
 		Preview:     valuePreview(m.Value, previewRunes),
 	}
-	if p, err := strconv.ParseInt(lastHeader(m, transfer.HeaderSourcePartition), 10, 32); err == nil {
+	if p, err := strconv.ParseInt(lastHeader(m, wire.HeaderSourcePartition), 10, 32); err == nil {
 		p32 := int32(p)
 		e.SourcePartition = &p32
 	}
-	if o, err := strconv.ParseInt(lastHeader(m, transfer.HeaderSourceOffset), 10, 64); err == nil {
+	if o, err := strconv.ParseInt(lastHeader(m, wire.HeaderSourceOffset), 10, 64); err == nil {
 		e.SourceOffset = &o
 	}
 	return e
@@ -600,7 +600,7 @@ func (d *dlq) planReplay(ctx context.Context, opt DLQOptions, w io.Writer) (repl
 		plan.total++
 		if opt.DryRun {
 			_, err = fmt.Fprintf(w, "would replay %s %d/%d to %s (%d bytes, %d headers)\n",
-				m.Topic, m.Partition, m.Offset, escapeLine([]byte(to), 0), len(m.Value), len(transfer.OriginalHeaders(m.Headers, 0)))
+				m.Topic, m.Partition, m.Offset, escapeLine([]byte(to), 0), len(m.Value), len(wire.OriginalHeaders(m.Headers, 0)))
 		}
 		return err
 	})
@@ -612,11 +612,11 @@ func replayDestination(m *sarama.ConsumerMessage, to string) (string, error) {
 	if to != "" {
 		return to, nil
 	}
-	if src := lastHeader(m, transfer.HeaderSourceTopic); src != "" {
+	if src := lastHeader(m, wire.HeaderSourceTopic); src != "" {
 		return src, nil
 	}
 	return "", fmt.Errorf("replay %s: partition %d offset %d has no %s header; nothing was replayed (choose a destination with --to)",
-		m.Topic, m.Partition, m.Offset, transfer.HeaderSourceTopic)
+		m.Topic, m.Partition, m.Offset, wire.HeaderSourceTopic)
 }
 
 func printDryRun(w io.Writer, opt DLQOptions, plan replayPlan) error {
@@ -642,7 +642,7 @@ func describeDestinations(counts map[string]int) string {
 func replayMessage(m *sarama.ConsumerMessage, to string) *sarama.ProducerMessage {
 	pm := &sarama.ProducerMessage{
 		Topic:     to,
-		Headers:   transfer.OriginalHeaders(m.Headers, 0),
+		Headers:   wire.OriginalHeaders(m.Headers, 0),
 		Timestamp: m.Timestamp,
 		Metadata:  dlqOffset{m.Partition, m.Offset},
 	}

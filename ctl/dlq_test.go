@@ -19,6 +19,7 @@ import (
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/testenv"
 	"github.com/logagent/logagent/transfer"
+	"github.com/logagent/logagent/wire"
 )
 
 // dlqTestTimeout bounds each command, so a read that never reaches its end
@@ -222,7 +223,7 @@ func TestDLQListTable(t *testing.T) {
 func rowFor(t *testing.T, rows []string, l deadLetter, dlqRecs []testenv.Record) string {
 	t.Helper()
 	for _, r := range dlqRecs {
-		if r.Headers[transfer.HeaderSourceOffset] != strconv.FormatInt(l.offset, 10) {
+		if r.Headers[wire.HeaderSourceOffset] != strconv.FormatInt(l.offset, 10) {
 			continue
 		}
 		prefix := fmt.Sprintf("%d ", r.Partition)
@@ -268,7 +269,7 @@ func TestDLQListJSON(t *testing.T) {
 		}
 		e := got[i]
 		j := slices.IndexFunc(dlqRecs, func(r testenv.Record) bool { return r.Partition == e.Partition && r.Offset == e.Offset })
-		if j < 0 || dlqRecs[j].Headers[transfer.HeaderSourceOffset] != strconv.FormatInt(l.offset, 10) {
+		if j < 0 || dlqRecs[j].Headers[wire.HeaderSourceOffset] != strconv.FormatInt(l.offset, 10) {
 			t.Errorf("entry %+v does not point at its DLQ record", e)
 		}
 		var msg struct{ Message string }
@@ -381,7 +382,7 @@ func TestDLQReplayMissingSourceTopic(t *testing.T) {
 	writeDeadLetters(t, k, "{topic}-dlq", a.dead("t", "r"), b.dead("t", "r"))
 	// Written last on the last partition, so it is read after the good ones:
 	// only checking first keeps them from being sent.
-	produceRaw(t, k, "web_log-dlq", 2, "orphan", map[string]string{transfer.HeaderErrorType: "t", "event.id": "e9"})
+	produceRaw(t, k, "web_log-dlq", 2, "orphan", map[string]string{wire.HeaderErrorType: "t", "event.id": "e9"})
 	orphanOffset := k.Count(t, "web_log-dlq") // upper bound; find the real one below
 	for _, r := range k.ReadAll(t, "web_log-dlq") {
 		if string(r.Value) == "orphan" {
@@ -471,7 +472,7 @@ func TestDLQUnknownTopics(t *testing.T) {
 func TestDLQReplayStopsAtStartMark(t *testing.T) {
 	t.Parallel()
 	k := testenv.StartKafka(t, testenv.Topics("loop-dlq"), testenv.Partitions(1))
-	produceRaw(t, k, "loop-dlq", 0, "again", map[string]string{transfer.HeaderSourceTopic: "loop-dlq"})
+	produceRaw(t, k, "loop-dlq", 0, "again", map[string]string{wire.HeaderSourceTopic: "loop-dlq"})
 
 	n, err := DLQReplay(dlqCtx(t), dlqOpts(k, "loop-dlq"), &bytes.Buffer{})
 	if err != nil || n != 1 {

@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/logagent/logagent/conf"
-	"github.com/logagent/logagent/internal/preflight"
+	"github.com/logagent/logagent/internal/kafkatopics"
 )
+
+// topicCheckDial bounds each broker dial of the topic check: a warning is
+// not worth a long wait.
+const topicCheckDial = 7500 * time.Millisecond
 
 // WarnMissingTopics writes a warning to w for each of topics that does not
 // exist in k's cluster, and one when Kafka cannot be asked. Only a warning:
@@ -15,7 +20,7 @@ import (
 // may name a topic before it is created.
 func WarnMissingTopics(k conf.Kafka, topics []string, w io.Writer) {
 	k.SetDefaults("logctl") // settings from flags have none yet
-	parts, err := preflight.KafkaTopics(k, topics)
+	parts, err := kafkatopics.Partitions(k, topics, topicCheckDial)
 	if err != nil {
 		fmt.Fprintf(w, "warning: could not check that the topics exist: %v\n", err)
 		return

@@ -6,21 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 
 	"github.com/logagent/logagent/conf"
-)
-
-// Dead-letter headers, added to the original message's own headers.
-const (
-	HeaderErrorReason     = "error.reason"
-	HeaderErrorType       = "error.type"
-	HeaderSourceTopic     = "source.topic"
-	HeaderSourcePartition = "source.partition"
-	HeaderSourceOffset    = "source.offset"
+	"github.com/logagent/logagent/wire"
 )
 
 // maxReasonBytes keeps an engine's long explanation (which may quote the
@@ -103,13 +94,13 @@ func (k *KafkaDeadLetters) Write(ctx context.Context, letters []DeadLetter) erro
 
 func (k *KafkaDeadLetters) message(l *DeadLetter) *sarama.ProducerMessage {
 	m := l.Doc.Meta
-	headers := append(OriginalHeaders(m.Headers, 5), // a replayed dead letter gets fresh ones
+	headers := append(wire.OriginalHeaders(m.Headers, 5), // a replayed dead letter gets fresh ones
 
-		sarama.RecordHeader{Key: []byte(HeaderErrorReason), Value: []byte(truncateUTF8(l.Reason, maxReasonBytes))},
-		sarama.RecordHeader{Key: []byte(HeaderErrorType), Value: []byte(l.Type)},
-		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(m.Topic)},
-		sarama.RecordHeader{Key: []byte(HeaderSourcePartition), Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
-		sarama.RecordHeader{Key: []byte(HeaderSourceOffset), Value: strconv.AppendInt(nil, m.Offset, 10)},
+		sarama.RecordHeader{Key: []byte(wire.HeaderErrorReason), Value: []byte(truncateUTF8(l.Reason, maxReasonBytes))},
+		sarama.RecordHeader{Key: []byte(wire.HeaderErrorType), Value: []byte(l.Type)},
+		sarama.RecordHeader{Key: []byte(wire.HeaderSourceTopic), Value: []byte(m.Topic)},
+		sarama.RecordHeader{Key: []byte(wire.HeaderSourcePartition), Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		sarama.RecordHeader{Key: []byte(wire.HeaderSourceOffset), Value: strconv.AppendInt(nil, m.Offset, 10)},
 	)
 	msg := &sarama.ProducerMessage{
 		Topic:   k.topicFor(m.Topic),
@@ -120,24 +111,6 @@ func (k *KafkaDeadLetters) message(l *DeadLetter) *sarama.ProducerMessage {
 		msg.Key = sarama.ByteEncoder(m.Key)
 	}
 	return msg
-}
-
-// OriginalHeaders returns hs without the dead-letter headers (every
-// error.* and source.* one), with room for extra more: what a message carried
-// before it was dead-lettered. The DLQ writer and logctl dlq replay share it,
-// so replay strips exactly what the writer adds.
-func OriginalHeaders(hs []*sarama.RecordHeader, extra int) []sarama.RecordHeader {
-	out := make([]sarama.RecordHeader, 0, len(hs)+extra)
-	for _, h := range hs {
-		if h == nil {
-			continue
-		}
-		if k := string(h.Key); strings.HasPrefix(k, "error.") || strings.HasPrefix(k, "source.") {
-			continue
-		}
-		out = append(out, *h)
-	}
-	return out
 }
 
 func truncateUTF8(s string, n int) string {

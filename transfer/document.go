@@ -14,6 +14,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/jsonx"
+	"github.com/logagent/logagent/wire"
 )
 
 // Converter turns Kafka messages into documents: it picks the _id and the
@@ -111,12 +112,6 @@ func (c *Converter) indexName(topic string, date *[10]byte) string {
 	return string(b)
 }
 
-// The agent's Kafka headers.
-const (
-	hdrEventID = "event.id"
-	hdrFormat  = "format"
-)
-
 // Document converts one message. It never fails: a value that is not a valid
 // JSON envelope is indexed as a raw line.
 //
@@ -136,10 +131,10 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 			continue
 		}
 		switch string(h.Key) {
-		case hdrEventID:
+		case wire.HeaderEventID:
 			headerID = h.Value
-		case hdrFormat:
-			isRaw = string(h.Value) == "raw" // compared without a copy
+		case wire.HeaderFormat:
+			isRaw = string(h.Value) == wire.FormatRaw // compared without a copy
 		}
 	}
 	kts := msg.Timestamp
@@ -191,9 +186,6 @@ func jsonObject(b []byte) ([]byte, bool) {
 	return v, true
 }
 
-// stampLayout matches the agent's envelope: RFC 3339, nine fraction digits, UTC.
-const stampLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
 // additions are the fields a document gets beyond the event's own.
 type additions struct {
 	stamp   []byte    // @timestamp, when the event has none
@@ -210,8 +202,8 @@ type additions struct {
 func (c *Converter) raw(value, headerID []byte, mode parseMode, kts time.Time) []byte {
 	line := bytes.TrimRight(value, "\r\n")
 	dst := make([]byte, 0, len(line)+len(line)/8+128)
-	dst = append(dst, `{"@timestamp":"`...)
-	dst = kts.UTC().AppendFormat(dst, stampLayout)
+	dst = append(dst, `{"`+wire.FieldTimestamp+`":"`...)
+	dst = kts.UTC().AppendFormat(dst, wire.TimeLayout)
 	dst = append(dst, `","message":`...)
 	var add additions
 	dst, add.invalid = jsonx.AppendString(dst, line)
@@ -233,23 +225,23 @@ func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, 
 
 	var add additions
 	dateOK := false
-	if ts := findMember(ms, `"@timestamp"`); ts != nil {
+	if ts := findMember(ms, `"`+wire.FieldTimestamp+`"`); ts != nil {
 		date, dateOK = dateFromValue(ts)
 	} else {
-		add.stamp = kts.UTC().AppendFormat(make([]byte, 0, len(stampLayout)), stampLayout)
+		add.stamp = kts.UTC().AppendFormat(make([]byte, 0, len(wire.TimeLayout)), wire.TimeLayout)
 	}
 	if !dateOK {
 		date, _ = dateOf(kts)
 	}
-	if ev := findMember(ms, `"event"`); len(ev) > 0 && ev[0] == '{' {
+	if ev := findMember(ms, `"`+wire.FieldEvent+`"`); len(ev) > 0 && ev[0] == '{' {
 		var evBuf [8]member
 		id, _ = unquote(findMember(scanMembers(ev, evBuf[:0]), `"id"`))
-	} else if ev := findMember(ms, `"event.id"`); ev != nil {
+	} else if ev := findMember(ms, `"`+wire.HeaderEventID+`"`); ev != nil {
 		id, _ = unquote(ev)
 	}
 
 	if mode != parseNone {
-		msg, isString := unquote(findMember(ms, `"message"`))
+		msg, isString := unquote(findMember(ms, `"`+wire.FieldMessage+`"`))
 		if isString {
 			c.parseMessage(&add, msg, mode)
 		} else {
@@ -288,7 +280,7 @@ func (c *Converter) parseMessage(add *additions, msg []byte, mode parseMode) {
 // appendAdditions writes each added field with a leading comma.
 func (c *Converter) appendAdditions(dst []byte, add *additions) []byte {
 	if add.stamp != nil {
-		dst = append(dst, `,"@timestamp":"`...)
+		dst = append(dst, `,"`+wire.FieldTimestamp+`":"`...)
 		dst = append(dst, add.stamp...)
 		dst = append(dst, '"')
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/testenv"
+	"github.com/logagent/logagent/wire"
 )
 
 // fastPolicy keeps retries quick; the backoff shape is tested separately.
@@ -175,8 +176,8 @@ func TestIndexBatchDeadLettersDocumentErrors(t *testing.T) {
 			t.Errorf("unexpected dead letter %v", h)
 			continue
 		}
-		if h[HeaderErrorType] != w.typ || !strings.Contains(h[HeaderErrorReason], w.reason) ||
-			h[HeaderSourceTopic] != "web_log" || h[HeaderSourcePartition] != "0" || h[HeaderSourceOffset] != w.offset {
+		if h[wire.HeaderErrorType] != w.typ || !strings.Contains(h[wire.HeaderErrorReason], w.reason) ||
+			h[wire.HeaderSourceTopic] != "web_log" || h[wire.HeaderSourcePartition] != "0" || h[wire.HeaderSourceOffset] != w.offset {
 			t.Errorf("dead letter headers %v, want %+v", h, w)
 		}
 		if h["format"] != "envelope" || string(r.Key) != "web1/access.log" || !strings.Contains(string(r.Value), `"message":"line `+w.offset+`"`) {
@@ -319,11 +320,11 @@ func TestIndexBatchIsolatesPoisonFromMissingItems(t *testing.T) {
 			var got []string
 			for _, r := range recs {
 				got = append(got, r.Headers["event.id"])
-				if r.Headers[HeaderErrorType] != "missing_from_bulk_response" || !strings.HasPrefix(r.Headers[HeaderErrorReason], MissingReason) {
+				if r.Headers[wire.HeaderErrorType] != "missing_from_bulk_response" || !strings.HasPrefix(r.Headers[wire.HeaderErrorReason], MissingReason) {
 					t.Errorf("dead letter headers %v", r.Headers)
 				}
-				if zinc && !strings.Contains(r.Headers[HeaderErrorReason], "can't convert to int") {
-					t.Errorf("the engine's explanation is lost: %q", r.Headers[HeaderErrorReason])
+				if zinc && !strings.Contains(r.Headers[wire.HeaderErrorReason], "can't convert to int") {
+					t.Errorf("the engine's explanation is lost: %q", r.Headers[wire.HeaderErrorReason])
 				}
 			}
 			slices.Sort(got)

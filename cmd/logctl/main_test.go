@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -466,6 +467,21 @@ func TestCollectLayers(t *testing.T) {
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("etcd-roles: missing %q in:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestLogctlDoesNotLinkTheTransfer: logctl reads the wire contract (DLQ
+// headers, envelope) from package wire, not from the transfer, which would
+// link the Elasticsearch client into it.
+func TestLogctlDoesNotLinkTheTransfer(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "github.com/logagent/logagent/transfer" || strings.HasPrefix(dep, "github.com/olivere/elastic") {
+			t.Errorf("logctl depends on %s", dep)
 		}
 	}
 }
