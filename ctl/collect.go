@@ -391,7 +391,7 @@ func (c *Collect) Effective(ctx context.Context, host string, groups []string, w
 	}
 	if groups == nil {
 		var err error
-		if groups, err = c.groupsOf(ctx, host); err != nil {
+		if groups, err = c.GroupsOf(ctx, host); err != nil {
 			return err
 		}
 	}
@@ -427,8 +427,8 @@ func (c *Collect) Effective(ctx context.Context, host string, groups []string, w
 	return nil
 }
 
-// groupsOf reads the groups host's agent says it takes.
-func (c *Collect) groupsOf(ctx context.Context, host string) ([]string, error) {
+// GroupsOf reads the groups host's agent says it takes, from its status.
+func (c *Collect) GroupsOf(ctx context.Context, host string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	key := etcd.StatusKey(c.prefix, host)

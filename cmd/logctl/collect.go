@@ -142,11 +142,9 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 			return r.listHosts(ctx, c, *output)
 		case *effective:
 			var gs []string // nil: from the host's status; --groups "" is none
-			fs.Visit(func(f *flag.Flag) {
-				if f.Name == "groups" {
-					gs = append([]string{}, splitList(*groups)...)
-				}
-			})
+			if flagSet(fs, "groups") {
+				gs = append([]string{}, splitList(*groups)...)
+			}
 			return c.Effective(ctx, cf.host, gs, r.stdout)
 		}
 		return c.Get(ctx, layer, r.stdout)

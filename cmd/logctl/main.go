@@ -36,7 +36,7 @@ Usage:
   logctl collect rm     LAYER --path P [--dry-run] [--yes]
   logctl collect edit   LAYER               (opens $VISUAL or $EDITOR)
   logctl status         [--host H | --group G] [-o json]
-  logctl etcd-roles     --host H [--groups a,b]
+  logctl etcd-roles     --host H [--groups a,b]   (default: the groups of H's status)
   logctl dlq ls         --topic web_log-dlq [--limit N] [-o json]
   logctl dlq replay     --topic web_log-dlq [--to web_log] [--from-offsets 0=120,2=7] [--dry-run]
   logctl version
@@ -117,7 +117,7 @@ func (r *runner) dispatch(ctx context.Context, args []string) error {
 	case "status":
 		return r.status(ctx, rest)
 	case "etcd-roles":
-		return r.etcdRoles(rest)
+		return r.etcdRoles(ctx, rest)
 	case "dlq":
 		name, a, err := sub()
 		if err != nil {

@@ -315,7 +315,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestEtcdRoles(t *testing.T) {
-	r := logctl{t: t}.run("etcd-roles", "--host", "web1").must(t)
+	r := logctl{t: t}.run("etcd-roles", "--host", "web1", "--groups", "").must(t)
 	for _, want := range []string{
 		"etcdctl role add logagent-web1",
 		"etcdctl role grant-permission logagent-web1 read '/logagent/web1/collect_config'",
@@ -458,6 +458,10 @@ func TestCollectLayers(t *testing.T) {
 		t.Errorf("effective config from the status's groups: %s", r.stdout)
 	}
 
+	// Without --groups, the host's groups are those of its status.
+	if r := l.run("etcd-roles", "--host", "web1").must(t); !strings.Contains(r.stdout, "read '/logagent/_groups/web/collect_config'") {
+		t.Errorf("etcd-roles from the status's groups:\n%s", r.stdout)
+	}
 	r = l.run("etcd-roles", "--host", "web1", "--groups", "web,eu").must(t)
 	for _, want := range []string{
 		"read '/logagent/_common/collect_config'",

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"strings"
 	"time"
 
@@ -42,19 +44,36 @@ func (r *runner) status(ctx context.Context, args []string) error {
 	return ctl.WriteStatusTable(r.stdout, statuses)
 }
 
-func (r *runner) etcdRoles(args []string) error {
+func (r *runner) etcdRoles(ctx context.Context, args []string) error {
 	var ef ctl.EtcdFlags
 	fs := r.flagSet("etcd-roles")
 	ef.Register(fs)
 	host := fs.String("host", "", "the agent's host_id")
-	groups := fs.String("groups", "", "the groups of the host's agent.yaml, comma-separated")
+	groups := fs.String("groups", "", "the groups of the host's agent.yaml, comma-separated (default: those its agent's status names)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *host == "" {
 		return usagef("etcd-roles: --host is required")
 	}
-	return ctl.WriteEtcdRoles(r.stdout, ef.Prefix(), *host, splitList(*groups))
+	gs := splitList(*groups)
+	if !flagSet(fs, "groups") {
+		var err error
+		if gs, err = r.groupsFromStatus(ctx, ef, *host); err != nil {
+			return fmt.Errorf("etcd-roles: %w", err)
+		}
+	}
+	return ctl.WriteEtcdRoles(r.stdout, ef.Prefix(), *host, gs)
+}
+
+// groupsFromStatus reads the groups host's agent publishes in its status.
+func (r *runner) groupsFromStatus(ctx context.Context, ef ctl.EtcdFlags, host string) ([]string, error) {
+	cli, err := ef.Connect()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return ctl.NewCollect(cli, ef.Prefix(), ef.CommandTimeout(), r.stdout).GroupsOf(ctx, host)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -66,4 +85,15 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
