@@ -42,6 +42,9 @@ type Transfer struct {
 	// Parse chooses per topic how "message" is parsed: json, nginx, combined
 	// or none. Topics not listed are not parsed.
 	Parse map[string]string `yaml:"parse"`
+	// Pipelines are per topic the steps applied to each event before it is
+	// indexed, after its parse mode (see Pipeline).
+	Pipelines map[string]Pipeline `yaml:"pipelines"`
 	// JSONTarget is the top-level field that receives a message parsed as
 	// JSON; default json.
 	JSONTarget string `yaml:"json_target"`
@@ -188,6 +191,9 @@ func (t *Transfer) validate() error {
 		default:
 			return fmt.Errorf("parse.%s: %q is not one of json, nginx, combined, none", topic, mode)
 		}
+	}
+	if err := t.validatePipelines(); err != nil {
+		return err
 	}
 	if err := validateJSONTarget(t.JSONTarget); err != nil {
 		return fmt.Errorf("json_target: %w", err)

@@ -486,7 +486,7 @@ func loadSavedObjects(t *testing.T) []savedObject {
 // pattern into field path -> mapping type.
 func templateFields(t *testing.T, pattern string) map[string]string {
 	t.Helper()
-	body, err := transfer.TemplateBody(pattern, conf.IndexSettings{})
+	body, err := transfer.TemplateBody(pattern, conf.IndexSettings{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

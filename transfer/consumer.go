@@ -93,7 +93,7 @@ func (t *Transfer) Run(ctx context.Context, ready func()) error {
 // that refuses is warned about, not fatal.
 func (t *Transfer) installTemplates(ctx context.Context, p *parts) {
 	for _, topic := range p.cfg.Topics {
-		if err := p.es.PutTemplate(ctx, topic); err != nil {
+		if err := p.es.PutTemplate(ctx, topic, p.conv.FieldTypes(topic)); err != nil {
 			t.log.Warn("index template not installed; Kibana may see strings where dates and keywords belong", "topic", topic, "error", err)
 		}
 	}
@@ -271,9 +271,17 @@ func (c *claimBatch) flush(ctx context.Context) error {
 	}
 	t := c.h.t
 	conv := t.live.Load().conv
-	docs := make([]Doc, len(c.msgs))
-	for i, m := range c.msgs {
-		docs[i] = conv.Document(m)
+	docs := make([]Doc, 0, len(c.msgs))
+	for _, m := range c.msgs {
+		d := conv.Document(m)
+		switch {
+		case d.Pipeline.Dropped != "":
+			t.metrics.PipelineDropped.WithLabelValues(m.Topic, d.Pipeline.Dropped).Inc()
+			continue // done: its offset is marked with the batch's
+		case d.Pipeline.Failed != "":
+			t.metrics.PipelineFailed.WithLabelValues(m.Topic, d.Pipeline.Failed).Inc()
+		}
+		docs = append(docs, d)
 	}
 	start := time.Now()
 	stats, err := t.policy.IndexBatch(ctx, liveIndexer{t}, c.h.dlq, docs, t.log)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/jsonx"
+	"github.com/logagent/logagent/transfer/pipeline"
 	"github.com/logagent/logagent/wire"
 )
 
@@ -26,9 +29,10 @@ import (
 // added field collides with one the event already has does it fall back to a
 // full decode and merge.
 type Converter struct {
-	index   []patternPart
-	parse   map[string]parseMode
-	jsonKey []byte // the json_target field name as a quoted JSON string
+	index     []patternPart
+	parse     map[string]parseMode
+	pipelines map[string]*pipeline.Pipeline // a topic's steps, after its parse mode
+	jsonKey   []byte                        // the json_target field name as a quoted JSON string
 }
 
 type parseMode uint8
@@ -42,20 +46,33 @@ const (
 // NewConverter compiles the index pattern and parse settings of a validated
 // config.
 func NewConverter(cfg *conf.Transfer) (*Converter, error) {
-	c := &Converter{parse: make(map[string]parseMode)}
+	c := &Converter{parse: make(map[string]parseMode), pipelines: make(map[string]*pipeline.Pipeline)}
 	var err error
 	if c.index, err = compilePattern(cfg.Index); err != nil {
 		return nil, err
 	}
-	for topic, mode := range cfg.Parse {
-		switch mode {
+	topics := slices.Sorted(maps.Keys(cfg.Parse))
+	for topic := range cfg.Pipelines {
+		topics = append(topics, topic)
+	}
+	for _, topic := range topics {
+		switch mode := cfg.ParseMode(topic); mode {
 		case conf.ParseJSON:
 			c.parse[topic] = parseJSON
 		case conf.ParseNginx, conf.ParseCombined:
 			c.parse[topic] = parseAccess
-		case conf.ParseNone, "":
+		case conf.ParseNone:
 		default:
 			return nil, fmt.Errorf("parse.%s: unknown mode %q", topic, mode)
+		}
+		if pc := cfg.Pipelines[topic]; len(pc.Steps) > 0 {
+			specs := make([]pipeline.Spec, len(pc.Steps))
+			for i, st := range pc.Steps {
+				specs[i] = st
+			}
+			if c.pipelines[topic], err = pipeline.Compile(specs, pc.Fields); err != nil {
+				return nil, fmt.Errorf("pipelines.%s: %w", topic, err)
+			}
 		}
 	}
 	target := cfg.JSONTarget
@@ -167,8 +184,52 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 		b = strconv.AppendInt(b, msg.Offset, 10)
 		d.ID = string(b)
 	}
+	if p := c.pipelines[msg.Topic]; p != nil {
+		d.Pipeline = c.runPipeline(p, &d, &date)
+	}
 	d.Index = c.indexName(msg.Topic, &date)
 	return d
+}
+
+// FieldTypes are the fields topic's pipeline declares with a type, for its
+// index template; nil without a pipeline.
+func (c *Converter) FieldTypes(topic string) map[string]string {
+	if p := c.pipelines[topic]; p != nil {
+		return p.FieldTypes()
+	}
+	return nil
+}
+
+// runPipeline applies p to the document built so far: decoded, changed by
+// the steps, encoded again, and dated by its @timestamp, which a date step
+// may have set. A document that does not decode (it always should) is left
+// as it is, tagged.
+func (c *Converter) runPipeline(p *pipeline.Pipeline, d *Doc, date *[10]byte) pipeline.Result {
+	dec := json.NewDecoder(bytes.NewReader(d.Source))
+	dec.UseNumber()
+	var ev pipeline.Event
+	if err := dec.Decode(&ev); err != nil {
+		return pipeline.Result{Failed: "decode: " + err.Error()}
+	}
+	r := p.Run(ev)
+	if r.Dropped != "" {
+		return r
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return pipeline.Result{Failed: "encode: " + err.Error()}
+	}
+	d.Source = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if ts, ok := ev.String(wire.FieldTimestamp); ok {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			if day, ok := dateOf(t); ok {
+				*date = day
+			}
+		}
+	}
+	return r
 }
 
 // jsonObject returns b, trimmed, when it is a valid JSON object, compacted

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -272,12 +274,13 @@ func requestError(ctx context.Context, err error) error {
 	return &RequestError{Err: err}
 }
 
-// PutTemplate implements Indexer: a composable index template for the
-// topic's indices (the index pattern with {date} as *), mapping the envelope
-// and the parsed ECS fields so Kibana needs no mapping work.
-func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
+// PutTemplate installs a composable index template for the topic's indices
+// (the index pattern with {date} as *), mapping the envelope, the parsed ECS
+// fields and fields, the types the topic's pipeline declares (dotted path →
+// int, float, bool, ip or string), so Kibana needs no mapping work.
+func (e *Elastic) PutTemplate(ctx context.Context, topic string, fields map[string]string) error {
 	pattern := e.cfg.IndexName(topic, "*")
-	body, err := TemplateBody(pattern, e.cfg.IndexSettings)
+	body, err := TemplateBody(pattern, e.cfg.IndexSettings, fields)
 	if err != nil {
 		return err
 	}
@@ -296,7 +299,7 @@ func (e *Elastic) PutTemplate(ctx context.Context, topic string) error {
 // templates must not share a priority, and the longer pattern ("web-x-*"
 // over "web-*") is the more specific. The base 200 stays above
 // Elasticsearch's built-in logs-*-* (100).
-func TemplateBody(pattern string, settings conf.IndexSettings) (string, error) {
+func TemplateBody(pattern string, settings conf.IndexSettings, fields map[string]string) (string, error) {
 	type m = map[string]any
 	keyword := m{"type": "keyword"}
 	long := m{"type": "long"}
@@ -333,6 +336,10 @@ func TemplateBody(pattern string, settings conf.IndexSettings) (string, error) {
 			},
 		},
 	}
+	props := body["template"].(m)["mappings"].(m)["properties"].(m)
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		addProperty(props, strings.Split(f, "."), m{"type": mappingTypes[fields[f]]})
+	}
 	if s := templateSettings(settings); len(s) > 0 {
 		body["template"].(m)["settings"] = s
 	}
@@ -341,6 +348,23 @@ func TemplateBody(pattern string, settings conf.IndexSettings) (string, error) {
 		return "", fmt.Errorf("index template: %w", err)
 	}
 	return string(b), nil
+}
+
+// mappingTypes are the engine's types of the pipeline's field types.
+var mappingTypes = map[string]string{"int": "long", "float": "double", "bool": "boolean", "ip": "ip", "string": "keyword"}
+
+// addProperty maps one dotted field into props, through (or over) the
+// objects on its way.
+func addProperty(props map[string]any, path []string, mapping map[string]any) {
+	for _, key := range path[:len(path)-1] {
+		obj, _ := props[key].(map[string]any)
+		if obj == nil || obj["properties"] == nil {
+			obj = map[string]any{"properties": map[string]any{}}
+			props[key] = obj
+		}
+		props = obj["properties"].(map[string]any)
+	}
+	props[path[len(path)-1]] = mapping
 }
 
 // templateSettings are the index settings in Elasticsearch's names, only

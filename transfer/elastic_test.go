@@ -17,7 +17,7 @@ import (
 func TestElasticPutTemplate(t *testing.T) {
 	srv := newFaultServer(t, allOK)
 	cfg := testConfig(t, srv.URL+"/es", nil) // a path prefix, as ZincSearch serves
-	if err := newElastic(t, cfg).PutTemplate(t.Context(), "web_log"); err != nil {
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "web_log", nil); err != nil {
 		t.Fatal(err)
 	}
 	templates, _, paths := srv.seen()
@@ -50,7 +50,7 @@ func TestElasticPutTemplate(t *testing.T) {
 
 	// A custom index pattern gives the template its pattern.
 	cfg.Index = "logs-{topic}-{date}"
-	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app"); err != nil {
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app", nil); err != nil {
 		t.Fatal(err)
 	}
 	templates, _, _ = srv.seen()
@@ -61,7 +61,7 @@ func TestElasticPutTemplate(t *testing.T) {
 	// index_settings reach the template in Elasticsearch's names and units.
 	zero := 0
 	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &zero, RefreshInterval: 30 * time.Second}
-	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app"); err != nil {
+	if err := newElastic(t, cfg).PutTemplate(t.Context(), "app", nil); err != nil {
 		t.Fatal(err)
 	}
 	templates, _, _ = srv.seen()
@@ -86,7 +86,7 @@ func TestTemplateTypesZincIndices(t *testing.T) {
 	z := testenv.StartZinc(t)
 	cfg := zincConfig(t, z)
 	es := newElastic(t, cfg)
-	if err := es.PutTemplate(t.Context(), "web_log"); err != nil {
+	if err := es.PutTemplate(t.Context(), "web_log", nil); err != nil {
 		t.Fatal(err)
 	}
 	var tpl struct {
@@ -149,7 +149,7 @@ func TestZincBasicAuth(t *testing.T) {
 		if failure, operator := ClassifyRequestError(err); failure != RetryRequest || !operator {
 			t.Errorf("password %q: classified %v (operator %v), want a retry that needs an operator", pw, failure, operator)
 		}
-		if err := es.PutTemplate(t.Context(), "web_log"); err == nil {
+		if err := es.PutTemplate(t.Context(), "web_log", nil); err == nil {
 			t.Errorf("password %q: template installed", pw)
 		}
 	}
@@ -163,7 +163,7 @@ func TestIndexSettingsReachNewIndices(t *testing.T) {
 	two := 2
 	cfg.IndexSettings = conf.IndexSettings{NumberOfShards: 3, NumberOfReplicas: &two, RefreshInterval: 1500 * time.Millisecond}
 	es := newElastic(t, cfg)
-	if err := es.PutTemplate(t.Context(), "web_log"); err != nil {
+	if err := es.PutTemplate(t.Context(), "web_log", nil); err != nil {
 		t.Fatal(err)
 	}
 	docs := testDocs(t, cfg, 1)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+	"github.com/logagent/logagent/transfer/pipeline"
 )
 
 // Doc is one document to index.
@@ -27,6 +28,9 @@ type Doc struct {
 	Source []byte
 	// Meta is where the document came from, for dead letters.
 	Meta SourceMeta
+	// Pipeline is what the topic's pipeline did: a dropped document is not
+	// indexed and counts as done; a failed one is indexed, tagged.
+	Pipeline pipeline.Result
 }
 
 // SourceMeta is the Kafka message a document was made from. A dead letter
@@ -57,8 +61,6 @@ type Indexer interface {
 	// A failed request (connection error, HTTP error status) is an error,
 	// preferably a *RequestError.
 	Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error)
-	// PutTemplate installs the index template for pattern <topic>-*.
-	PutTemplate(ctx context.Context, topic string) error
 	// Probe returns nil when the engine answers at all, cheaply and without
 	// documents. IndexBatch probes an engine that left a bulk unanswered
 	// until it answers, instead of resending the bulk.

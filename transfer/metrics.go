@@ -16,6 +16,10 @@ type Metrics struct {
 	Lag          *prometheus.GaugeVec // by topic, partition: high watermark - next offset
 	// IndicesDeleted counts daily indices Retention deleted.
 	IndicesDeleted prometheus.Counter
+	// PipelineDropped and PipelineFailed count documents a topic's pipeline
+	// dropped, or tagged with a failure, by topic and step.
+	PipelineDropped *prometheus.CounterVec
+	PipelineFailed  *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the transfer's metrics.
@@ -40,6 +44,10 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "logtransfer", Name: "consumer_lag_messages",
 			Help: "Messages behind the partition's high watermark."}, []string{"topic", "partition"}),
 	}
-	r.MustRegister(m.BatchSeconds, m.BatchSize, m.Lag)
+	m.PipelineDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logtransfer", Name: "pipeline_dropped_total",
+		Help: "Documents a topic's pipeline dropped (a drop step): not indexed, their offsets committed."}, []string{"topic", "step"})
+	m.PipelineFailed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logtransfer", Name: "pipeline_failures_total",
+		Help: "Documents indexed with a <step>_failure tag because a step of their topic's pipeline failed."}, []string{"topic", "step"})
+	r.MustRegister(m.BatchSeconds, m.BatchSize, m.Lag, m.PipelineDropped, m.PipelineFailed)
 	return m
 }

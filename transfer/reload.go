@@ -20,7 +20,7 @@ var (
 	// group is left and joined again with the new settings.
 	rejoinKeys = []string{"kafka", "group_id", "session_timeout", "topics", "dlq_topic"}
 	// templateKeys install the index templates again.
-	templateKeys = []string{"elasticsearch", "index", "index_settings", "topics"}
+	templateKeys = []string{"elasticsearch", "index", "index_settings", "topics", "pipelines"}
 	// retentionKeys restart index retention.
 	retentionKeys = []string{"elasticsearch", "index", "topics", "retention_days"}
 )
@@ -170,10 +170,6 @@ type liveIndexer struct{ t *Transfer }
 
 func (l liveIndexer) Bulk(ctx context.Context, docs []Doc) ([]ItemResult, error) {
 	return l.t.live.Load().es.Bulk(ctx, docs)
-}
-
-func (l liveIndexer) PutTemplate(ctx context.Context, topic string) error {
-	return l.t.live.Load().es.PutTemplate(ctx, topic)
 }
 
 func (l liveIndexer) Probe(ctx context.Context) error { return l.t.live.Load().es.Probe(ctx) }

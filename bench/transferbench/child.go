@@ -124,7 +124,7 @@ func runBareChild(a childArgs) error {
 		return errors.New("the topic is empty")
 	}
 	start.SourceAvg = float64(sourceBytes) / float64(start.Docs)
-	if err := idx.PutTemplate(ctx, topic); err != nil {
+	if err := idx.PutTemplate(ctx, topic, conv.FieldTypes(topic)); err != nil {
 		return err
 	}
 	start.PrepareSec = time.Since(prepStart).Seconds()

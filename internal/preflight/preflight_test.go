@@ -361,7 +361,7 @@ func TestTransferConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := es.PutTemplate(context.Background(), "web_log"); err != nil {
+	if err := es.PutTemplate(context.Background(), "web_log", nil); err != nil {
 		t.Fatal(err)
 	}
 	c = checkTransfer(t, transferConfig(t, k, z, z.Password()))
