@@ -20,6 +20,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "test-pipeline" {
+		runTestPipeline(os.Args[2:])
+		return
+	}
 	connect := flag.Bool("connect", false, "with -check: also read the topics' metadata from Kafka and ask Elasticsearch, with the configured TLS and credentials")
 	flags := cli.ParseFlags("logtransfer", "/etc/logagent/transfer.yaml")
 	cfg, err := conf.LoadTransfer(flags.Config)

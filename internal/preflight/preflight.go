@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/logagent/logagent/conf"
+	"github.com/logagent/logagent/transfer"
 )
 
 // serviceTimeout bounds the checks of one service, so an address that
@@ -44,6 +46,7 @@ func Agent(ctx context.Context, path string, cfg *conf.Agent, connect bool, w io
 func Transfer(ctx context.Context, path string, cfg *conf.Transfer, connect bool, w io.Writer, log *slog.Logger) error {
 	r := &report{w: w}
 	r.secrets(path, cfg.Secrets())
+	r.pipelines(cfg)
 	if connect {
 		topics := slices.Clone(cfg.Topics)
 		for _, t := range cfg.Topics {
@@ -54,6 +57,31 @@ func Transfer(ctx context.Context, path string, cfg *conf.Transfer, connect bool
 	}
 	return r.result(path, fmt.Sprintf("group %s, topics %v, %d Kafka brokers, Elasticsearch %v",
 		cfg.GroupID, cfg.Topics, len(cfg.Kafka.Brokers), conf.RedactURLs(cfg.Elasticsearch.URLs)))
+}
+
+// pipelines compiles the topics' pipelines as the transfer does when it
+// starts: a step that does not compile fails the check, named by position.
+func (r *report) pipelines(cfg *conf.Transfer) {
+	if len(cfg.Pipelines) == 0 {
+		return
+	}
+	if _, err := transfer.NewConverter(cfg); err != nil {
+		r.fail("pipelines", err)
+		return
+	}
+	var each []string
+	for _, topic := range slices.Sorted(maps.Keys(cfg.Pipelines)) {
+		p := cfg.Pipelines[topic]
+		desc := fmt.Sprintf("%d steps", len(p.Steps))
+		switch {
+		case p.Name != "" && len(p.Steps) == 0:
+			desc = p.Name
+		case p.Name != "":
+			desc = p.Name + " + " + desc
+		}
+		each = append(each, topic+": "+desc)
+	}
+	r.ok("pipelines", "%s (try them: logtransfer test-pipeline -topic T < lines)", strings.Join(each, "; "))
 }
 
 // report prints the checks' lines and counts the failures.

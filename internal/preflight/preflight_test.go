@@ -377,3 +377,28 @@ func TestTransferConnect(t *testing.T) {
 		t.Errorf("elasticsearch line: %s", l)
 	}
 }
+
+// TestTransferCheckCompilesPipelines: -check (without -connect) compiles
+// the pipelines as a start would and names a failing step.
+func TestTransferCheckCompilesPipelines(t *testing.T) {
+	check := func(body string) checked {
+		t.Helper()
+		path := writeConfig(t, body)
+		cfg, err := conf.LoadTransfer(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err = Transfer(context.Background(), path, cfg, false, &out, slog.New(slog.DiscardHandler))
+		return finish(t, &out, err)
+	}
+	const head = "kafka: {brokers: [\"127.0.0.1:9092\"]}\ntopics: [web_log, app_log]\npipelines:\n  web_log: nginx\n"
+	c := check(head + "  app_log: [{dissect: {tokenizer: '%{a} %{b}'}}, {convert: {fields: {b: int}}}]\n")
+	if l := c.line(t, "pipelines ok:"); !strings.Contains(l, "app_log: 2 steps; web_log: nginx") || !c.passed {
+		t.Errorf("pipelines line: %s (passed %v)", l, c.passed)
+	}
+	c = check(head + "  app_log: [{dissect: {tokenizer: '%{a} %{b}'}}, {convert: {fields: {b: number}}}]\n")
+	if l := c.line(t, "pipelines FAILED:"); !strings.Contains(l, `pipelines.app_log: step 2 (convert): fields.b: "number" is not one of`) || c.passed {
+		t.Errorf("pipelines line: %s (passed %v)", l, c.passed)
+	}
+}
