@@ -13,11 +13,13 @@ import (
 func compileYAML(t *testing.T, src string) (*Pipeline, error) {
 	t.Helper()
 	var specs []Spec
-	if err := yaml.Unmarshal([]byte(src), &specs); err != nil {
+	if err := yamlUnmarshal([]byte(src), &specs); err != nil {
 		t.Fatal(err)
 	}
 	return Compile(specs, nil)
 }
+
+var yamlUnmarshal = yaml.Unmarshal
 
 func mustCompile(t *testing.T, src string) *Pipeline {
 	t.Helper()
