@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 
@@ -281,12 +279,12 @@ func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, 
 	if !isObject {
 		return nil, nil, date, false
 	}
-	var membersBuf [16]member
-	ms := scanMembers(v, membersBuf[:0])
+	var membersBuf [16]jsonx.Member
+	ms := jsonx.Members(v, membersBuf[:0])
 
 	var add additions
 	dateOK := false
-	if ts := findMember(ms, `"`+wire.FieldTimestamp+`"`); ts != nil {
+	if ts := jsonx.Find(ms, `"`+wire.FieldTimestamp+`"`); ts != nil {
 		date, dateOK = dateFromValue(ts)
 	} else {
 		add.stamp = kts.UTC().AppendFormat(make([]byte, 0, len(wire.TimeLayout)), wire.TimeLayout)
@@ -294,15 +292,15 @@ func (c *Converter) envelope(value []byte, mode parseMode, kts time.Time) (src, 
 	if !dateOK {
 		date, _ = dateOf(kts)
 	}
-	if ev := findMember(ms, `"`+wire.FieldEvent+`"`); len(ev) > 0 && ev[0] == '{' {
-		var evBuf [8]member
-		id, _ = unquote(findMember(scanMembers(ev, evBuf[:0]), `"id"`))
-	} else if ev := findMember(ms, `"`+wire.HeaderEventID+`"`); ev != nil {
-		id, _ = unquote(ev)
+	if ev := jsonx.Find(ms, `"`+wire.FieldEvent+`"`); len(ev) > 0 && ev[0] == '{' {
+		var evBuf [8]jsonx.Member
+		id, _ = jsonx.Unquote(jsonx.Find(jsonx.Members(ev, evBuf[:0]), `"id"`))
+	} else if ev := jsonx.Find(ms, `"`+wire.HeaderEventID+`"`); ev != nil {
+		id, _ = jsonx.Unquote(ev)
 	}
 
 	if mode != parseNone {
-		msg, isString := unquote(findMember(ms, `"`+wire.FieldMessage+`"`))
+		msg, isString := jsonx.Unquote(jsonx.Find(ms, `"`+wire.FieldMessage+`"`))
 		if isString {
 			c.parseMessage(&add, msg, mode)
 		} else {
@@ -369,9 +367,9 @@ func (c *Converter) appendAdditions(dst []byte, add *additions) []byte {
 }
 
 // conflicts reports whether an added field already exists in the event.
-func (c *Converter) conflicts(ms []member, add *additions) bool {
-	has := func(key string) bool { return findMember(ms, key) != nil }
-	if add.jsonObj != nil && findMember(ms, string(c.jsonKey)) != nil {
+func (c *Converter) conflicts(ms []jsonx.Member, add *additions) bool {
+	has := func(key string) bool { return jsonx.Find(ms, key) != nil }
+	if add.jsonObj != nil && jsonx.Find(ms, string(c.jsonKey)) != nil {
 		return true
 	}
 	if add.failure && has(`"tags"`) {
@@ -458,7 +456,7 @@ func dateFromValue(v []byte) (d [10]byte, ok bool) {
 		}
 		return dateOf(time.UnixMilli(ms))
 	}
-	s, _ := unquote(v)
+	s, _ := jsonx.Unquote(v)
 	// Fast path for what the agent writes: "YYYY-MM-DDThh:mm:ss…Z" is already UTC.
 	if len(s) >= 20 && s[len(s)-1] == 'Z' && s[4] == '-' && s[7] == '-' && (s[10] == 'T' || s[10] == 't') &&
 		digits(s[0:4]) && digits(s[5:7]) && digits(s[8:10]) &&
@@ -655,163 +653,4 @@ func (a *accessLog) appendECS(dst []byte) []byte {
 		dst = append(dst, '}')
 	}
 	return dst
-}
-
-// member is one top-level field of a JSON object: the key with its quotes
-// and the raw value.
-type member struct{ key, val []byte }
-
-// scanMembers lists the members of obj, which must be a valid JSON object.
-func scanMembers(obj []byte, dst []member) []member {
-	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] != '}' {
-		ks := i
-		i = skipString(obj, i)
-		key := obj[ks:i]
-		i = skipSpace(obj, i) + 1 // ':'
-		i = skipSpace(obj, i)
-		vs := i
-		i = skipValue(obj, i)
-		dst = append(dst, member{key, obj[vs:i]})
-		i = skipSpace(obj, i)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-	return dst
-}
-
-func findMember(ms []member, quotedKey string) []byte {
-	for _, m := range ms {
-		if string(m.key) == quotedKey {
-			return m.val
-		}
-	}
-	return nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
-
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipString(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-			j++
-		}
-		return j
-	}
-}
-
-// unquote decodes a JSON string value. Without escapes it returns a slice of
-// v itself; ok is false when v is not a string.
-func unquote(v []byte) (s []byte, ok bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return nil, false
-	}
-	in := v[1 : len(v)-1]
-	esc := bytes.IndexByte(in, '\\')
-	if esc < 0 {
-		return in, true
-	}
-	out := make([]byte, 0, len(in))
-	out = append(out, in[:esc]...)
-	for i := esc; i < len(in); i++ {
-		c := in[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(in) {
-			return nil, false
-		}
-		switch in[i] {
-		case '"', '\\', '/':
-			out = append(out, in[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n := decodeU(in[i-1:])
-			out = utf8.AppendRune(out, r)
-			i += n - 2
-		default:
-			return nil, false
-		}
-	}
-	return out, true
-}
-
-// decodeU decodes \uXXXX, or a surrogate pair of two, at the start of b; it
-// returns the rune and the bytes consumed. Bad input gives U+FFFD, as
-// encoding/json does.
-func decodeU(b []byte) (rune, int) {
-	r1, ok := hex4(b)
-	if !ok {
-		return utf8.RuneError, 2
-	}
-	if utf16.IsSurrogate(r1) {
-		if r2, ok := hex4(b[6:]); ok && len(b) >= 12 && b[6] == '\\' {
-			if r := utf16.DecodeRune(r1, r2); r != utf8.RuneError {
-				return r, 12
-			}
-		}
-		return utf8.RuneError, 6
-	}
-	return r1, 6
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(b[2:6]), 16, 32)
-	return rune(n), err == nil
 }

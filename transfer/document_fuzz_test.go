@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/logagent/logagent/internal/jsonx"
 )
 
 // fuzzTopics are converted in every fuzz run: no parser, nginx, json.
@@ -48,7 +50,7 @@ func requireScannerAgrees(t *testing.T, v []byte) {
 	if _, err := dec.Token(); err != nil {
 		t.Fatal(err)
 	}
-	ms := scanMembers(v, nil)
+	ms := jsonx.Members(v, nil)
 	n := 0
 	for ; dec.More(); n++ {
 		key, err := dec.Token()
@@ -62,13 +64,13 @@ func requireScannerAgrees(t *testing.T, v []byte) {
 		if n >= len(ms) {
 			t.Fatalf("%s: the scanner found %d members, encoding/json more", v, len(ms))
 		}
-		if k, ok := unquote(ms[n].key); !ok || string(k) != key.(string) || !bytes.Equal(ms[n].val, raw) {
-			t.Fatalf("%s: member %d scanned as %s: %s, encoding/json reads %q: %s", v, n, ms[n].key, ms[n].val, key, raw)
+		if k, ok := jsonx.Unquote(ms[n].Key); !ok || string(k) != key.(string) || !bytes.Equal(ms[n].Val, raw) {
+			t.Fatalf("%s: member %d scanned as %s: %s, encoding/json reads %q: %s", v, n, ms[n].Key, ms[n].Val, key, raw)
 		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			if u, ok := unquote(raw); !ok || string(u) != s {
-				t.Fatalf("%s: unquote(%s) = %q, %v; encoding/json reads %q", v, raw, u, ok, s)
+			if u, ok := jsonx.Unquote(raw); !ok || string(u) != s {
+				t.Fatalf("%s: jsonx.Unquote(%s) = %q, %v; encoding/json reads %q", v, raw, u, ok, s)
 			}
 		}
 	}

@@ -111,8 +111,13 @@ func main() {
 	zincEnv := flag.String("zinc-env", "", "extra environment for ZincSearch, comma-separated KEY=VALUE (e.g. ZINC_WAL_SYNC_INTERVAL=1s)")
 	transferEnv := flag.String("transfer-env", "", "extra environment for the transfer child, comma-separated KEY=VALUE (e.g. GOGC=200)")
 	childArgs := registerChildFlags()
+	pipelines := flag.Bool("pipelines", false, "measure the converter per document with no pipeline, parse: nginx, a 3-step grok pipeline and dissect, in this process, and exit")
 	flag.Parse()
 
+	if *pipelines {
+		prog.Main(func(context.Context) error { return runPipelines(50_000, 5) })
+		return
+	}
 	if *child != "" {
 		prog.Child(*child, map[string]func() error{
 			"bare": func() error { return runBareChild(childArgs) },
