@@ -118,6 +118,7 @@ bench:
 	$(GO) run ./bench/agentbench -rotation
 	$(GO) run ./bench/agentbench -outage 30s
 	$(GO) run ./bench/transferbench $(TRANSFERBENCHFLAGS)
+	$(GO) run ./bench/transferbench -pipelines
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The whole pipeline on this machine: bin/* plus the ZincSearch stand-in

@@ -198,28 +198,24 @@ func (c *Converter) FieldTypes(topic string) map[string]string {
 	return nil
 }
 
-// runPipeline applies p to the document built so far: decoded, changed by
-// the steps, encoded again, and dated by its @timestamp, which a date step
-// may have set. A document that does not decode (it always should) is left
-// as it is, tagged.
+// runPipeline applies p to the document built so far: decoded (lazily: the
+// fields no step reads stay bytes), changed by the steps, encoded again, and
+// dated by its @timestamp, which a date step may have set. A document that
+// does not decode (it always should) is left as it is and counted as failed.
 func (c *Converter) runPipeline(p *pipeline.Pipeline, d *Doc, date *[10]byte) pipeline.Result {
-	dec := json.NewDecoder(bytes.NewReader(d.Source))
-	dec.UseNumber()
-	var ev pipeline.Event
-	if err := dec.Decode(&ev); err != nil {
+	ev, err := pipeline.Decode(d.Source)
+	if err != nil {
 		return pipeline.Result{Failed: "decode: " + err.Error()}
 	}
 	r := p.Run(ev)
 	if r.Dropped != "" {
 		return r
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
+	src, err := ev.AppendJSON(make([]byte, 0, len(d.Source)+256))
+	if err != nil {
 		return pipeline.Result{Failed: "encode: " + err.Error()}
 	}
-	d.Source = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	d.Source = src
 	if ts, ok := ev.String(wire.FieldTimestamp); ok {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			if day, ok := dateOf(t); ok {

@@ -26,8 +26,8 @@ type pipelineCase struct {
 func appLines(n int) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
-		out[i] = fmt.Appendf(nil, "2026-12-02 10:%02d:%02d.%03d ERROR [req=%08x] payment failed for order %07d user=alice amount=12.50 currency=EUR path=/api/v1/pay latency=%dms",
-			i/60%60, i%60, i%1000, i*2654435761, i, i%997)
+		out[i] = fmt.Appendf(nil, "2026-12-02 10:%02d:%02d.%03d ERROR [req=%08x] payment failed for order %07d user=alice amount=12.50 currency=EUR path=/api/v1/pay/confirm session=4f1c2e9a card=visa retry=2 latency=%dms",
+			i/60%60, i%60, i%1000, uint32(i*2654435761), i, i%997)
 	}
 	return out
 }

@@ -172,6 +172,7 @@ type Result struct {
 func (p *Pipeline) Run(ev Event) Result {
 	for _, c := range p.steps {
 		if c.cond != nil {
+			ev.materializeAll()
 			ok, err := c.cond(ev)
 			if err != nil {
 				return fail(ev, c, fmt.Errorf("if: %w", err))
