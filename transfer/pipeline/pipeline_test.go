@@ -139,3 +139,31 @@ func TestCompileErrorsNameTheStep(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeAndEncode: fields no step reads are written back byte for byte
+// (escapes, number forms), a nested object a step writes into is decoded
+// one level, and the result is valid JSON equal to encoding/json's reading.
+func TestDecodeAndEncode(t *testing.T) {
+	doc := `{"message":"a \u00e9 \"q\"","n":1.50,"log":{"file":{"path":"/x"},"offset":12},"tags":["t"],"ok":true,"none":null}`
+	ev, err := Decode([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Set("log.level", "warn")
+	ev.tag("x_failure")
+	out, err := ev.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"log":{"file":{"path":"/x"},"level":"warn","offset":12},"message":"a \u00e9 \"q\"","n":1.50,"none":null,"ok":true,"tags":["t","x_failure"]}`
+	if string(out) != want {
+		t.Fatalf("encoded\n%s\nwant\n%s", out, want)
+	}
+	var a, b any
+	if json.Unmarshal(out, &a) != nil || json.Unmarshal([]byte(want), &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Fatal("not valid JSON")
+	}
+	if _, err := Decode([]byte(`[1]`)); err == nil {
+		t.Error("an array decoded as an event")
+	}
+}
