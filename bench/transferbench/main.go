@@ -115,7 +115,7 @@ func main() {
 	flag.Parse()
 
 	if *pipelines {
-		prog.Main(func(context.Context) error { return runPipelines(50_000, 5) })
+		prog.Main(func(context.Context) error { return runPipelines(20_000, 9) })
 		return
 	}
 	if *child != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -68,35 +69,45 @@ func runPipelines(docs, rounds int) error {
 		micros float64
 		bytes  float64
 	}
-	var results []result
-	for _, c := range cases {
+	type prepared struct {
+		conv *transfer.Converter
+		msgs []*sarama.ConsumerMessage
+	}
+	preps := make([]prepared, len(cases))
+	for i, c := range cases {
 		conv, err := converterFor(c.yaml)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 		values, ids := agent.EncodeEnvelopes("bench-host", "/var/log/app.log", "/var/log/app.log", time.Now(), c.lines)
 		msgs := make([]*sarama.ConsumerMessage, len(values))
-		for i := range values {
-			msgs[i] = &sarama.ConsumerMessage{Topic: "bench", Value: values[i], Timestamp: time.Now(), Offset: int64(i),
-				Headers: []*sarama.RecordHeader{{Key: []byte("event.id"), Value: ids[i]}, {Key: []byte("format"), Value: []byte("envelope")}}}
+		for j := range values {
+			msgs[j] = &sarama.ConsumerMessage{Topic: "bench", Value: values[j], Timestamp: time.Now(), Offset: int64(j),
+				Headers: []*sarama.RecordHeader{{Key: []byte("event.id"), Value: ids[j]}, {Key: []byte("format"), Value: []byte("envelope")}}}
 		}
-		var times []float64
-		var out int
-		for range rounds {
+		preps[i] = prepared{conv, msgs}
+	}
+	// Rounds go through every case in turn, so a slower spell of the shared
+	// machine weighs on all of them alike.
+	times := make([][]float64, len(cases))
+	for range rounds {
+		for i, p := range preps {
+			runtime.GC()
 			start := time.Now()
-			out = 0
-			for _, m := range msgs {
-				d := conv.Document(m)
-				out += len(d.Source)
+			for _, m := range p.msgs {
+				p.conv.Document(m)
 			}
-			times = append(times, float64(time.Since(start).Microseconds())/float64(len(msgs)))
+			times[i] = append(times[i], float64(time.Since(start).Nanoseconds())/1e3/float64(len(p.msgs)))
 		}
-		slices.Sort(times)
+	}
+	var results []result
+	for i, c := range cases {
+		slices.Sort(times[i])
 		var lineBytes int
 		for _, l := range c.lines {
 			lineBytes += len(l)
 		}
-		results = append(results, result{c, times[len(times)/2], float64(lineBytes) / float64(len(c.lines))})
+		results = append(results, result{c, times[i][len(times[i])/2], float64(lineBytes) / float64(len(c.lines))})
 	}
 	w := os.Stdout
 	fmt.Fprintf(w, "\ntransferbench -pipelines: %d documents per case, median of %d rounds, in one process (the converter alone: no Kafka, no engine)\n", docs, rounds)

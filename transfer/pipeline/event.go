@@ -118,7 +118,9 @@ func (e Event) Get(path string) (any, bool) {
 		return v, true
 	}
 	var cur any = map[string]any(e)
-	for _, key := range strings.Split(path, ".") {
+	for rest, more := path, true; more; {
+		var key string
+		key, rest, more = strings.Cut(rest, ".")
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
@@ -134,8 +136,8 @@ func (e Event) Get(path string) (any, bool) {
 // the way that is not an object is replaced by one.
 func (e Event) Set(path string, v any) {
 	m := map[string]any(e)
-	keys := strings.Split(path, ".")
-	for _, key := range keys[:len(keys)-1] {
+	key, rest, more := strings.Cut(path, ".")
+	for more {
 		cur, _ := lookup(m, key)
 		next, ok := cur.(map[string]any)
 		if !ok {
@@ -143,8 +145,9 @@ func (e Event) Set(path string, v any) {
 			m[key] = next
 		}
 		m = next
+		key, rest, more = strings.Cut(rest, ".")
 	}
-	m[keys[len(keys)-1]] = v
+	m[key] = v
 }
 
 // Delete removes the value at a dotted path and reports whether there was
@@ -154,19 +157,19 @@ func (e Event) Delete(path string) bool {
 		delete(e, path)
 		return true
 	}
-	keys := strings.Split(path, ".")
 	m := map[string]any(e)
-	for _, key := range keys[:len(keys)-1] {
+	key, rest, more := strings.Cut(path, ".")
+	for more {
 		cur, _ := lookup(m, key)
 		next, ok := cur.(map[string]any)
 		if !ok {
 			return false
 		}
 		m = next
+		key, rest, more = strings.Cut(rest, ".")
 	}
-	last := keys[len(keys)-1]
-	_, ok := m[last]
-	delete(m, last)
+	_, ok := m[key]
+	delete(m, key)
 	return ok
 }
 
