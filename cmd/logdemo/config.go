@@ -17,9 +17,9 @@ import (
 const etcdTimeout = 5 * time.Second
 
 // commonConfig is the demo's _common layer, what every host would take: the
-// sample log, its lines stamped when read.
-func commonConfig(accessLog string) ([]byte, error) {
-	return encodeConfig([]collect.Entry{{Path: accessLog, Topic: topic}})
+// access log, its lines stamped when read, and the application log.
+func commonConfig(accessLog, appLog string) ([]byte, error) {
+	return encodeConfig([]collect.Entry{{Path: accessLog, Topic: topic}, {Path: appLog, Topic: appTopic}})
 }
 
 // demoConfig is the demo host's own layer: it overrides the common entry

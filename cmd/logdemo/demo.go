@@ -67,6 +67,7 @@ type demo struct {
 	started      time.Time // when the writer started
 	sampled      bool      // the sample Kafka message has been shown
 	searchShown  bool      // the sample search result has been shown
+	appSlow      int       // lines of the application log with a slow latency
 }
 
 // runDemo starts everything, reports progress until Ctrl-C or -duration,
@@ -245,7 +246,7 @@ func (d *demo) startDevstack(ctx context.Context, bin string) error {
 	ds, err := proc.StartDevstack(ctx, proc.DevstackConfig{
 		Bin:            bin,
 		EtcdClientPort: d.o.etcdPort, EtcdPeerPort: d.o.etcdPeerPort, KafkaPort: d.o.kafkaPort,
-		Topics: []string{topic, dlqTopic}, Partitions: partitions,
+		Topics: []string{topic, dlqTopic, appTopic, appDLQTopic}, Partitions: partitions,
 		DataDir: d.l.devstackDir,
 		LogPath: d.l.devstackLog,
 		Timeout: startTimeout,
@@ -265,7 +266,10 @@ func (d *demo) seedEtcd(ctx context.Context) (seeded, error) {
 		return seeded{}, fmt.Errorf("create sample log: %w", err)
 	}
 	f.Close()
-	common, err := commonConfig(d.l.accessLog)
+	if d.appSlow, err = writeAppLog(d.l.appLog, time.Now()); err != nil {
+		return seeded{}, err
+	}
+	common, err := commonConfig(d.l.accessLog, d.l.appLog)
 	if err != nil {
 		return seeded{}, err
 	}
@@ -339,6 +343,7 @@ func (d *demo) banner(config seeded) {
 	p("  nginx log -> logagent -> Kafka topic %s -> logtransfer -> search engine (indices %s)", topic, indexPattern)
 	p("")
 	p("  nginx log    %s  (~%g lines/s appended by logdemo)", display(d.l.accessLog), o.rate)
+	p("  app log      %s  (%d lines written at the start) -> topic %s -> a grok pipeline -> indices %s (they count in indexed below)", display(d.l.appLog), appLines, appTopic, appIndexPattern)
 	p("  logagent     %s -config %s  (pid %d, log %s)", display(d.agent.Path()), display(d.l.agentYAML), d.agent.Pid(), display(d.l.agentLog))
 	p("  logtransfer  %s -config %s  (pid %d, log %s)", display(d.transfer.Path()), display(d.l.transferYAML), d.transfer.Pid(), display(d.l.transferLog))
 	p("               group %s, topics [%s], parse %s: nginx, dead letters to %s", transferGroup, topic, topic, dlqTopic)
@@ -363,6 +368,10 @@ func (d *demo) banner(config seeded) {
 	cmd("the newest document", d.search.curlSearch(newestBody))
 	cmd("three requests that got a 404", d.search.curlSearch(`{"size":3,"query":{"term":{"http.response.status_code":404}}}`))
 	cmd("requests per status code", d.search.curlSearch(`{"size":0,"aggs":{"status":{"terms":{"field":"http.response.status_code"}}}}`))
+	cmd(fmt.Sprintf("the application log's slow requests (%s, parsed by the grok pipeline of %s: a range on a number)", display(d.l.appLog), appTopic),
+		d.search.curlSearchIn(appIndexPattern, slowBody))
+	cmd("the application log's pipeline on a line of your own", fmt.Sprintf("echo '2026-12-04 10:00:00.000 WARN [req=ab12] disk 91%% latency=7ms' | %s test-pipeline -config %s -topic %s",
+		display(d.transfer.Path()), display(d.l.transferYAML), appTopic))
 	ctl, eps := display(d.ctlBin), strings.Join(d.etcdEPs, ",")
 	cmd("the agent's status: files, acked offsets, lag, config applied", fmt.Sprintf("%s status --endpoints %s", ctl, eps))
 	cmd("the collect config in etcd", fmt.Sprintf("%s collect get --host %s --endpoints %s", ctl, hostID, eps))
@@ -568,6 +577,13 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 			d.showSearchSample(ctx)
 		}
 	}
+	var appVerdict string
+	var appErr error
+	if clean && !d.transfer.Exited() && !d.zinc.Exited() {
+		actx, cancel := context.WithTimeout(context.Background(), appLogWait+10*time.Second)
+		appVerdict, appErr = d.checkAppLog(actx, pause)
+		cancel()
+	}
 
 	if !d.transfer.Exited() {
 		fmt.Println("stopping logtransfer (SIGTERM; it leaves its consumer group)")
@@ -639,6 +655,12 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 		}
 		if final.deadLettered > 0 {
 			verdict = append(verdict, fmt.Sprintf("%d documents dead-lettered to %s", final.deadLettered, dlqTopic))
+		}
+		if appVerdict != "" {
+			verdict = append(verdict, appVerdict)
+		}
+		if appErr != nil {
+			errs = append(errs, appErr)
 		}
 	}
 	if len(verdict) > 0 {

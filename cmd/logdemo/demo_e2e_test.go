@@ -176,6 +176,10 @@ func TestDemo(t *testing.T) {
 	if searchable != written {
 		t.Errorf("searchable=%d, want written=%d", searchable, written)
 	}
+	// The application log went through its grok pipeline into typed fields.
+	if want := fmt.Sprintf("the application log's %d lines are searchable as fields (grok pipeline)", appLines); !strings.Contains(output, want) {
+		t.Errorf("the summary lacks %q", want)
+	}
 	// Everything was stopped: the demo's ZincSearch port is free again.
 	if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(zincPort))); err != nil {
 		t.Errorf("ZincSearch port %d still taken after the demo exited: %v", zincPort, err)
@@ -202,7 +206,8 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data strin
 	}
 	// The host's layer overrides the common one's entry for the same file.
 	out, err = run("", "collect", "get", "--effective", "--host", hostID)
-	if err != nil || strings.Count(out, `"layer": "demo-host"`) != 1 || strings.Contains(out, `"layer": "_common"`) || !strings.Contains(out, `"timestamp": "nginx"`) {
+	if err != nil || strings.Count(out, `"layer": "demo-host"`) != 1 || strings.Count(out, `"layer": "_common"`) != 1 ||
+		!strings.Contains(out, `"timestamp": "nginx"`) || !strings.Contains(out, "app.log") {
 		t.Errorf("logctl collect get --effective: %v\n%s", err, out)
 	}
 	if out, err = run("", "collect", "get", "--common"); err != nil || !strings.Contains(out, "access.log") {
@@ -221,13 +226,13 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data strin
 		t.Errorf("logctl collect set: %v\n%s", err, out)
 	}
 
-	app := filepath.Join(data, "logs", "app1.log")
+	app := filepath.Join(data, "logs", "later1.log")
 	line := "a line for a topic nobody created\n"
 	if err := os.WriteFile(app, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = run("", "collect", "add", "--host", hostID, "--path", filepath.Join(data, "logs", "app*.log"), "--topic", "app_log", "--brokers", broker)
-	if err != nil || !strings.Contains(out, "warning: topic app_log does not exist") || !strings.Contains(out, "written at revision") {
+	out, err = run("", "collect", "add", "--host", hostID, "--path", filepath.Join(data, "logs", "later*.log"), "--topic", "later_log", "--brokers", broker)
+	if err != nil || !strings.Contains(out, "warning: topic later_log does not exist") || !strings.Contains(out, "written at revision") {
 		t.Errorf("logctl collect add of a new topic: %v\n%s", err, out)
 	}
 	testenv.Eventually(t, time.Minute, func() bool {
@@ -249,7 +254,7 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data strin
 			}
 		}
 		return false
-	}, "the line of %s in Kafka's new topic app_log (logctl status shows it acknowledged)", app)
+	}, "the line of %s in Kafka's new topic later_log (logctl status shows it acknowledged)", app)
 }
 
 // searchZinc queries the running demo's ZincSearch as the banner tells

@@ -25,6 +25,7 @@ type layout struct {
 	stateDir     string
 	logsDir      string
 	accessLog    string
+	appLog       string
 	agentYAML    string
 	agentLog     string
 	zincDir      string // ZINC_DATA_PATH, and zincsearch-es's working directory
@@ -63,6 +64,7 @@ func newLayout(dataFlag string) (layout, error) {
 		transferLog:  filepath.Join(data, "logtransfer.log"),
 	}
 	l.accessLog = filepath.Join(l.logsDir, "access.log")
+	l.appLog = filepath.Join(l.logsDir, "app.log")
 	return l, nil
 }
 

@@ -61,8 +61,9 @@ type transferYAML struct {
 		MaxDocs int    `yaml:"max_docs"`
 		MaxWait string `yaml:"max_wait"`
 	} `yaml:"batch"`
-	Parse      map[string]string `yaml:"parse"`
-	HTTPListen string            `yaml:"http_listen"`
+	Parse      map[string]string           `yaml:"parse"`
+	Pipelines  map[string][]map[string]any `yaml:"pipelines"`
+	HTTPListen string                      `yaml:"http_listen"`
 }
 
 func (d *demo) writeTransferYAML() error {
@@ -72,13 +73,14 @@ func (d *demo) writeTransferYAML() error {
 	// Short, so a restarted demo transfer (or a second one started by
 	// hand) gets its partitions soon; heartbeats go every third of it.
 	t.SessionTimeout = "6s"
-	t.Topics = []string{topic}
+	t.Topics = []string{topic, appTopic}
 	t.Elasticsearch.URLs = []string{d.search.base}
 	t.Elasticsearch.Username = zincUser
 	t.Elasticsearch.Password = zincPassword
 	t.Batch.MaxDocs = 1000
 	t.Batch.MaxWait = "500ms" // a demo's trickle shows up within a second
 	t.Parse = map[string]string{topic: conf.ParseNginx}
+	t.Pipelines = map[string][]map[string]any{appTopic: appPipeline}
 	t.HTTPListen = fmt.Sprintf("127.0.0.1:%d", d.o.transferPort)
 	b, err := yaml.Marshal(&t)
 	if err != nil {
@@ -101,8 +103,9 @@ type searchView struct {
 	base string // http://127.0.0.1:PORT/es
 }
 
-// searchURL is the _search endpoint of the demo's documents.
-func (s *searchView) searchURL() string { return s.base + "/" + indexPattern + "/_search" }
+// searchURL is the _search endpoint of the documents in the indices
+// matching pattern.
+func (s *searchView) searchURL(pattern string) string { return s.base + "/" + pattern + "/_search" }
 
 type searchHit struct {
 	Index  string          `json:"_index"`
@@ -123,9 +126,15 @@ type searchResponse struct {
 // errNoIndex means no index matches the pattern yet: nothing was indexed.
 var errNoIndex = errors.New("no index yet")
 
-// query posts a search body and decodes the answer.
+// query posts a search body for the access log's documents and decodes the
+// answer.
 func (s *searchView) query(ctx context.Context, body string) (*searchResponse, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.searchURL(), strings.NewReader(body))
+	return s.queryIn(ctx, indexPattern, body)
+}
+
+// queryIn posts a search body for the indices matching pattern.
+func (s *searchView) queryIn(ctx context.Context, pattern, body string) (*searchResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.searchURL(pattern), strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -163,9 +172,15 @@ const countBody = `{"size":0,"track_total_hits":true,"query":{"match_all":{}}}`
 // newestBody asks for the newest document (by the nginx line's time).
 const newestBody = `{"size":1,"sort":[{"@timestamp":"desc"}],"query":{"match_all":{}}}`
 
-// count is how many documents are searchable now.
+// count is how many access-log documents are searchable now.
 func (s *searchView) count(ctx context.Context) (int64, error) {
-	r, err := s.query(ctx, countBody)
+	return s.countIn(ctx, indexPattern, countBody)
+}
+
+// countIn is how many documents of the indices matching pattern body
+// finds (countBody: all of them).
+func (s *searchView) countIn(ctx context.Context, pattern, body string) (int64, error) {
+	r, err := s.queryIn(ctx, pattern, body)
 	if errors.Is(err, errNoIndex) {
 		return 0, nil
 	}
@@ -222,11 +237,14 @@ func formatHit(h *searchHit) string {
 	return b.String()
 }
 
-// curlSearch is a curl command line that runs body against the demo's
-// documents, with the demo's credentials.
-func (s *searchView) curlSearch(body string) string {
+// curlSearch is a curl command line that runs body against the access
+// log's documents, with the demo's credentials.
+func (s *searchView) curlSearch(body string) string { return s.curlSearchIn(indexPattern, body) }
+
+// curlSearchIn runs body against the indices matching pattern.
+func (s *searchView) curlSearchIn(pattern, body string) string {
 	return fmt.Sprintf("curl -s -u %s:%s '%s' -H 'Content-Type: application/json' -d '%s'",
-		zincUser, zincPassword, s.searchURL(), body)
+		zincUser, zincPassword, s.searchURL(pattern), body)
 }
 
 func truncate(b []byte, n int) string {
