@@ -5,6 +5,7 @@ package agent_test
 import (
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ func TestLiveConfigChanges(t *testing.T) {
 	rec := s.kafka.ReadAll(t, "web_log")[0]
 	if rec.Headers["format"] != "envelope" || len(rec.Headers["event.id"]) != 32 {
 		t.Fatalf("headers = %v", rec.Headers)
+	}
+	// event.created is when the agent read the line, in Unix milliseconds.
+	if ms, err := strconv.ParseInt(rec.Headers["event.created"], 10, 64); err != nil || time.Since(time.UnixMilli(ms)) > time.Minute || time.UnixMilli(ms).After(time.Now()) {
+		t.Fatalf("event.created = %q, want the read time in Unix milliseconds", rec.Headers["event.created"])
 	}
 
 	// A topic change applies to the next lines.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/bits"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -76,6 +77,8 @@ type batchBuilder struct {
 	bytes    int   // sum of key and value sizes
 	end      int64 // file offset after the last message or skipped event
 	skipped  bool  // events were skipped (filtered out) since the last take
+	// firstRead is when the batch's first message was read.
+	firstRead time.Time
 	// lastBytes and lastMsgs are the size of the previous batch.
 	lastBytes, lastMsgs int
 }
@@ -138,7 +141,10 @@ func (b *batchBuilder) room(ctx context.Context, n, slots, hint int) (bool, erro
 	return true, nil
 }
 
-func (b *batchBuilder) add(m Message, end int64) {
+func (b *batchBuilder) add(m Message, end int64, readTime time.Time) {
+	if len(b.msgs) == 0 {
+		b.firstRead = readTime
+	}
 	b.msgs = append(b.msgs, m)
 	b.bytes += len(m.Key) + len(m.Value)
 	b.end = end

@@ -68,7 +68,8 @@ func (h *harvester) encode(b *batchBuilder, s *fileSettings, line []byte, start,
 	if s.raw {
 		format = collect.FormatRaw
 	}
-	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format}, end)
+	b.add(Message{Topic: s.topic, Key: h.key2, Value: b.arena[valStart:len(b.arena):len(b.arena)], EventID: id, Format: format,
+		ReadTime: readTime.UnixMilli()}, end, readTime)
 }
 
 // refreshEncoder rebuilds the per-file encoding state after a config change or

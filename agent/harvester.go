@@ -484,13 +484,13 @@ func (h *harvester) flush(ctx context.Context, b *batchBuilder) error {
 		h.breakUnsaved = false
 	}
 	if len(b.msgs) == 0 { // only filtered events: done once the batches before are
-		ack := h.tracker.track(b.end)
+		ack := h.tracker.track(b.end, time.Time{})
 		b.discard()
 		ack()
 		return nil
 	}
 	h.env.metrics.LinesRead.Add(float64(len(b.msgs)))
-	ack := h.tracker.track(b.end)
+	ack := h.tracker.track(b.end, b.firstRead)
 	msgs, bytes, release := b.take()
 	return h.env.sink.Send(ctx, &Batch{Messages: msgs, Bytes: bytes, Ack: ack, Release: release})
 }

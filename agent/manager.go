@@ -399,6 +399,11 @@ func (m *Manager) trackAll(ctx context.Context, matches []match) ([]collect.File
 				st.Offset = m.env.reg.Offset(e)
 			}
 			st.LagBytes = max(0, st.Size-st.Offset)
+			if hh := m.harvesters[key]; hh != nil {
+				if read, ok := hh.h.tracker.oldestUnacked(); ok {
+					st.OldestUnackedRead = &read
+				}
+			}
 			m.metrics.FileLagBytes.WithLabelValues(mt.path).Set(float64(st.LagBytes))
 		}
 		status = append(status, st)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,9 +84,17 @@ type batchState struct {
 type sendSlab struct {
 	msgs    []sarama.ProducerMessage
 	states  []messageState
-	headers []sarama.RecordHeader
+	headers []sarama.RecordHeader // headersPerMessage each
 	values  []sarama.ByteEncoder
+	created []byte // createdWidth each: the event.created headers' values
 }
+
+const (
+	headersPerMessage = 3
+	// createdWidth holds a Unix millisecond time in decimal until the year
+	// 2286.
+	createdWidth = 13
+)
 
 // sendSlabs pools slabs by size class (the number of messages they hold,
 // as classPool does for slices): a 100-line batch from one of a thousand
@@ -98,10 +107,11 @@ func getSendSlab(n int) *sendSlab {
 	if s == nil {
 		s = &sendSlab{
 			msgs: make([]sarama.ProducerMessage, c), states: make([]messageState, c),
-			headers: make([]sarama.RecordHeader, 2*c), values: make([]sarama.ByteEncoder, c),
+			headers: make([]sarama.RecordHeader, headersPerMessage*c), values: make([]sarama.ByteEncoder, c),
+			created: make([]byte, createdWidth*c),
 		}
 	}
-	s.msgs, s.states, s.headers, s.values = s.msgs[:n], s.states[:n], s.headers[:2*n], s.values[:n]
+	s.msgs, s.states, s.headers, s.values = s.msgs[:n], s.states[:n], s.headers[:headersPerMessage*n], s.values[:n]
 	return s
 }
 
@@ -177,6 +187,7 @@ var (
 	formatRaw      = []byte(collect.FormatRaw)
 	headerEventID  = []byte(wire.HeaderEventID)
 	headerFormat   = []byte(wire.HeaderFormat)
+	headerCreated  = []byte(wire.HeaderCreated)
 )
 
 // Send implements Sink.
@@ -192,7 +203,7 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		return err
 	}
 	slab := getSendSlab(len(b.Messages))
-	msgs, states, headers, values := slab.msgs, slab.states, slab.headers, slab.values
+	msgs, states, headers, values, created := slab.msgs, slab.states, slab.headers, slab.values, slab.created
 	st := &batchState{messages: len(b.Messages), ack: b.Ack, release: b.Release, slab: slab}
 	st.remaining.Store(int64(len(b.Messages)))
 	var key sarama.Encoder
@@ -206,9 +217,10 @@ func (s *Shipper) Send(ctx context.Context, b *Batch) error {
 		if key == nil || !sameSlice(m.Key, lastKey) { // a batch is one file: one key
 			key, lastKey = sarama.ByteEncoder(m.Key), m.Key
 		}
-		h := headers[2*i : 2*i+2 : 2*i+2]
+		h := headers[headersPerMessage*i : headersPerMessage*(i+1) : headersPerMessage*(i+1)]
 		h[0] = sarama.RecordHeader{Key: headerEventID, Value: m.EventID}
 		h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
+		h[2] = sarama.RecordHeader{Key: headerCreated, Value: strconv.AppendInt(created[createdWidth*i:createdWidth*i:createdWidth*(i+1)], m.ReadTime, 10)}
 		states[i] = messageState{batch: st}
 		values[i] = m.Value
 		msgs[i] = sarama.ProducerMessage{Topic: m.Topic, Key: key, Value: &values[i], Headers: h, Metadata: &states[i]}

@@ -225,10 +225,10 @@ func TestShipperRetriesUnhealableErrorsLoudly(t *testing.T) {
 func TestSendSlabFollowsTheBatch(t *testing.T) {
 	for _, n := range []int{1, 100, 129, batchMaxLines} {
 		s := getSendSlab(n)
-		if len(s.msgs) != n || len(s.states) != n || len(s.values) != n || len(s.headers) != 2*n {
+		if len(s.msgs) != n || len(s.states) != n || len(s.values) != n || len(s.headers) != headersPerMessage*n || cap(s.created) != createdWidth*cap(s.msgs) {
 			t.Fatalf("slab for %d messages: lengths %d %d %d %d", n, len(s.msgs), len(s.states), len(s.values), len(s.headers))
 		}
-		if c := cap(s.msgs); c != sizeClass(n) || cap(s.headers) != 2*c {
+		if c := cap(s.msgs); c != sizeClass(n) || cap(s.headers) != headersPerMessage*c {
 			t.Errorf("slab for %d messages holds %d (headers %d), want %d", n, c, cap(s.headers), sizeClass(n))
 		}
 		s.recycle()

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Message is one Kafka record ready to send.
@@ -12,6 +13,9 @@ type Message struct {
 	Value   []byte
 	EventID []byte // hex, also the event.id header
 	Format  string // envelope | raw, also the format header
+	// ReadTime is when the line was read, in Unix milliseconds: the
+	// event.created header.
+	ReadTime int64
 }
 
 // Batch is a run of consecutive messages from one file. Ack is called once,
@@ -44,6 +48,7 @@ type ackTracker struct {
 
 type pendingBatch struct {
 	end  int64
+	read time.Time // when its first line was read
 	done bool
 }
 
@@ -51,10 +56,10 @@ func newAckTracker(advance func(offset int64)) *ackTracker {
 	return &ackTracker{advance: advance}
 }
 
-// track registers a batch that ends at end (the offset after its last byte)
-// and returns its ack function.
-func (t *ackTracker) track(end int64) func() {
-	p := &pendingBatch{end: end}
+// track registers a batch that ends at end (the offset after its last byte),
+// whose first line was read at read, and returns its ack function.
+func (t *ackTracker) track(end int64, read time.Time) func() {
+	p := &pendingBatch{end: end, read: read}
 	t.mu.Lock()
 	t.pending = append(t.pending, p)
 	t.mu.Unlock()
@@ -77,6 +82,19 @@ func (t *ackTracker) ack(p *pendingBatch) {
 	if watermark >= 0 {
 		t.advance(watermark)
 	}
+}
+
+// oldestUnacked is when the oldest line sent but not acknowledged was read;
+// ok is false when nothing waits.
+func (t *ackTracker) oldestUnacked() (read time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.pending {
+		if !p.done && !p.read.IsZero() {
+			return p.read, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // outstanding reports how many batches wait for acks.

@@ -94,13 +94,20 @@ func (s *recordingSink) messages() []string {
 func TestAckTrackerIsContiguous(t *testing.T) {
 	var got []int64
 	tr := newAckTracker(func(off int64) { got = append(got, off) })
-	a, b, c := tr.track(10), tr.track(20), tr.track(30)
+	t0 := time.Unix(1000, 0)
+	a, b, c := tr.track(10, t0), tr.track(20, t0.Add(time.Second)), tr.track(30, t0.Add(2*time.Second))
 	c()
 	b()
 	if len(got) != 0 {
 		t.Fatalf("watermark moved past an unacked batch: %v", got)
 	}
+	if read, ok := tr.oldestUnacked(); !ok || !read.Equal(t0) {
+		t.Fatalf("oldest unacked read at %v, %v; want %v", read, ok, t0)
+	}
 	a()
+	if _, ok := tr.oldestUnacked(); ok {
+		t.Fatal("an unacked line after every ack")
+	}
 	if len(got) != 1 || got[0] != 30 {
 		t.Fatalf("watermark = %v, want [30]", got)
 	}
@@ -111,11 +118,14 @@ func TestAckTrackerIsContiguous(t *testing.T) {
 	// The first batch acked, the third too, the second not: the watermark
 	// stops at the end of the first.
 	got = nil
-	d, e, f := tr.track(40), tr.track(50), tr.track(60)
+	d, e, f := tr.track(40, t0), tr.track(50, t0.Add(time.Minute)), tr.track(60, t0)
 	d()
 	f()
 	if !slices.Equal(got, []int64{40}) {
 		t.Fatalf("watermark = %v, want [40]: 50 is not acked", got)
+	}
+	if read, _ := tr.oldestUnacked(); !read.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("oldest unacked read at %v, want the second batch's", read)
 	}
 	e()
 	if !slices.Equal(got, []int64{40, 60}) {

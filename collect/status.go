@@ -24,6 +24,9 @@ type FileStatus struct {
 	// is when it began.
 	SendError      string     `json:"send_error,omitempty"`
 	SendErrorSince *time.Time `json:"send_error_since,omitempty"`
+	// OldestUnackedRead is when the oldest line sent to Kafka but not yet
+	// acknowledged was read; nil when nothing waits.
+	OldestUnackedRead *time.Time `json:"oldest_unacked_read,omitempty"`
 }
 
 // ConfigStatus tells which collect config the agent runs.

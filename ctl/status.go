@@ -220,13 +220,13 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 			fmt.Fprintln(tw, "\t\tno files")
 			continue
 		}
-		fmt.Fprintln(tw, "\tPATH\tTOPIC\tOFFSET\tSIZE\tLAG\tERROR")
+		fmt.Fprintln(tw, "\tPATH\tTOPIC\tOFFSET\tSIZE\tLAG\tUNACKED\tERROR")
 		sendErrs := map[string]SendError{}
 		for _, e := range hs.SendErrors {
 			sendErrs[e.Path] = e
 		}
 		for _, f := range st.Files {
-			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%s\n", f.Path, f.Topic, f.Offset, f.Size, f.LagBytes, fileErrors(f, sendErrs))
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.Path, f.Topic, f.Offset, f.Size, f.LagBytes, hs.unackedAge(f), fileErrors(f, sendErrs))
 		}
 		if st.FilesOmitted > 0 {
 			fmt.Fprintf(tw, "\t… %d more files not listed (the agent lists the %d with errors or the most lag); lag of all files: %d\n",
@@ -234,6 +234,16 @@ func WriteStatusTable(w io.Writer, statuses []HostStatus) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// unackedAge is how long the file's oldest line sent to Kafka has waited
+// for its acknowledgement, as of now: "-" when none waits.
+func (hs *HostStatus) unackedAge(f collect.FileStatus) string {
+	if f.OldestUnackedRead == nil {
+		return "-"
+	}
+	age := hs.Status.UpdatedAt.Sub(*f.OldestUnackedRead) + time.Duration(hs.HeartbeatAge)*time.Second
+	return max(age, 0).Round(time.Second).String()
 }
 
 // configSummary says which version of each layer the agent runs, and what

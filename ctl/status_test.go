@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,21 @@ func TestStatusesOfLayers(t *testing.T) {
 		collect.LayerStatus{Applied: true, AppliedRevision: groupRev, RejectedRevision: newGroup, RejectReason: "entry 0: path must be absolute"})...)
 	if hs, table := state(); hs.State != "config-rejected" || !strings.Contains(table, fmt.Sprintf("_groups/web rev %d REJECTED: entry 0: path must be absolute", newGroup)) {
 		t.Fatalf("state %s, table:\n%s", hs.State, table)
+	}
+}
+
+// TestStatusShowsUnackedAge: a file whose oldest line sent to Kafka is
+// unacknowledged shows for how long, as of now.
+func TestStatusShowsUnackedAge(t *testing.T) {
+	now := time.Now()
+	read := now.Add(-45 * time.Second)
+	hs := HostStatus{Host: "web1", HeartbeatAge: 5, Status: &collect.Status{Host: "web1", UpdatedAt: now.Add(-5 * time.Second),
+		Files: []collect.FileStatus{{Path: "/var/log/a.log", Topic: "t", OldestUnackedRead: &read}, {Path: "/var/log/b.log", Topic: "t"}}}}
+	var b strings.Builder
+	if err := WriteStatusTable(&b, []HostStatus{hs}); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`/var/log/a.log\s+t\s+0\s+0\s+0\s+45s`).MatchString(b.String()) || !regexp.MustCompile(`/var/log/b.log\s+t\s+0\s+0\s+0\s+-`).MatchString(b.String()) {
+		t.Fatalf("table:\n%s", b.String())
 	}
 }

@@ -293,6 +293,12 @@ func (c *claimBatch) flush(ctx context.Context) error {
 		return err
 	}
 	t.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+	stored := time.Now()
+	for i := range docs {
+		if rt := docs[i].ReadTime; !rt.IsZero() {
+			t.metrics.EventDelay.Observe(max(0, stored.Sub(rt).Seconds()))
+		}
+	}
 	t.metrics.BatchSize.Observe(float64(len(docs)))
 	last := c.msgs[len(c.msgs)-1]
 	c.sess.MarkMessage(last, "")

@@ -150,6 +150,10 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 			headerID = h.Value
 		case wire.HeaderFormat:
 			isRaw = string(h.Value) == wire.FormatRaw // compared without a copy
+		case wire.HeaderCreated:
+			if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				d.ReadTime = time.UnixMilli(ms)
+			}
 		}
 	}
 	kts := msg.Timestamp

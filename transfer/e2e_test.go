@@ -17,6 +17,7 @@ import (
 	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestPipelineEndToEnd: agent → Kafka → transfer → search engine. Every line
@@ -26,7 +27,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
 	p.runAgent(t, dir, fmt.Sprintf(`[{"path":%q,"topic":"web_log","timestamp":"nginx"}]`, logPath))
-	startTransfer(t, p.transferConfig(t))
+	rt := startTransfer(t, p.transferConfig(t))
 
 	const n = 3000
 	f, err := os.Create(logPath)
@@ -39,6 +40,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 	f.Close()
 	testenv.Eventually(t, 60*time.Second, func() bool { return p.zinc.Count(t, "web_log-*") >= n }, "all lines searchable")
 	requireExactlyOnce(t, p.zinc, n)
+	// Every stored document's delay since the agent read its line was
+	// measured; the lines' own times (nginx, 2026-11-26) do not count.
+	var delay dto.Metric
+	if err := rt.metrics.EventDelay.Write(&delay); err != nil || delay.GetHistogram().GetSampleCount() < n ||
+		delay.GetHistogram().GetSampleSum()/float64(delay.GetHistogram().GetSampleCount()) > 60 {
+		t.Errorf("event delay: %d samples, sum %.1f s; want at least %d, under a minute each on average",
+			delay.GetHistogram().GetSampleCount(), delay.GetHistogram().GetSampleSum(), n)
+	}
 	hits := p.zinc.Search(t, "web_log-*", `{"query":{"term":{"url.original":"/e2e/42"}},"size":5}`)
 	if len(hits) == 0 {
 		t.Fatal("no hit for a parsed url.original")

@@ -15,6 +15,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/logagent/logagent/transfer/pipeline"
@@ -31,6 +32,9 @@ type Doc struct {
 	// Pipeline is what the topic's pipeline did: a dropped document is not
 	// indexed and counts as done; a failed one is indexed, tagged.
 	Pipeline pipeline.Result
+	// ReadTime is when the agent read the line (its event.created header);
+	// zero from producers that do not say.
+	ReadTime time.Time
 }
 
 // SourceMeta is the Kafka message a document was made from. A dead letter

@@ -20,6 +20,9 @@ type Metrics struct {
 	// dropped, or tagged with a failure, by topic and step.
 	PipelineDropped *prometheus.CounterVec
 	PipelineFailed  *prometheus.CounterVec
+	// EventDelay is, per document, the time from the agent's read of its
+	// line to the bulk that stored it (or the dead-letter write).
+	EventDelay prometheus.Histogram
 }
 
 // NewMetrics creates and registers the transfer's metrics.
@@ -48,6 +51,9 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		Help: "Documents a topic's pipeline dropped (a drop step): not indexed, their offsets committed."}, []string{"topic", "step"})
 	m.PipelineFailed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "logtransfer", Name: "pipeline_failures_total",
 		Help: "Documents indexed with a <step>_failure tag because a step of their topic's pipeline failed."}, []string{"topic", "step"})
-	r.MustRegister(m.BatchSeconds, m.BatchSize, m.Lag, m.PipelineDropped, m.PipelineFailed)
+	m.EventDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "logtransfer", Name: "event_delay_seconds",
+		Help:    "Time from the agent reading a line (its event.created header) to the engine storing its document: how far behind search is.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 18)})
+	r.MustRegister(m.BatchSeconds, m.BatchSize, m.Lag, m.PipelineDropped, m.PipelineFailed, m.EventDelay)
 	return m
 }

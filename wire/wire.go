@@ -19,6 +19,10 @@ const (
 	HeaderEventID = "event.id"
 	// HeaderFormat is FormatEnvelope or FormatRaw.
 	HeaderFormat = "format"
+	// HeaderCreated is when the agent read the line, in Unix milliseconds
+	// (decimal): @timestamp may be the line's own time, so the transfer
+	// measures the end-to-end delay from this.
+	HeaderCreated = "event.created"
 )
 
 // Values of HeaderFormat, and of a collect entry's "format".

@@ -577,11 +577,12 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 			d.showSearchSample(ctx)
 		}
 	}
-	var appVerdict string
+	var appVerdict, delay string
 	var appErr error
 	if clean && !d.transfer.Exited() && !d.zinc.Exited() {
 		actx, cancel := context.WithTimeout(context.Background(), appLogWait+10*time.Second)
 		appVerdict, appErr = d.checkAppLog(actx, pause)
+		delay = d.delaySummary(actx)
 		cancel()
 	}
 
@@ -665,6 +666,9 @@ func (d *demo) finish(skip context.Context, stopSkip func(), clean bool) error {
 	}
 	if len(verdict) > 0 {
 		head += ": " + strings.Join(verdict, "; ")
+	}
+	if delay != "" {
+		fmt.Println(delay)
 	}
 	fmt.Println(head)
 	if d.l.root != "" && d.l.data == filepath.Join(d.l.root, ".demo") {

@@ -176,6 +176,9 @@ func TestDemo(t *testing.T) {
 	if searchable != written {
 		t.Errorf("searchable=%d, want written=%d", searchable, written)
 	}
+	if !regexp.MustCompile(`(?m)^end-to-end delay, line read by logagent to document stored: p50 \d+\.\d+ s, p99 \d+\.\d+ s over \d+ documents`).MatchString(output) {
+		t.Error("no end-to-end delay line with p50 and p99")
+	}
 	// The application log went through its grok pipeline into typed fields.
 	if want := fmt.Sprintf("the application log's %d lines are searchable as fields (grok pipeline)", appLines); !strings.Contains(output, want) {
 		t.Errorf("the summary lacks %q", want)

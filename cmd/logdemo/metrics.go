@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,4 +138,93 @@ func humanBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
+}
+
+// bucket is one cumulative bucket of a Prometheus histogram.
+type bucket struct {
+	le    float64 // upper bound, +Inf for the last
+	count float64 // observations at or below le
+}
+
+// scrapeHistogram reads the buckets of the histogram name at base/metrics,
+// summed over any other labels, in ascending order of le.
+func scrapeHistogram(ctx context.Context, base, name string) ([]bucket, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	byLE := map[float64]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := name + "_bucket{"
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `le="`)
+		leText, rest, _ := strings.Cut(rest, `"`)
+		le, err1 := strconv.ParseFloat(leText, 64) // "+Inf" parses
+		f := strings.Fields(rest)
+		n, err2 := strconv.ParseFloat(f[len(f)-1], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("bad bucket line %q", line)
+		}
+		byLE[le] += n
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bucket, 0, len(byLE))
+	for le, n := range byLE {
+		out = append(out, bucket{le, n})
+	}
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	return out, nil
+}
+
+// quantile estimates the q-quantile of a histogram as Prometheus's
+// histogram_quantile does: linearly within the bucket that holds it. ok is
+// false without observations.
+func quantile(bs []bucket, q float64) (v float64, ok bool) {
+	if len(bs) == 0 || bs[len(bs)-1].count == 0 {
+		return 0, false
+	}
+	rank := q * bs[len(bs)-1].count
+	lower, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.count >= rank {
+			if math.IsInf(b.le, 1) {
+				return lower, true // beyond the last finite bound: at least that
+			}
+			if b.count == below {
+				return b.le, true
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.count-below), true
+		}
+		lower, below = b.le, b.count
+	}
+	return lower, true
+}
+
+// delaySummary is the end-to-end delay of the documents logtransfer stored,
+// from its histogram: p50 and p99 of the time from the agent's read of a
+// line to the engine storing it; "" if it cannot be read.
+func (d *demo) delaySummary(ctx context.Context) string {
+	bs, err := scrapeHistogram(ctx, d.transferBase, "logtransfer_event_delay_seconds")
+	if err != nil {
+		return ""
+	}
+	p50, ok := quantile(bs, 0.5)
+	p99, _ := quantile(bs, 0.99)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("end-to-end delay, line read by logagent to document stored: p50 %.2f s, p99 %.2f s over %.0f documents (logtransfer_event_delay_seconds)",
+		p50, p99, bs[len(bs)-1].count)
 }
