@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/logagent/logagent/agent"
 	"github.com/logagent/logagent/conf"
 	"github.com/logagent/logagent/internal/cli"
+	"github.com/logagent/logagent/wire"
 )
 
 // childArgs are the flags of the -child modes.
@@ -140,7 +142,7 @@ func sendFile(p sarama.AsyncProducer, a childArgs, mode string) error {
 	// One key and per-chunk value slices, so that no message boxes its own
 	// encoder: as the agent's shipper does.
 	var key sarama.Encoder = sarama.ByteEncoder(*a.host + *a.file) // the agent's key: host + path
-	headerEventID, headerFormat, format := []byte("event.id"), []byte("format"), []byte(*a.format)
+	headerEventID, headerFormat, headerCreated, format := []byte(wire.HeaderEventID), []byte(wire.HeaderFormat), []byte(wire.HeaderCreated), []byte(*a.format)
 	now := time.Now()
 	var n int
 	for {
@@ -152,11 +154,13 @@ func sendFile(p sarama.AsyncProducer, a childArgs, mode string) error {
 			}
 			msgs := make([]sarama.ProducerMessage, len(lines))
 			encoders := make([]sarama.ByteEncoder, len(lines))
-			headers := make([]sarama.RecordHeader, 2*len(lines))
+			headers := make([]sarama.RecordHeader, 3*len(lines))
+			created := strconv.AppendInt(nil, time.Now().UnixMilli(), 10) // the chunk's read time
 			for i := range msgs {
-				h := headers[2*i : 2*i+2 : 2*i+2]
+				h := headers[3*i : 3*i+3 : 3*i+3]
 				h[0] = sarama.RecordHeader{Key: headerEventID, Value: ids[i]}
 				h[1] = sarama.RecordHeader{Key: headerFormat, Value: format}
+				h[2] = sarama.RecordHeader{Key: headerCreated, Value: created}
 				encoders[i] = values[i]
 				msgs[i] = sarama.ProducerMessage{Topic: *a.topic, Key: key, Value: &encoders[i], Headers: h}
 				p.Input() <- &msgs[i]

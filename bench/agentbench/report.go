@@ -130,7 +130,7 @@ func (e *env) header(w io.Writer) {
 		store = "records on disk, an fsync per produce request"
 	}
 	fmt.Fprintf(w, "broker: one kfake (devstack child, %s) + embedded etcd, 127.0.0.1\n", store)
-	fmt.Fprintf(w, "producer (agent and bare alike): sarama %s via conf.Kafka.Sarama defaults: Kafka 2.8.0, snappy, acks all, hash partitioner, key host+path, headers event.id + format\n",
+	fmt.Fprintf(w, "producer (agent and bare alike): sarama %s via conf.Kafka.Sarama defaults: Kafka 2.8.0, snappy, acks all, hash partitioner, key host+path, headers event.id + format + event.created\n",
 		benchkit.DepVersion("github.com/IBM/sarama"))
 	fmt.Fprintf(w, "%s\n\n", benchkit.Machine())
 }
