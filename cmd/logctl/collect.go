@@ -143,7 +143,7 @@ func (r *runner) collect(ctx context.Context, name string, args []string) error 
 		case *effective:
 			var gs []string // nil: from the host's status; --groups "" is none
 			if flagSet(fs, "groups") {
-				gs = append([]string{}, splitList(*groups)...)
+				gs = append([]string{}, ctl.SplitList(*groups)...)
 			}
 			return c.Effective(ctx, cf.host, gs, r.stdout)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/logagent/logagent/ctl"
@@ -56,7 +55,7 @@ func (r *runner) etcdRoles(ctx context.Context, args []string) error {
 	if *host == "" {
 		return usagef("etcd-roles: --host is required")
 	}
-	gs := splitList(*groups)
+	gs := ctl.SplitList(*groups)
 	if !flagSet(fs, "groups") {
 		var err error
 		if gs, err = r.groupsFromStatus(ctx, ef, *host); err != nil {
@@ -74,17 +73,6 @@ func (r *runner) groupsFromStatus(ctx context.Context, ef ctl.EtcdFlags, host st
 	}
 	defer cli.Close()
 	return ctl.NewCollect(cli, ef.Prefix(), ef.CommandTimeout(), r.stdout).GroupsOf(ctx, host)
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }
 
 // flagSet reports whether the command line set the flag name.
