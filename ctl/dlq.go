@@ -252,11 +252,13 @@ func saramaConfig(k conf.Kafka) (*sarama.Config, error) {
 // requireTopics fails unless every topic exists. It asks for the full topic
 // list because a metadata request for one unknown topic is retried by
 // sarama before it gives up.
-func (d *dlq) requireTopics(topics ...string) error {
-	if err := d.client.RefreshMetadata(); err != nil {
+func (d *dlq) requireTopics(topics ...string) error { return requireTopics(d.client, topics...) }
+
+func requireTopics(client sarama.Client, topics ...string) error {
+	if err := client.RefreshMetadata(); err != nil {
 		return fmt.Errorf("kafka metadata: %w", err)
 	}
-	have, err := d.client.Topics()
+	have, err := client.Topics()
 	if err != nil {
 		return fmt.Errorf("kafka metadata: %w", err)
 	}

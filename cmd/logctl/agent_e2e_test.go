@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +74,70 @@ func TestOperatorLoop(t *testing.T) {
 	fmt.Fprintln(f, "shipped on the last good config")
 	f.Close()
 	testenv.Eventually(t, 30*time.Second, func() bool { return k.Count(t, "web_log") == 101 }, "the agent still ships")
+}
+
+// TestTailFollowsTheAgent: logctl tail shows what a real agent ships, from
+// the beginning or live from the end, filtered by host, path and message.
+func TestTailFollowsTheAgent(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	k := testenv.StartKafka(t, testenv.Topics("web_log"))
+	dir := t.TempDir()
+	agentYAML := testenv.WriteAgentConfig(t, dir, "web1", k.Brokers()[0], e.Endpoints()[0])
+	logs := filepath.Join(dir, "logs") // not the agent's own log
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(logs, "a.log"), filepath.Join(logs, "b.log")
+	write := func(path, line string) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := fmt.Fprintln(f, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, "INFO a started")
+	write(a, "ERROR a failed once")
+	write(b, "ERROR b failed")
+	write(a, "ERROR a failed twice")
+	testenv.StartProcess(t, filepath.Join(dir, "agent.log"), testenv.Build(t, "./cmd/logagent"), "-config", agentYAML)
+	l := logctl{t, e}
+	l.runStdin(fmt.Sprintf(`[{"path":%q,"topic":"web_log"}]`, filepath.Join(logs, "*.log")), "collect", "set", "--host", "web1", "-f", "-").must(t)
+	testenv.Eventually(t, 30*time.Second, func() bool { return k.Count(t, "web_log") == 4 }, "four lines in Kafka")
+
+	broker := k.Brokers()[0]
+	r := l.run("tail", "--topic", "web_log", "--brokers", broker, "--from-beginning", "--host", "web1", "--path", "a.log", "--grep", "ERROR", "--limit", "2").must(t)
+	got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	slices.Sort(got)
+	if want := []string{"web1 " + a + ": ERROR a failed once", "web1 " + a + ": ERROR a failed twice"}; !slices.Equal(got, want) {
+		t.Fatalf("tail from the beginning:\n%s\nwant %q", r.stdout, want)
+	}
+
+	// Live, from the end: lines written after tail started arrive, as JSON
+	// envelopes. Write until tail has one (it starts reading at the end when
+	// its partition consumers start).
+	done := make(chan result, 1)
+	go func() {
+		done <- l.run("tail", "--topic", "web_log", "--brokers", broker, "--grep", "live", "-o", "json", "--limit", "1")
+	}()
+	var live result
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		select {
+		case live = <-done:
+			return true
+		default:
+			write(b, "ERROR live line")
+			return false
+		}
+	}, "tail shows a line written after it started")
+	var env struct {
+		Message string                `json:"message"`
+		Host    struct{ Name string } `json:"host"`
+	}
+	if live.code != 0 || json.Unmarshal([]byte(strings.TrimSpace(live.stdout)), &env) != nil || env.Message != "ERROR live line" || env.Host.Name != "web1" {
+		t.Fatalf("live tail: %+v", live)
+	}
 }

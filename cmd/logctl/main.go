@@ -37,6 +37,8 @@ Usage:
   logctl collect edit   LAYER               (opens $VISUAL or $EDITOR)
   logctl status         [--host H | --group G] [-o json]
   logctl etcd-roles     --host H [--groups a,b]   (default: the groups of H's status)
+  logctl tail           --topic T [--host H] [--path GLOB] [--grep RE]
+                        [--from-beginning | --since 10m] [--limit N] [-o json]
   logctl dlq ls         --topic web_log-dlq [--limit N] [-o json]
   logctl dlq replay     --topic web_log-dlq [--to web_log] [--from-offsets 0=120,2=7] [--dry-run]
   logctl version
@@ -48,7 +50,7 @@ merged, most specific last (collect get --effective shows it).
 etcd flags follow etcdctl (same names and ETCDCTL_* variables): --endpoints,
 --user, --password, --cacert, --cert, --key, --insecure-skip-tls-verify,
 --dial-timeout, --command-timeout; --prefix (LOGCTL_PREFIX) is etcd.prefix
-of agent.yaml. Kafka flags of dlq: --brokers (LOGCTL_BROKERS) or
+of agent.yaml. Kafka flags of tail and dlq: --brokers (LOGCTL_BROKERS) or
 --transfer-config /etc/logagent/transfer.yaml (its kafka section, with TLS
 and SASL); given to collect add or set, they make it warn about a topic
 Kafka does not have. Flags may come before or after the command. Run
@@ -118,6 +120,8 @@ func (r *runner) dispatch(ctx context.Context, args []string) error {
 		return r.status(ctx, rest)
 	case "etcd-roles":
 		return r.etcdRoles(ctx, rest)
+	case "tail":
+		return r.tail(ctx, rest)
 	case "dlq":
 		name, a, err := sub()
 		if err != nil {

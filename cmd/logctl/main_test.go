@@ -38,7 +38,7 @@ func (l logctl) run(args ...string) result {
 
 func (l logctl) runStdin(stdin string, args ...string) result {
 	l.t.Helper()
-	if l.etcd != nil && len(args) > 0 && args[0] != "dlq" {
+	if l.etcd != nil && len(args) > 0 && args[0] != "dlq" && args[0] != "tail" { // Kafka-only commands
 		args = append(args, "--endpoints", strings.Join(l.etcd.Endpoints(), ","))
 	}
 	var out, errOut bytes.Buffer
