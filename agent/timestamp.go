@@ -83,7 +83,7 @@ var iso8601Layouts = []string{
 // optional '['), e.g. 2026-11-26T10:00:00.123Z or 2026-11-26 10:00:00,123+01:00.
 func parseISO8601Prefix(line []byte, _ time.Time) (time.Time, bool) {
 	line = bytes.TrimPrefix(line, []byte("["))
-	if len(line) < 19 || line[4] != '-' || line[7] != '-' || (line[10] != 'T' && line[10] != ' ') {
+	if len(line) < 19 || !iso8601Shape(line) {
 		return time.Time{}, false
 	}
 	// The stamp ends at the first character that cannot belong to it.
@@ -107,6 +107,31 @@ func parseISO8601Prefix(line []byte, _ time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// iso8601Shape reports whether line begins "YYYY-MM-DDThh:mm:ss" (or with a
+// space for the T) digit for digit: time.Parse alone would also read
+// "2026-01-01   0:00:00", taking a run of spaces for the one in its layout.
+func iso8601Shape(line []byte) bool {
+	const shape = "dddd-dd-dd?dd:dd:dd"
+	for i := range len(shape) {
+		c := line[i]
+		switch shape[i] {
+		case 'd':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case '?':
+			if c != 'T' && c != ' ' {
+				return false
+			}
+		default:
+			if c != shape[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseSyslogTime reads RFC 3164 "Jan  2 15:04:05" (local time, no year: the
