@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,85 @@ func TestTailFollowsTheAgent(t *testing.T) {
 	}
 	if live.code != 0 || json.Unmarshal([]byte(strings.TrimSpace(live.stdout)), &env) != nil || env.Message != "ERROR live line" || env.Host.Name != "web1" {
 		t.Fatalf("live tail: %+v", live)
+	}
+}
+
+// TestTraceOneLine follows lines through a real agent, Kafka, a real
+// transfer and the search engine: one indexed, one still in Kafka because
+// the transfer is stopped, one never written.
+func TestTraceOneLine(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	k := testenv.StartKafka(t, testenv.Topics("web_log", "web_log-dlq"), testenv.KafkaPersistent())
+	z := testenv.StartZinc(t)
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(logs, "app.log")
+	transferYAML := filepath.Join(dir, "transfer.yaml")
+	if err := os.WriteFile(transferYAML, []byte(fmt.Sprintf(`kafka: {brokers: [%q]}
+topics: [web_log]
+session_timeout: 2s
+elasticsearch: {urls: [%q], username: %q, password: %q}
+batch: {max_docs: 100, max_wait: 100ms}
+http_listen: "off"
+`, k.Brokers()[0], z.URL(), z.User(), z.Password())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agentYAML := testenv.WriteAgentConfig(t, dir, "web1", k.Brokers()[0], e.Endpoints()[0])
+	testenv.StartProcess(t, filepath.Join(dir, "agent.log"), testenv.Build(t, "./cmd/logagent"), "-config", agentYAML)
+	transfer := testenv.StartProcess(t, filepath.Join(dir, "transfer.log"), testenv.Build(t, "./cmd/logtransfer"), "-config", transferYAML)
+	l := logctl{t, e}
+	l.run("collect", "add", "--host", "web1", "--path", app, "--topic", "web_log").must(t)
+	trace := func(args ...string) ctl.TraceReport {
+		t.Helper()
+		r := l.run(append(append([]string{"trace"}, args...), "--transfer-config", transferYAML, "-o", "json")...).must(t)
+		var rep ctl.TraceReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("%v in %s", err, r.stdout)
+		}
+		return rep
+	}
+
+	first := "first line, indexed"
+	if err := os.WriteFile(app, []byte(first+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() bool { return z.Count(t, "web_log-*") == 1 }, "the first line searchable")
+	id := k.ReadAll(t, "web_log")[0].Headers["event.id"]
+	rep := trace(id)
+	if !rep.Search.Found || !strings.HasPrefix(rep.Verdict, "indexed: document "+id+" in web_log-") || rep.File.Bytes != first || rep.File.Host != "web1" || rep.File.Path != app {
+		t.Fatalf("trace of an indexed line: %+v", rep)
+	}
+	human := l.run("trace", id, "--transfer-config", transferYAML).must(t).stdout
+	for _, want := range []string{"file     still there: \"" + first + "\"", "kafka    web_log/", "search   document in web_log-", "verdict  indexed: document " + id} {
+		if !strings.Contains(human, want) {
+			t.Errorf("trace output lacks %q:\n%s", want, human)
+		}
+	}
+
+	// The transfer stopped: the next line waits in Kafka, and the verdict
+	// says so with the group's lag.
+	if err := transfer.Terminate(t, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(app, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "second line, waiting in Kafka")
+	f.Close()
+	testenv.Eventually(t, 30*time.Second, func() bool { return k.Count(t, "web_log") == 2 }, "the second line in Kafka")
+	rep = trace("--host", "web1", "--path", app, "--offset", strconv.Itoa(len(first)+1))
+	if rep.Search.Found || !rep.Kafka.Found || rep.Kafka.GroupLag != 1 || rep.Kafka.Committed ||
+		!strings.Contains(rep.Verdict, fmt.Sprintf("not yet indexed: the transfer's group lag on partition %d is 1", rep.Kafka.Partition)) {
+		t.Fatalf("trace of a line still in Kafka: %+v", rep)
+	}
+
+	// A line never written.
+	rep = trace("--host", "web1", "--path", app, "--offset", "100000")
+	if rep.Kafka.Found || !strings.HasPrefix(rep.Verdict, "never written:") {
+		t.Fatalf("trace of a line never written: %+v", rep)
 	}
 }

@@ -63,17 +63,27 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.transferConfig, "transfer-config", "", "take Kafka settings (TLS, SASL) from this transfer.yaml")
 }
 
+// transfer loads the --transfer-config, with --brokers replacing its
+// brokers.
+func (k *kafkaFlags) transfer() (*conf.Transfer, error) {
+	t, err := conf.LoadTransfer(k.transferConfig)
+	if err != nil {
+		return nil, err
+	}
+	if k.brokers != "" {
+		t.Kafka.Brokers = ctl.SplitList(k.brokers)
+	}
+	return t, nil
+}
+
 // settings takes the transfer's kafka section when a transfer config is
 // given (--brokers replacing its brokers), else plain brokers; given is
 // false when neither was.
 func (k *kafkaFlags) settings() (_ conf.Kafka, given bool, _ error) {
 	if k.transferConfig != "" {
-		t, err := conf.LoadTransfer(k.transferConfig)
+		t, err := k.transfer()
 		if err != nil {
 			return conf.Kafka{}, false, err
-		}
-		if k.brokers != "" {
-			t.Kafka.Brokers = ctl.SplitList(k.brokers)
 		}
 		return t.Kafka, true, nil
 	}

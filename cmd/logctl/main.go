@@ -39,6 +39,8 @@ Usage:
   logctl etcd-roles     --host H [--groups a,b]   (default: the groups of H's status)
   logctl tail           --topic T [--host H] [--path GLOB] [--grep RE]
                         [--from-beginning | --since 10m] [--limit N] [-o json]
+  logctl trace          EVENT_ID | --host H --path P --offset N  --transfer-config F
+                        [--topic T] [--scan N] [-o json]
   logctl dlq ls         --topic web_log-dlq [--limit N] [-o json]
   logctl dlq replay     --topic web_log-dlq [--to web_log] [--from-offsets 0=120,2=7] [--dry-run]
   logctl version
@@ -122,6 +124,8 @@ func (r *runner) dispatch(ctx context.Context, args []string) error {
 		return r.etcdRoles(ctx, rest)
 	case "tail":
 		return r.tail(ctx, rest)
+	case "trace":
+		return r.trace(ctx, rest)
 	case "dlq":
 		name, a, err := sub()
 		if err != nil {
