@@ -378,6 +378,9 @@ func (d *demo) banner(config seeded) {
 	cmd("change it live: validated as the agent does, shown as a diff, written with a compare-and-swap",
 		fmt.Sprintf("%s collect edit --host %s --endpoints %s", ctl, hostID, eps))
 	cmd("dead-lettered documents, if any", fmt.Sprintf("%s dlq ls --brokers %s --topic %s", display(d.ctlBin), d.brokers[0], dlqTopic))
+	cmd("what the agent ships, live (the 404s)", fmt.Sprintf("%s tail --brokers %s --topic %s --grep '\" 404 '", ctl, d.brokers[0], topic))
+	cmd("one line end to end: file, Kafka, search (an event.id from a document above)",
+		fmt.Sprintf("%s trace EVENT_ID --transfer-config %s --endpoints %s", ctl, display(d.l.transferYAML), eps))
 	p("Ctrl-C stops everything.")
 	p("")
 }

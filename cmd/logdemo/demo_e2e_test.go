@@ -198,7 +198,10 @@ func TestDemo(t *testing.T) {
 func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data string) {
 	t.Helper()
 	run := func(stdin string, args ...string) (string, error) {
-		c := exec.CommandContext(ctx, logctl, append(args, "--endpoints", endpoint)...)
+		if args[0] != "tail" { // tail reads Kafka only
+			args = append(args, "--endpoints", endpoint)
+		}
+		c := exec.CommandContext(ctx, logctl, args...)
 		c.Stdin = strings.NewReader(stdin)
 		out, err := c.CombinedOutput()
 		return string(out), err
@@ -207,6 +210,21 @@ func ctl(t *testing.T, ctx context.Context, logctl, endpoint, broker, data strin
 	if err != nil || !strings.Contains(out, `"host": "demo-host"`) {
 		t.Errorf("logctl status: %v\n%s", err, out)
 	}
+	// tail and trace as the banner shows them: a shipped line, and where it is.
+	out, err = run("", "tail", "--brokers", broker, "--topic", "web_log", "--from-beginning", "--limit", "1", "-o", "json")
+	var env struct {
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"`
+	}
+	if err != nil || json.Unmarshal([]byte(strings.TrimSpace(out)), &env) != nil || len(env.Event.ID) != 32 {
+		t.Fatalf("logctl tail: %v\n%s", err, out)
+	}
+	testenv.Eventually(t, time.Minute, func() bool {
+		out, err = run("", "trace", env.Event.ID, "--transfer-config", filepath.Join(data, "transfer.yaml"))
+		return err == nil && strings.Contains(out, "verdict  indexed: document "+env.Event.ID)
+	}, "logctl trace finds the first line indexed:\n%s", out)
+
 	// The host's layer overrides the common one's entry for the same file.
 	out, err = run("", "collect", "get", "--effective", "--host", hostID)
 	if err != nil || strings.Count(out, `"layer": "demo-host"`) != 1 || strings.Count(out, `"layer": "_common"`) != 1 ||
