@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -12,20 +13,14 @@ import (
 	"github.com/logagent/logagent/collect"
 	"github.com/logagent/logagent/etcd"
 	"github.com/logagent/logagent/internal/testenv"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestStatuses(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	cli := e.Client(t)
 	ctx := ctxT(t)
-	put := func(key, value string) int64 {
-		t.Helper()
-		resp, err := cli.Put(ctx, key, value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Header.Revision
-	}
+	put := putter(t, ctx, cli)
 	putStatus := func(st collect.Status) {
 		t.Helper()
 		b, err := json.Marshal(st)
@@ -141,14 +136,7 @@ func TestStatusesOfLayers(t *testing.T) {
 	e := testenv.StartEtcd(t)
 	cli := e.Client(t)
 	ctx := ctxT(t)
-	put := func(key, value string) int64 {
-		t.Helper()
-		resp, err := cli.Put(ctx, key, value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Header.Revision
-	}
+	put := putter(t, ctx, cli)
 	cfg := `[{"path":"/var/log/a.log","topic":"web_log"}]`
 	commonRev := put(etcd.LayerKey("/logagent/", collect.CommonLayer()), cfg)
 	groupRev := put(etcd.LayerKey("/logagent/", collect.GroupLayer("web")), `[]`)
@@ -203,5 +191,17 @@ func TestStatusShowsUnackedAge(t *testing.T) {
 	}
 	if !regexp.MustCompile(`/var/log/a.log\s+t\s+0\s+0\s+0\s+45s`).MatchString(b.String()) || !regexp.MustCompile(`/var/log/b.log\s+t\s+0\s+0\s+0\s+-`).MatchString(b.String()) {
 		t.Fatalf("table:\n%s", b.String())
+	}
+}
+
+// putter writes keys and returns their revisions.
+func putter(t *testing.T, ctx context.Context, cli *clientv3.Client) func(key, value string) int64 {
+	return func(key, value string) int64 {
+		t.Helper()
+		resp, err := cli.Put(ctx, key, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
 	}
 }

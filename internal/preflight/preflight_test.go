@@ -96,7 +96,7 @@ func checkAgent(t *testing.T, body string, connect bool) checked {
 	return finish(t, &out, err)
 }
 
-func checkTransfer(t *testing.T, body string) checked {
+func checkTransfer(t *testing.T, body string, connect bool) checked {
 	t.Helper()
 	path := writeConfig(t, body)
 	cfg, err := conf.LoadTransfer(path)
@@ -104,7 +104,7 @@ func checkTransfer(t *testing.T, body string) checked {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = Transfer(context.Background(), path, cfg, true, &out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err = Transfer(context.Background(), path, cfg, connect, &out, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return finish(t, &out, err)
 }
 
@@ -337,7 +337,7 @@ func TestTransferConnect(t *testing.T) {
 	k := testenv.StartKafka(t, testenv.Topics("web_log", "web_log-dlq"), testenv.KafkaSASL("SCRAM-SHA-256", "shipper", kafkaPassword))
 	z := testenv.StartZinc(t)
 
-	c := checkTransfer(t, transferConfig(t, k, z, z.Password()))
+	c := checkTransfer(t, transferConfig(t, k, z, z.Password()), true)
 	if !c.passed {
 		t.Fatalf("check failed:\n%s", c.out)
 	}
@@ -364,12 +364,12 @@ func TestTransferConnect(t *testing.T) {
 	if err := es.PutTemplate(context.Background(), "web_log", nil); err != nil {
 		t.Fatal(err)
 	}
-	c = checkTransfer(t, transferConfig(t, k, z, z.Password()))
+	c = checkTransfer(t, transferConfig(t, k, z, z.Password()), true)
 	if l := c.line(t, "elasticsearch ok:"); !strings.Contains(l, "index templates: web_log installed") {
 		t.Errorf("elasticsearch line after PutTemplate: %s", l)
 	}
 
-	c = checkTransfer(t, transferConfig(t, k, z, "wrong-pw-K9"))
+	c = checkTransfer(t, transferConfig(t, k, z, "wrong-pw-K9"), true)
 	if c.passed {
 		t.Fatalf("passed with a wrong Elasticsearch password:\n%s", c.out)
 	}
@@ -381,17 +381,7 @@ func TestTransferConnect(t *testing.T) {
 // TestTransferCheckCompilesPipelines: -check (without -connect) compiles
 // the pipelines as a start would and names a failing step.
 func TestTransferCheckCompilesPipelines(t *testing.T) {
-	check := func(body string) checked {
-		t.Helper()
-		path := writeConfig(t, body)
-		cfg, err := conf.LoadTransfer(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		err = Transfer(context.Background(), path, cfg, false, &out, slog.New(slog.DiscardHandler))
-		return finish(t, &out, err)
-	}
+	check := func(body string) checked { return checkTransfer(t, body, false) }
 	const head = "kafka: {brokers: [\"127.0.0.1:9092\"]}\ntopics: [web_log, app_log]\npipelines:\n  web_log: nginx\n"
 	c := check(head + "  app_log: [{dissect: {tokenizer: '%{a} %{b}'}}, {convert: {fields: {b: int}}}]\n")
 	if l := c.line(t, "pipelines ok:"); !strings.Contains(l, "app_log: 2 steps; web_log: nginx") || !c.passed {
