@@ -80,8 +80,10 @@ type harvester struct {
 	draining atomic.Bool
 	wake     chan struct{}
 
-	// shared is the registry entry, for the manager's reads.
+	// shared is the registry entry and acks the ack tracker, for the
+	// manager's reads.
 	shared atomic.Pointer[RegistryEntry]
+	acks   atomic.Pointer[ackTracker]
 
 	// Owned by the run goroutine.
 	entry   *RegistryEntry
@@ -143,7 +145,12 @@ func (h *harvester) attach(e *RegistryEntry) {
 	h.breaks = snap.Breaks
 	reg := h.env.reg
 	h.tracker = newAckTracker(func(off int64) { reg.Ack(e, off) })
+	h.acks.Store(h.tracker)
 }
+
+// oldestUnacked is when the oldest line this harvester sent and Kafka has
+// not acknowledged was read; safe to call from the manager.
+func (h *harvester) oldestUnacked() (time.Time, bool) { return h.acks.Load().oldestUnacked() }
 
 // observe records a size the file was seen with (a stat, or how far a read
 // got). A copy waiting to be filled up to its inherited offset records its

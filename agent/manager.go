@@ -400,7 +400,7 @@ func (m *Manager) trackAll(ctx context.Context, matches []match) ([]collect.File
 			}
 			st.LagBytes = max(0, st.Size-st.Offset)
 			if hh := m.harvesters[key]; hh != nil {
-				if read, ok := hh.h.tracker.oldestUnacked(); ok {
+				if read, ok := hh.h.oldestUnacked(); ok {
 					st.OldestUnackedRead = &read
 				}
 			}
