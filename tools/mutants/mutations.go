@@ -329,6 +329,71 @@ var mutations = []mutation{
 		new:  `	for _, v := range c.stack.InForce()[len(c.stack.InForce())-1:] {`,
 		pkg:  "./agent", tests: "TestFleetLayers", e2e: true,
 	},
+	// Edge filters: a dropped event is never shipped, and its bytes count as done.
+	{
+		name: "filtered-burst-not-acknowledged", guarantee: "a batch of nothing but dropped events moves the file's offset",
+		file: "agent/harvester.go",
+		old:  `	if len(b.msgs) == 0 && !b.skipped {`,
+		new:  `	if len(b.msgs) == 0 {`,
+		pkg:  "./agent", tests: "TestLineFilters",
+	},
+	{
+		name: "exclude-lines-ignored", guarantee: "exclude_lines drops the events it matches",
+		file: "collect/schema.go",
+		old:  `	if matchesAny(e.exclude, event) {`,
+		new:  `	if false {`,
+		pkg:  "./agent", tests: "TestLineFilters|TestEdgeFiltersLive", e2e: true,
+	},
+	{
+		name: "ignore-older-ignored", guarantee: "a file first seen unchanged for ignore_older is registered at its end",
+		file: "agent/manager.go",
+		old:  `	if d := in.entry.IgnoreOlderDuration(); d > 0 && m.env.now().Sub(fi.ModTime()) > d {`,
+		new:  `	if d := in.entry.IgnoreOlderDuration(); d < 0 {`,
+		pkg:  "./agent", tests: "TestIgnoreOlder",
+	},
+	// Pipelines: a failing step never loses the event.
+	{
+		name: "failed-step-drops-the-event", guarantee: "a failing pipeline step tags the event, which is indexed",
+		file: "transfer/pipeline/pipeline.go",
+		old:  `		if err != nil {
+			return fail(ev, c, err)
+		}
+	}`,
+		new: `		if err != nil {
+			return Result{Dropped: c.name}
+		}
+	}`,
+		pkg: "./transfer/...", tests: "TestFailingStep|TestGrokPipeline", e2e: true,
+	},
+	{
+		name: "pipeline-drop-not-committed", guarantee: "a dropped document's offset commits with its batch",
+		file: "transfer/consumer.go",
+		old:  `			continue // done: its offset is marked with the batch's`,
+		new:  `			return nil // the batch is left unmarked`,
+		pkg:  "./transfer", tests: "TestGrokPipeline", e2e: true,
+	},
+	// logctl trace and tail tell the truth.
+	{
+		name: "trace-wrong-partition", guarantee: "trace looks in the partition the agent's key hashes to",
+		file: "ctl/trace.go",
+		old:  `	p := int32(h.Sum32()) % int32(partitions)`,
+		new:  `	p := int32(h.Sum32()+1) % int32(partitions)`,
+		pkg:  "./ctl", tests: "TestTraceHelpers",
+	},
+	{
+		name: "tail-ignores-host", guarantee: "logctl tail --host shows only that host's lines",
+		file: "ctl/tail.go",
+		old:  `	if opt.Host != "" && l.Host != opt.Host {`,
+		new:  `	if false {`,
+		pkg:  "./ctl", tests: "TestTailLines",
+	},
+	{
+		name: "delay-not-measured", guarantee: "every stored document's end-to-end delay is measured",
+		file: "transfer/consumer.go",
+		old:  `		if rt := docs[i].ReadTime; !rt.IsZero() {`,
+		new:  `		if rt := docs[i].ReadTime; false && !rt.IsZero() {`,
+		pkg:  "./transfer", tests: "TestPipelineEndToEnd$", e2e: true,
+	},
 	// Memory follows the work in flight, not the number of files.
 	{
 		name: "read-buffers-uncapped", guarantee: "at most a quarter of max_bytes_in_flight is read buffers",
