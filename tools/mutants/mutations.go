@@ -34,7 +34,7 @@ var mutations = []mutation{
 	return nil`,
 		new: `	s.metrics.MessagesSent.Add(float64(len(msgs)))
 	st.aborted.Store(true)
-	b.Ack()
+	st.ack()
 	return nil`,
 		pkg: "./agent", tests: "TestShipper",
 	},
