@@ -256,9 +256,14 @@ func (t *Transfer) Secrets() []NamedSecret {
 	return []NamedSecret{{"kafka.sasl.password", t.Kafka.SASL.Password}, {"elasticsearch.password", es.Password}, {"elasticsearch.api_key", es.APIKey}}
 }
 
-// IndexName expands the index pattern for one topic and date (YYYY.MM.DD).
+// IndexName expands the index pattern for one topic and date (YYYY.MM.DD,
+// or a pattern such as "*"), as the transfer names a document's index.
 func (t *Transfer) IndexName(topic, date string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(t.Index, "{topic}", topic), "{date}", date)
+	p, err := CompileIndex(t.Index)
+	if err != nil { // validation refused it already; keep the literal text
+		return t.Index
+	}
+	return string(p.Append(nil, topic, []byte(date)))
 }
 
 // DLQTopicFor expands the dead-letter topic pattern for a source topic.

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -27,7 +26,7 @@ import (
 // added field collides with one the event already has does it fall back to a
 // full decode and merge.
 type Converter struct {
-	index     []patternPart
+	index     conf.IndexPattern
 	parse     map[string]parseMode
 	pipelines map[string]*pipeline.Pipeline // a topic's steps, after its parse mode
 	jsonKey   []byte                        // the json_target field name as a quoted JSON string
@@ -46,7 +45,7 @@ const (
 func NewConverter(cfg *conf.Transfer) (*Converter, error) {
 	c := &Converter{parse: make(map[string]parseMode), pipelines: make(map[string]*pipeline.Pipeline)}
 	var err error
-	if c.index, err = compilePattern(cfg.Index); err != nil {
+	if c.index, err = conf.CompileIndex(cfg.Index); err != nil {
 		return nil, err
 	}
 	topics := slices.Sorted(maps.Keys(cfg.Parse))
@@ -79,52 +78,6 @@ func NewConverter(cfg *conf.Transfer) (*Converter, error) {
 	}
 	c.jsonKey, _ = jsonx.AppendString(nil, []byte(target))
 	return c, nil
-}
-
-type patternPart struct {
-	kind byte // 0 literal, 't' topic, 'd' date
-	lit  string
-}
-
-func compilePattern(p string) ([]patternPart, error) {
-	var parts []patternPart
-	for p != "" {
-		i := strings.IndexByte(p, '{')
-		if i < 0 {
-			parts = append(parts, patternPart{lit: p})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, patternPart{lit: p[:i]})
-		}
-		switch {
-		case strings.HasPrefix(p[i:], "{topic}"):
-			parts = append(parts, patternPart{kind: 't'})
-			p = p[i+len("{topic}"):]
-		case strings.HasPrefix(p[i:], "{date}"):
-			parts = append(parts, patternPart{kind: 'd'})
-			p = p[i+len("{date}"):]
-		default:
-			return nil, fmt.Errorf("index: unknown placeholder in %q", p)
-		}
-	}
-	return parts, nil
-}
-
-func (c *Converter) indexName(topic string, date *[10]byte) string {
-	var buf [128]byte
-	b := buf[:0]
-	for _, p := range c.index {
-		switch p.kind {
-		case 't':
-			b = append(b, topic...)
-		case 'd':
-			b = append(b, date[:]...)
-		default:
-			b = append(b, p.lit...)
-		}
-	}
-	return string(b)
 }
 
 // Document converts one message. It never fails: a value that is not a valid
@@ -189,7 +142,8 @@ func (c *Converter) Document(msg *sarama.ConsumerMessage) Doc {
 	if p := c.pipelines[msg.Topic]; p != nil {
 		d.Pipeline = c.runPipeline(p, &d, &date)
 	}
-	d.Index = c.indexName(msg.Topic, &date)
+	var name [128]byte
+	d.Index = string(c.index.Append(name[:0], msg.Topic, date[:]))
 	return d
 }
 
