@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Imports saved_objects.ndjson (the web_log-* data view, a saved search, three
+# Imports saved_objects.ndjson (the web_log-* and app_log-* data views, saved searches, three
 # Lens charts and a dashboard) into Kibana 8 through its saved objects API.
 # Safe to run again: objects with the same ids are overwritten.
 #
