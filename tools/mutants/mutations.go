@@ -313,7 +313,7 @@ var mutations = []mutation{
 	{
 		name: "merge-failure-rejects-every-layer", guarantee: "a layer that fails does not hold back the others",
 		file: "collect/stack.go",
-		old:  `		last := cands[len(cands)-1]
+		old: `		last := cands[len(cands)-1]
 		cands = cands[:len(cands)-1]`,
 		new: `		last := cands[len(cands)-1]
 		for _, c := range cands[:len(cands)-1] {
@@ -355,7 +355,7 @@ var mutations = []mutation{
 	{
 		name: "failed-step-drops-the-event", guarantee: "a failing pipeline step tags the event, which is indexed",
 		file: "transfer/pipeline/pipeline.go",
-		old:  `		if err != nil {
+		old: `		if err != nil {
 			return fail(ev, c, err)
 		}
 	}`,
