@@ -58,7 +58,7 @@ func (h *harvester) cut(ctx context.Context, b *batchBuilder, readTime time.Time
 		}
 		if s.keep != nil {
 			if keep, reason := s.keep(ev.data); !keep {
-				h.env.metrics.EventsDropped.WithLabelValues(reason).Inc()
+				h.env.metrics.eventDropped(reason)
 				b.skip(ev.end)
 				h.consume(ev)
 				continue

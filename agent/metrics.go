@@ -29,6 +29,9 @@ type Metrics struct {
 	MultilineJoined    prometheus.Counter
 	MultilineTimeEnds  prometheus.Counter
 	EventsDropped      *prometheus.CounterVec // by reason: collect.DropNotIncluded | collect.DropExcluded
+	// droppedBy is EventsDropped's counter of each reason, resolved once:
+	// a filter may drop most of a busy file's lines.
+	droppedBy          map[string]prometheus.Counter
 	ConfigReloads      prometheus.Counter
 	ConfigRejections   prometheus.Counter
 	ConfigRevision     prometheus.Gauge
@@ -74,8 +77,12 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		RegistrySaveErrors: counter("registry_save_errors_total", "Failed registry writes."),
 	}
 	r.MustRegister(m.SendErrors, m.TopicSendFailing, m.FileLagBytes, m.EventsDropped)
+	m.droppedBy = map[string]prometheus.Counter{}
 	for _, reason := range []string{collect.DropNotIncluded, collect.DropExcluded} {
-		m.EventsDropped.WithLabelValues(reason) // exported at 0 from the start
+		m.droppedBy[reason] = m.EventsDropped.WithLabelValues(reason) // exported at 0 from the start
 	}
 	return m
 }
+
+// eventDropped counts an event a filter dropped, for reason.
+func (m *Metrics) eventDropped(reason string) { m.droppedBy[reason].Inc() }

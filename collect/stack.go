@@ -75,15 +75,11 @@ func (s *Stack) Apply(versions []Version) []Rejection {
 	}
 	slices.SortFunc(cands, func(a, b candidate) int { return a.at - b.at })
 	for len(cands) > 0 {
-		layered := s.entriesWith(func(at int) ([]Entry, bool) {
-			for _, c := range cands {
-				if c.at == at {
-					return c.entries, true
-				}
-			}
-			return nil, false
-		})
-		err := CheckMerged(Merge(s.layers, layered))
+		candidate := make(map[int][]Entry, len(cands))
+		for _, c := range cands {
+			candidate[c.at] = c.entries
+		}
+		err := CheckMerged(Merge(s.layers, s.entriesWith(candidate)))
 		if err == nil {
 			break
 		}
@@ -111,12 +107,12 @@ func (s *Stack) reject(at int, v Version, reason string) Rejection {
 	return r
 }
 
-// entriesWith is every layer's entries in force, or override's where it
-// has some.
-func (s *Stack) entriesWith(override func(at int) ([]Entry, bool)) [][]Entry {
+// entriesWith is every layer's entries in force, or override's for the
+// layers (by index) it has.
+func (s *Stack) entriesWith(override map[int][]Entry) [][]Entry {
 	out := make([][]Entry, len(s.layers))
 	for at, st := range s.state {
-		if e, ok := override(at); ok {
+		if e, ok := override[at]; ok {
 			out[at] = e
 		} else {
 			out[at] = st.entries
@@ -127,7 +123,7 @@ func (s *Stack) entriesWith(override func(at int) ([]Entry, bool)) [][]Entry {
 
 // Effective is the merged config in force.
 func (s *Stack) Effective() []Sourced {
-	return Merge(s.layers, s.entriesWith(func(int) ([]Entry, bool) { return nil, false }))
+	return Merge(s.layers, s.entriesWith(nil))
 }
 
 // Known reports whether any layer has a version in force: before that, the

@@ -329,16 +329,13 @@ func appliers(l collect.Layer) string {
 	}
 }
 
-// statusFilter is the logctl status filter that shows the agents taking l.
+// statusFilter is the logctl status filter that shows the agents taking l:
+// every agent takes the common layer.
 func statusFilter(l collect.Layer) string {
-	switch l.Kind {
-	case collect.Host:
-		return " --host " + l.Name
-	case collect.Group:
-		return " --group " + l.Name
-	default:
+	if l.Kind == collect.Common {
 		return ""
 	}
+	return " " + layerFlag(l)
 }
 
 // rawEntries splits a stored config into its entries, untouched, so add and

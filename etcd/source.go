@@ -101,44 +101,60 @@ func (s *Source) Run(ctx context.Context, apply func([]Update)) error {
 func (s *Source) read(ctx context.Context, tr []tracker, apply func([]Update)) (int64, error) {
 	gctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	gets := make([]clientv3.Op, len(s.keys))
-	for i, k := range s.keys {
-		gets[i] = clientv3.OpGet(k)
-	}
-	resp, err := s.cli.Txn(gctx).Then(gets...).Commit()
+	rev, kvs, err := getKeys(gctx, s.cli, s.keys)
 	if err != nil {
-		return 0, fmt.Errorf("get %s: %w", strings.Join(s.keys, ", "), err)
+		return 0, err
 	}
 	var news []Update
-	for i, r := range resp.Responses {
-		obs := observation{rev: resp.Header.Revision}
-		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
-			obs.present, obs.modRev, obs.value = true, kvs[0].ModRevision, kvs[0].Value
+	for i, kv := range kvs {
+		obs := observation{rev: rev}
+		if kv != nil {
+			obs.present, obs.modRev, obs.value = true, kv.ModRevision, kv.Value
 		}
 		news = s.deliver(news, i, &tr[i], obs)
 	}
 	if len(news) > 0 {
 		apply(news)
 	}
-	return resp.Header.Revision, nil
+	return rev, nil
+}
+
+// getKeys reads keys in one transaction: the revision of the read and each
+// key's value, nil where the key is missing.
+func getKeys(ctx context.Context, cli *clientv3.Client, keys []string) (int64, []*mvccpb.KeyValue, error) {
+	gets := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		gets[i] = clientv3.OpGet(k)
+	}
+	resp, err := cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return 0, nil, fmt.Errorf("get %s: %w", strings.Join(keys, ", "), err)
+	}
+	kvs := make([]*mvccpb.KeyValue, len(keys))
+	for i, r := range resp.Responses {
+		if got := r.GetResponseRange().Kvs; len(got) > 0 {
+			kvs[i] = got[0]
+		}
+	}
+	return resp.Header.Revision, kvs, nil
 }
 
 // ReadLayers reads the layers' keys in one transaction, as the agent does
 // when it starts.
 func ReadLayers(ctx context.Context, cli *clientv3.Client, prefix string, layers []collect.Layer) ([]collect.Version, error) {
-	gets := make([]clientv3.Op, len(layers))
+	keys := make([]string, len(layers))
 	for i, l := range layers {
-		gets[i] = clientv3.OpGet(LayerKey(prefix, l))
+		keys[i] = LayerKey(prefix, l)
 	}
-	resp, err := cli.Txn(ctx).Then(gets...).Commit()
+	_, kvs, err := getKeys(ctx, cli, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read the layers of collect config: %w", err)
 	}
 	out := make([]collect.Version, len(layers))
-	for i, r := range resp.Responses {
+	for i, kv := range kvs {
 		out[i].Layer = layers[i]
-		if kvs := r.GetResponseRange().Kvs; len(kvs) > 0 {
-			out[i].Raw, out[i].Revision = kvs[0].Value, kvs[0].ModRevision
+		if kv != nil {
+			out[i].Raw, out[i].Revision = kv.Value, kv.ModRevision
 		}
 	}
 	return out, nil
